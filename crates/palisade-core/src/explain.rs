@@ -1,0 +1,435 @@
+//! The direct evaluator: decides one connection by reading the policies one by one,
+//! and records why. It is what `palisade explain` prints and the oracle the fast
+//! matrix is tested against, so it follows the API reference as literally as possible.
+
+use crate::ip::Cidr;
+use crate::model::{Cluster, IpBlockPods, Options, Peer, Pod, PolicyPort, PortMatch, Protocol, Rule};
+
+/// One end of a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Index into `Cluster::pods`.
+    Pod(usize),
+    /// Addresses outside the pod network (a single IP is a /32 or /128).
+    /// It matches an `ipBlock` only if the whole block is inside `cidr` and outside every `except`.
+    External(Cidr),
+}
+
+/// Why a peer item did or did not match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerOutcome {
+    pub index: usize,
+    pub matched: bool,
+    pub reason: String,
+}
+
+/// Why a port item did or did not match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortOutcome {
+    pub index: usize,
+    pub matched: bool,
+    pub reason: String,
+}
+
+/// One rule of a policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleTrace {
+    pub index: usize,
+    /// Empty when the rule has no peers (all peers match).
+    pub peers: Vec<PeerOutcome>,
+    /// Empty when the rule has no ports (all ports match).
+    pub ports: Vec<PortOutcome>,
+    pub peer_matched: bool,
+    pub port_matched: bool,
+}
+
+impl RuleTrace {
+    pub fn matched(&self) -> bool {
+        self.peer_matched && self.port_matched
+    }
+}
+
+/// A policy that selects the pod for the direction, and its rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyTrace {
+    /// Index into `Cluster::policies`.
+    pub policy: usize,
+    pub rules: Vec<RuleTrace>,
+}
+
+impl PolicyTrace {
+    pub fn allows(&self) -> bool {
+        self.rules.iter().any(RuleTrace::matched)
+    }
+}
+
+/// Why the side's own pod is or is not subject to policies in this direction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// Not a pod: nothing restricts it.
+    NotAPod,
+    /// A hostNetwork pod: pod selectors never select it.
+    HostNetwork,
+    /// A pod; `isolated` when at least one policy selects it for this direction.
+    Pod { isolated: bool },
+}
+
+/// One direction of the connection: egress at the source, ingress at the destination.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirectionTrace {
+    pub subject: Subject,
+    /// Policies selecting the pod for this direction.
+    pub policies: Vec<PolicyTrace>,
+    /// Policies of the pod's namespace that apply to this direction but do not select it,
+    /// with the selector requirement that failed.
+    pub not_selecting: Vec<(usize, String)>,
+    pub allowed: bool,
+}
+
+/// The whole answer for one connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Explanation {
+    pub protocol: Protocol,
+    pub port: u16,
+    pub self_traffic: bool,
+    pub egress: DirectionTrace,
+    pub ingress: DirectionTrace,
+    pub allowed: bool,
+}
+
+/// Decides whether `from` may open a connection to `to` on `port`/`protocol`.
+pub fn explain(
+    cluster: &Cluster,
+    options: &Options,
+    from: &Endpoint,
+    to: &Endpoint,
+    protocol: Protocol,
+    port: u16,
+) -> Explanation {
+    let ctx = Ctx { cluster, options };
+    let egress = ctx.direction(Direction::Egress, from, to, protocol, port);
+    let ingress = ctx.direction(Direction::Ingress, to, from, protocol, port);
+    let self_traffic = matches!((from, to), (Endpoint::Pod(a), Endpoint::Pod(b)) if a == b);
+    Explanation {
+        protocol,
+        port,
+        self_traffic,
+        allowed: self_traffic || (egress.allowed && ingress.allowed),
+        egress,
+        ingress,
+    }
+}
+
+/// Just the verdict.
+pub fn allowed(
+    cluster: &Cluster,
+    options: &Options,
+    from: &Endpoint,
+    to: &Endpoint,
+    protocol: Protocol,
+    port: u16,
+) -> bool {
+    explain(cluster, options, from, to, protocol, port).allowed
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Ingress,
+    Egress,
+}
+
+struct Ctx<'a> {
+    cluster: &'a Cluster,
+    options: &'a Options,
+}
+
+impl Ctx<'_> {
+    /// `subject` is the pod whose policies are read; `peer` the other end.
+    fn direction(
+        &self,
+        dir: Direction,
+        subject: &Endpoint,
+        peer: &Endpoint,
+        protocol: Protocol,
+        port: u16,
+    ) -> DirectionTrace {
+        let pod = match subject {
+            Endpoint::External(_) => return open(Subject::NotAPod),
+            Endpoint::Pod(i) => &self.cluster.pods[*i],
+        };
+        if pod.host_network {
+            return open(Subject::HostNetwork);
+        }
+        // The destination of the connection resolves named ports.
+        let destination = match dir {
+            Direction::Ingress => subject,
+            Direction::Egress => peer,
+        };
+        let mut policies = Vec::new();
+        let mut not_selecting = Vec::new();
+        for (pi, policy) in self.cluster.policies.iter().enumerate() {
+            let applies = match dir {
+                Direction::Ingress => policy.types.ingress,
+                Direction::Egress => policy.types.egress,
+            };
+            if policy.namespace != pod.namespace || !applies {
+                continue;
+            }
+            if let Some(req) = policy.pod_selector.first_failure(&pod.labels) {
+                not_selecting.push((pi, format!("podSelector requires {req}")));
+                continue;
+            }
+            let rules = match dir {
+                Direction::Ingress => &policy.ingress,
+                Direction::Egress => &policy.egress,
+            };
+            let rules = rules
+                .iter()
+                .enumerate()
+                .map(|(ri, rule)| self.rule(ri, rule, &policy.namespace, peer, destination, protocol, port))
+                .collect();
+            policies.push(PolicyTrace { policy: pi, rules });
+        }
+        let isolated = !policies.is_empty();
+        let allowed = !isolated || policies.iter().any(PolicyTrace::allows);
+        DirectionTrace {
+            subject: Subject::Pod { isolated },
+            policies,
+            not_selecting,
+            allowed,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rule(
+        &self,
+        index: usize,
+        rule: &Rule,
+        policy_ns: &str,
+        peer: &Endpoint,
+        destination: &Endpoint,
+        protocol: Protocol,
+        port: u16,
+    ) -> RuleTrace {
+        let peers: Vec<PeerOutcome> = rule
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (matched, reason) = self.peer(p, policy_ns, peer);
+                PeerOutcome {
+                    index: i,
+                    matched,
+                    reason,
+                }
+            })
+            .collect();
+        let ports: Vec<PortOutcome> = rule
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (matched, reason) = self.port(p, destination, protocol, port);
+                PortOutcome {
+                    index: i,
+                    matched,
+                    reason,
+                }
+            })
+            .collect();
+        RuleTrace {
+            index,
+            peer_matched: peers.is_empty() || peers.iter().any(|p| p.matched),
+            port_matched: ports.is_empty() || ports.iter().any(|p| p.matched),
+            peers,
+            ports,
+        }
+    }
+
+    fn peer(&self, peer: &Peer, policy_ns: &str, other: &Endpoint) -> (bool, String) {
+        match peer {
+            Peer::Pods {
+                namespace_selector,
+                pod_selector,
+            } => {
+                let pod = match other {
+                    Endpoint::External(c) => {
+                        return (
+                            false,
+                            format!("{c} is not a pod; pod and namespace selectors only match pods"),
+                        )
+                    }
+                    Endpoint::Pod(i) => &self.cluster.pods[*i],
+                };
+                if pod.host_network {
+                    return (
+                        false,
+                        format!(
+                            "{} uses hostNetwork; selectors never match node traffic",
+                            pod.key()
+                        ),
+                    );
+                }
+                match namespace_selector {
+                    None if pod.namespace != policy_ns => {
+                        return (
+                            false,
+                            format!(
+                                "no namespaceSelector, so only pods of namespace {policy_ns}; {} is in {}",
+                                pod.key(),
+                                pod.namespace
+                            ),
+                        )
+                    }
+                    None => {}
+                    Some(sel) => {
+                        let empty = Default::default();
+                        let labels = self
+                            .cluster
+                            .namespace(&pod.namespace)
+                            .map(|n| &n.labels)
+                            .unwrap_or(&empty);
+                        if let Some(req) = sel.first_failure(labels) {
+                            return (
+                                false,
+                                format!(
+                                    "namespaceSelector requires {req}; namespace {} does not have it",
+                                    pod.namespace
+                                ),
+                            );
+                        }
+                    }
+                }
+                if let Some(sel) = pod_selector {
+                    if let Some(req) = sel.first_failure(&pod.labels) {
+                        return (
+                            false,
+                            format!("podSelector requires {req}; {} does not have it", pod.key()),
+                        );
+                    }
+                }
+                (
+                    true,
+                    describe_pods_peer(namespace_selector.is_some(), pod_selector.is_some(), pod),
+                )
+            }
+            Peer::IpBlock(block) => match other {
+                Endpoint::External(c) => {
+                    if !block.cidr.covers(c) {
+                        (false, format!("{c} is not inside {}", block.cidr))
+                    } else if let Some(e) = block.except.iter().find(|e| e.overlaps(c)) {
+                        (false, format!("{c} is in the except range {e}"))
+                    } else {
+                        (true, format!("{c} is inside ipBlock {block}"))
+                    }
+                }
+                Endpoint::Pod(i) => {
+                    let pod = &self.cluster.pods[*i];
+                    if !pod.host_network && self.options.ipblock_pods == IpBlockPods::Ignore {
+                        return (
+                            false,
+                            format!(
+                                "{} is a pod and ipBlock does not match pod IPs (--ipblock-pods ignore)",
+                                pod.key()
+                            ),
+                        );
+                    }
+                    match pod.ips.iter().find(|ip| block.contains(**ip)) {
+                        Some(ip) => (true, format!("{} has IP {ip}, inside ipBlock {block}", pod.key())),
+                        None => (false, ip_miss(pod, block)),
+                    }
+                }
+            },
+        }
+    }
+
+    fn port(
+        &self,
+        spec: &PolicyPort,
+        destination: &Endpoint,
+        protocol: Protocol,
+        port: u16,
+    ) -> (bool, String) {
+        if spec.protocol != protocol {
+            return (false, format!("protocol {} is not {protocol}", spec.protocol));
+        }
+        match &spec.port {
+            PortMatch::All => (true, format!("all {protocol} ports")),
+            PortMatch::Range(lo, hi) if lo == hi => {
+                if port == *lo {
+                    (true, format!("port {lo}/{protocol}"))
+                } else {
+                    (false, format!("port {port} is not {lo}"))
+                }
+            }
+            PortMatch::Range(lo, hi) => {
+                if (*lo..=*hi).contains(&port) {
+                    (true, format!("port range {lo}-{hi}/{protocol}"))
+                } else {
+                    (false, format!("port {port} is outside {lo}-{hi}"))
+                }
+            }
+            PortMatch::Named(name) => match destination {
+                Endpoint::External(_) => (
+                    false,
+                    format!("named port {name:?} cannot resolve on a non-pod destination"),
+                ),
+                Endpoint::Pod(i) => {
+                    let pod = &self.cluster.pods[*i];
+                    match pod.named_port(name, protocol) {
+                        Some(p) if p == port => (
+                            true,
+                            format!("named port {name:?} is {p}/{protocol} on {}", pod.key()),
+                        ),
+                        Some(p) => (
+                            false,
+                            format!(
+                                "named port {name:?} is {p}/{protocol} on {}, not {port}",
+                                pod.key()
+                            ),
+                        ),
+                        None => (
+                            false,
+                            format!("{} declares no {protocol} port named {name:?}", pod.key()),
+                        ),
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn open(subject: Subject) -> DirectionTrace {
+    DirectionTrace {
+        subject,
+        policies: Vec::new(),
+        not_selecting: Vec::new(),
+        allowed: true,
+    }
+}
+
+fn describe_pods_peer(ns: bool, pods: bool, pod: &Pod) -> String {
+    match (ns, pods) {
+        (true, true) => format!("{} matches both namespaceSelector and podSelector", pod.key()),
+        (true, false) => format!("namespace {} matches namespaceSelector", pod.namespace),
+        _ => format!("{} matches podSelector in the policy's namespace", pod.key()),
+    }
+}
+
+fn ip_miss(pod: &Pod, block: &crate::model::IpBlock) -> String {
+    let ips: Vec<String> = pod.ips.iter().map(|i| i.to_string()).collect();
+    if let Some(e) = block
+        .except
+        .iter()
+        .find(|e| pod.ips.iter().any(|ip| e.contains(*ip)))
+    {
+        format!("{} has IP {} in the except range {e}", pod.key(), ips.join(","))
+    } else {
+        format!(
+            "{} has IP {}, not inside {}",
+            pod.key(),
+            ips.join(","),
+            block.cidr
+        )
+    }
+}

@@ -1,0 +1,66 @@
+//! The "how open is my cluster" figures: counts over the whole matrix.
+
+use crate::compile::Compiled;
+use crate::model::{Cluster, Protocol};
+
+/// Counts for `palisade analyze -o summary`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub pods: usize,
+    pub namespaces: usize,
+    pub policies: usize,
+    pub classes: usize,
+    /// Ordered pod pairs (self excluded) allowed on at least one port, per protocol.
+    pub allowed_pairs: [u64; 3],
+    /// Pods isolated for ingress / for egress.
+    pub isolated_ingress: usize,
+    pub isolated_egress: usize,
+    /// Ordered pod pairs (self excluded).
+    pub total_pairs: u64,
+}
+
+pub fn summarize(cluster: &Cluster, compiled: &Compiled) -> Summary {
+    let mut allowed_pairs = [0u64; 3];
+    for proto in Protocol::ALL {
+        let m = compiled.any_port_matrix(proto);
+        let mut total = 0u64;
+        for (s, row) in m.rows.iter().enumerate() {
+            if !compiled.is_pod_class(s) {
+                continue;
+            }
+            let ss = compiled.classes[s].members.len() as u64;
+            for d in row.iter() {
+                if !compiled.is_pod_class(d) {
+                    continue;
+                }
+                let dd = compiled.classes[d].members.len() as u64;
+                total += ss * dd;
+                if s == d {
+                    total -= ss;
+                }
+            }
+        }
+        allowed_pairs[proto.index()] = total;
+    }
+    let mut isolated_ingress = 0;
+    let mut isolated_egress = 0;
+    for class in &compiled.classes {
+        if !class.ingress_policies.is_empty() {
+            isolated_ingress += class.members.len();
+        }
+        if !class.egress_policies.is_empty() {
+            isolated_egress += class.members.len();
+        }
+    }
+    let pods = cluster.pods.len() as u64;
+    Summary {
+        pods: cluster.pods.len(),
+        namespaces: cluster.namespaces.len(),
+        policies: cluster.policies.len(),
+        classes: compiled.classes.len(),
+        allowed_pairs,
+        isolated_ingress,
+        isolated_egress,
+        total_pairs: pods * pods.saturating_sub(1),
+    }
+}
