@@ -1,1 +1,15 @@
-//! placeholder
+//! Palisade's loader: Kubernetes manifests (YAML or JSON files, directories, stdin;
+//! multi-document streams and `List` kinds) into the core's [`palisade_core::Cluster`].
+//! Objects go through the real Kubernetes types (k8s-openapi) and are validated as
+//! the API server would; every problem comes back at once with file, line, column
+//! and field path.
+
+pub mod convert;
+pub mod diagnostic;
+pub mod load;
+pub mod names;
+pub mod path;
+pub mod yaml;
+
+pub use diagnostic::Diagnostic;
+pub use load::{assign_addresses, load, LoadError, LoadOptions, Loaded, Source, NAMESPACE_NAME_LABEL};

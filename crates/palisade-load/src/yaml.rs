@@ -1,0 +1,468 @@
+//! YAML (and JSON, which YAML reads too) into `serde_json::Value` documents, resolving
+//! plain scalars the way kubectl does (go-yaml v2: `yes`/`on` are booleans, `0755` is
+//! octal), with anchors, aliases and merge keys. Positions are not stored: when a
+//! diagnostic needs one, [`locate`] walks the document's events again to the field.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
+use serde_json::{Map, Number, Value};
+
+use crate::path::{FieldPath, Seg};
+
+/// A 1-based line and column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Pos {
+    fn of(span: &Span) -> Pos {
+        Pos {
+            line: span.start.line(),
+            column: span.start.col() + 1,
+        }
+    }
+}
+
+/// A parsed document and where it starts.
+#[derive(Debug)]
+pub struct Document {
+    pub index: usize,
+    pub start: Pos,
+    pub value: Value,
+}
+
+/// A problem in the YAML text itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// Parses every document of a YAML stream. Stops at the first syntax error
+/// (the documents before it are returned with it).
+pub fn parse_documents(text: &str) -> (Vec<Document>, Option<SyntaxError>) {
+    let mut parser = Parser::new_from_str(text);
+    let mut docs = Vec::new();
+    let mut builder = Builder::default();
+    let mut index = 0;
+    let mut start = Pos { line: 1, column: 1 };
+    while let Some(ev) = parser.next_event() {
+        let (ev, span) = match ev {
+            Ok(x) => x,
+            Err(e) => {
+                let m = e.marker();
+                return (
+                    docs,
+                    Some(SyntaxError {
+                        pos: Pos {
+                            line: m.line(),
+                            column: m.col() + 1,
+                        },
+                        message: e.info().to_string(),
+                    }),
+                );
+            }
+        };
+        match ev {
+            Event::DocumentStart(_) => {
+                builder = Builder::default();
+                start = Pos::of(&span);
+            }
+            Event::DocumentEnd => {
+                let value = builder.root.take().unwrap_or(Value::Null);
+                docs.push(Document { index, start, value });
+                index += 1;
+            }
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+            other => {
+                if let Err(message) = builder.event(other, &span) {
+                    return (
+                        docs,
+                        Some(SyntaxError {
+                            pos: Pos::of(&span),
+                            message,
+                        }),
+                    );
+                }
+            }
+        }
+    }
+    (docs, None)
+}
+
+enum Frame {
+    Seq(usize, Vec<Value>),
+    Map(usize, Map<String, Value>, Option<String>, Vec<Map<String, Value>>),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Value>,
+    root: Option<Value>,
+}
+
+impl Builder {
+    fn event(&mut self, ev: Event<'_>, span: &Span) -> Result<(), String> {
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                // Keys are kept as written; values are resolved.
+                let is_key = matches!(self.stack.last(), Some(Frame::Map(_, _, None, _)));
+                let v = if is_key {
+                    Value::String(text.into_owned())
+                } else {
+                    resolve(&text, style, tag.as_deref())?
+                };
+                self.push(v, anchor, span)
+            }
+            Event::Alias(id) => {
+                let v = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| "unknown anchor".to_string())?;
+                self.push(v, 0, span)
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push(Frame::Seq(anchor, Vec::new()));
+                Ok(())
+            }
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map(anchor, Map::new(), None, Vec::new()));
+                Ok(())
+            }
+            Event::SequenceEnd => match self.stack.pop() {
+                Some(Frame::Seq(anchor, items)) => self.push(Value::Array(items), anchor, span),
+                _ => Err("unbalanced sequence".into()),
+            },
+            Event::MappingEnd => match self.stack.pop() {
+                Some(Frame::Map(anchor, mut map, _, merges)) => {
+                    for m in merges {
+                        for (k, v) in m {
+                            map.entry(k).or_insert(v);
+                        }
+                    }
+                    self.push(Value::Object(map), anchor, span)
+                }
+                _ => Err("unbalanced mapping".into()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    fn push(&mut self, v: Value, anchor: usize, _span: &Span) -> Result<(), String> {
+        if anchor > 0 {
+            self.anchors.insert(anchor, v.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                self.root = Some(v);
+                Ok(())
+            }
+            Some(Frame::Seq(_, items)) => {
+                items.push(v);
+                Ok(())
+            }
+            Some(Frame::Map(_, map, key, merges)) => match key.take() {
+                None => {
+                    *key = Some(match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    });
+                    Ok(())
+                }
+                Some(k) if k == "<<" => match v {
+                    Value::Object(m) => {
+                        merges.push(m);
+                        Ok(())
+                    }
+                    Value::Array(items) => {
+                        for i in items {
+                            match i {
+                                Value::Object(m) => merges.push(m),
+                                _ => return Err("merge key `<<` needs mappings".into()),
+                            }
+                        }
+                        Ok(())
+                    }
+                    _ => Err("merge key `<<` needs a mapping".into()),
+                },
+                Some(k) => {
+                    if map.contains_key(&k) {
+                        return Err(format!("mapping key {k:?} already defined"));
+                    }
+                    map.insert(k, v);
+                    Ok(())
+                }
+            },
+        }
+    }
+}
+
+/// Resolves a scalar as go-yaml v2 (used by kubectl) does.
+fn resolve(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
+    if let Some(tag) = tag {
+        if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
+            return match tag.suffix.as_str() {
+                "str" => Ok(Value::String(text.to_string())),
+                "int" | "float" | "bool" | "null" => {
+                    let v = resolve_plain(text);
+                    let ok = match tag.suffix.as_str() {
+                        "int" => v.is_i64() || v.is_u64(),
+                        "float" => v.is_number(),
+                        "bool" => v.is_boolean(),
+                        _ => v.is_null(),
+                    };
+                    if ok {
+                        Ok(v)
+                    } else {
+                        Err(format!("cannot decode {text:?} as !!{}", tag.suffix))
+                    }
+                }
+                _ => Ok(Value::String(text.to_string())),
+            };
+        }
+    }
+    if style != ScalarStyle::Plain {
+        return Ok(Value::String(text.to_string()));
+    }
+    Ok(resolve_plain(text))
+}
+
+fn resolve_plain(text: &str) -> Value {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Value::Bool(true)
+        }
+        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Value::Bool(false)
+        }
+        _ => {}
+    }
+    if let Some(i) = parse_int(text) {
+        return Value::Number(i.into());
+    }
+    if let Some(f) = parse_float(text) {
+        if let Some(n) = Number::from_f64(f) {
+            return Value::Number(n);
+        }
+    }
+    Value::String(text.to_string())
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    let t = text.replace('_', "");
+    let (neg, body) = match t.as_bytes().first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, &t[..]),
+    };
+    if body.is_empty() {
+        return None;
+    }
+    let v = if let Some(h) = body.strip_prefix("0x") {
+        i64::from_str_radix(h, 16).ok()?
+    } else if let Some(b) = body.strip_prefix("0b") {
+        i64::from_str_radix(b, 2).ok()?
+    } else if let Some(o) = body.strip_prefix("0o") {
+        i64::from_str_radix(o, 8).ok()?
+    } else if body.len() > 1 && body.starts_with('0') && body.bytes().all(|b| b.is_ascii_digit()) {
+        i64::from_str_radix(&body[1..], 8).ok()?
+    } else if body.bytes().all(|b| b.is_ascii_digit()) {
+        body.parse().ok()?
+    } else {
+        return None;
+    };
+    Some(if neg { -v } else { v })
+}
+
+fn parse_float(text: &str) -> Option<f64> {
+    match text {
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Some(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
+        _ => {}
+    }
+    let ok = text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-' | b'_'))
+        && text.bytes().any(|b| b.is_ascii_digit());
+    if !ok {
+        return None;
+    }
+    text.replace('_', "").parse().ok()
+}
+
+/// Where `path` is in document `doc` of `text`: the value's position, or the closest
+/// existing ancestor's when the field itself is missing (a required field).
+pub fn locate(text: &str, doc: usize, path: &FieldPath) -> Option<Pos> {
+    let mut parser = Parser::new_from_str(text);
+    let mut index = 0usize;
+    let mut in_doc = false;
+    // Stack of (current path, next seq index or pending key) per open container.
+    enum C {
+        Seq(usize),
+        Map(Option<String>),
+    }
+    let mut stack: Vec<C> = Vec::new();
+    let mut cur: Vec<Seg> = Vec::new();
+    let mut best: Option<(usize, Pos)> = None;
+    let target = &path.0;
+    // At equal depth a key's position is kept over its container value's.
+    let consider = |cur: &[Seg], pos: Pos, best: &mut Option<(usize, Pos)>, replace_equal: bool| {
+        if cur.len() <= target.len()
+            && target[..cur.len()] == *cur
+            && best.is_none_or(|(d, _)| cur.len() > d || (replace_equal && cur.len() == d))
+        {
+            *best = Some((cur.len(), pos));
+        }
+    };
+    while let Some(Ok((ev, span))) = parser.next_event() {
+        match ev {
+            Event::DocumentStart(_) => {
+                in_doc = index == doc;
+                if in_doc {
+                    consider(&[], Pos::of(&span), &mut best, true);
+                }
+                continue;
+            }
+            Event::DocumentEnd => {
+                if in_doc {
+                    break;
+                }
+                index += 1;
+                continue;
+            }
+            _ if !in_doc => continue,
+            _ => {}
+        }
+        let pos = Pos::of(&span);
+        // A key scalar inside a mapping: remember it and record the key's position.
+        if let (Event::Scalar(text, ..), Some(C::Map(key @ None))) = (&ev, stack.last_mut()) {
+            *key = Some(text.to_string());
+            cur.push(Seg::Key(text.to_string()));
+            consider(&cur, pos, &mut best, true);
+            cur.pop();
+            continue;
+        }
+        // Otherwise this event starts or is a value: find its path.
+        let value_path_len = cur.len();
+        match stack.last_mut() {
+            Some(C::Seq(i)) if !matches!(ev, Event::SequenceEnd) => {
+                cur.push(Seg::Index(*i));
+                *i += 1;
+            }
+            Some(C::Map(key)) if !matches!(ev, Event::MappingEnd) => {
+                if let Some(k) = key.take() {
+                    cur.push(Seg::Key(k));
+                }
+            }
+            _ => {}
+        }
+        match ev {
+            Event::SequenceStart(..) => {
+                consider(&cur, pos, &mut best, false);
+                stack.push(C::Seq(0));
+            }
+            Event::MappingStart(..) => {
+                consider(&cur, pos, &mut best, false);
+                stack.push(C::Map(None));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                stack.pop();
+                cur.pop();
+            }
+            _ => {
+                consider(&cur, pos, &mut best, true);
+                cur.truncate(value_path_len);
+            }
+        }
+        if best.is_some_and(|(d, _)| d == target.len()) {
+            break;
+        }
+    }
+    best.map(|(_, p)| p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(text: &str) -> Value {
+        let (docs, err) = parse_documents(text);
+        assert!(err.is_none(), "{err:?}");
+        docs.into_iter().next().unwrap().value
+    }
+
+    #[test]
+    fn scalars_resolve_like_kubectl() {
+        let v = one("a: 80\nb: \"80\"\nc: yes\nd: ~\ne: 0x1F\nf: 1.5\ng: web\nh: 0755\ni: !!str 12\n");
+        assert_eq!(v["a"], 80);
+        assert_eq!(v["b"], "80");
+        assert_eq!(v["c"], true);
+        assert!(v["d"].is_null());
+        assert_eq!(v["e"], 31);
+        assert_eq!(v["f"], 1.5);
+        assert_eq!(v["g"], "web");
+        assert_eq!(v["h"], 493);
+        assert_eq!(v["i"], "12");
+    }
+
+    #[test]
+    fn anchors_aliases_and_merge_keys() {
+        let v = one("base: &b {app: web, tier: front}\nx:\n  <<: *b\n  tier: back\ny: *b\n");
+        assert_eq!(v["x"]["app"], "web");
+        assert_eq!(v["x"]["tier"], "back");
+        assert_eq!(v["y"]["tier"], "front");
+    }
+
+    #[test]
+    fn multiple_documents_and_empty_ones() {
+        let (docs, err) = parse_documents("a: 1\n---\n---\nb: 2\n");
+        assert!(err.is_none());
+        assert_eq!(docs.len(), 3);
+        assert!(docs[1].value.is_null());
+        assert_eq!(docs[2].value["b"], 2);
+        assert_eq!(docs[2].start.line, 3);
+    }
+
+    #[test]
+    fn duplicate_keys_and_syntax_errors_have_positions() {
+        let (_, err) = parse_documents("a: 1\nb:\n  c: 1\n  c: 2\n");
+        let err = err.unwrap();
+        assert!(err.message.contains("already defined"), "{err:?}");
+        assert_eq!(err.pos.line, 4);
+        let (_, err) = parse_documents("a: [1, 2\nb: 3\n");
+        assert!(err.is_some());
+    }
+
+    #[test]
+    fn json_is_read_too() {
+        let v = one(r#"{"kind": "Pod", "spec": {"ports": [80, "http"]}}"#);
+        assert_eq!(v["spec"]["ports"][1], "http");
+    }
+
+    #[test]
+    fn locate_finds_fields_and_falls_back_to_parents() {
+        let text = "a: 1\n---\nkind: NetworkPolicy\nspec:\n  ingress:\n  - from:\n    - podSelector: {}\n    ports:\n    - port: 0\n";
+        let p = |s: &str| FieldPath::parse(s);
+        assert_eq!(
+            locate(text, 1, &p("spec.ingress[0].ports[0].port")),
+            Some(Pos { line: 9, column: 13 })
+        );
+        assert_eq!(
+            locate(text, 1, &p("spec.ingress[0].from[0]")),
+            Some(Pos { line: 7, column: 7 })
+        );
+        // Missing field: the closest ancestor that exists.
+        assert_eq!(
+            locate(text, 1, &p("spec.podSelector")),
+            Some(Pos { line: 4, column: 1 })
+        );
+        // A scalar value is pointed at itself, not at its key.
+        assert_eq!(locate(text, 0, &p("a")), Some(Pos { line: 1, column: 4 }));
+    }
+}
