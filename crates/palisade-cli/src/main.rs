@@ -1,1 +1,88 @@
-fn main() {}
+//! The `palisade` command: Kubernetes NetworkPolicy analysis from manifests.
+
+mod analyze;
+mod demo;
+mod explain;
+mod inputs;
+mod report;
+mod text;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use inputs::Failure;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "palisade",
+    version,
+    about = "Kubernetes NetworkPolicy, exactly: which pods can reach which, and why"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Connectivity of every pod pair (or one port's matrix with --port).
+    Analyze(analyze::AnalyzeArgs),
+    /// Whether one connection is allowed, and why.
+    Explain(explain::ExplainArgs),
+    /// Analyze the bundled example: a three-tier shop with default deny, DNS egress and monitoring.
+    Demo,
+}
+
+fn print(s: &str) {
+    let mut out = std::io::stdout().lock();
+    // A closed pipe (`| head`) is not an error worth a panic.
+    let _ = out.write_all(s.as_bytes());
+}
+
+fn fail(f: Failure) -> ExitCode {
+    match f {
+        Failure::Input(diags) => {
+            for d in &diags {
+                eprintln!("{d}");
+            }
+            eprintln!(
+                "error: {} problem(s) in the input; nothing was analysed",
+                diags.len()
+            );
+            ExitCode::from(2)
+        }
+        Failure::Other(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Analyze(args) => match analyze::run(&args) {
+            Ok(s) => {
+                print(&s);
+                ExitCode::SUCCESS
+            }
+            Err(f) => fail(f),
+        },
+        Command::Explain(args) => match explain::run(&args) {
+            Ok((s, _)) => {
+                print(&s);
+                ExitCode::SUCCESS
+            }
+            Err(f) => fail(f),
+        },
+        Command::Demo => match demo::run() {
+            Ok(s) => {
+                print(&s);
+                ExitCode::SUCCESS
+            }
+            Err(f) => fail(f),
+        },
+    }
+}

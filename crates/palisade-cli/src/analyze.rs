@@ -1,0 +1,374 @@
+//! `palisade analyze`: the connectivity of every pod pair, in several formats.
+
+use std::collections::BTreeMap;
+
+use clap::{Args, ValueEnum};
+use palisade_core::{compile, summarize, Cluster, Compiled, Protocol};
+use serde_json::{json, Map, Value};
+
+use crate::inputs::{self, Failure, InputArgs};
+use crate::report::{ranges_text, Report};
+use crate::text;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Yaml,
+    Csv,
+    Dot,
+    Md,
+    /// Counts over the whole matrix, as JSON.
+    Summary,
+}
+
+#[derive(Args, Debug)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Only this port: a matrix of allowed/denied (`80/TCP`, `53/UDP`; TCP when omitted).
+    #[arg(long, value_name = "PORT[/PROTO]")]
+    pub port: Option<String>,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: Format,
+}
+
+pub fn parse_port(s: &str) -> anyhow::Result<(u16, Protocol)> {
+    let (p, proto) = match s.split_once('/') {
+        Some((p, proto)) => (p, proto.parse::<Protocol>().map_err(anyhow::Error::msg)?),
+        None => (s, Protocol::Tcp),
+    };
+    let port: u16 = p
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| anyhow::anyhow!("invalid port {p:?}: expected 1-65535"))?;
+    Ok((port, proto))
+}
+
+pub fn run(args: &AnalyzeArgs) -> Result<String, Failure> {
+    let loaded = inputs::load(&args.input)?;
+    let cluster = &loaded.cluster;
+    let compiled = compile(cluster, &args.input.options());
+    if args.output == Format::Summary {
+        return Ok(summary(&loaded, &compiled));
+    }
+    match &args.port {
+        Some(p) => {
+            let (port, proto) = parse_port(p)?;
+            Ok(port_view(cluster, &compiled, port, proto, args.output)?)
+        }
+        None => Ok(full_view(cluster, &compiled, args.output)),
+    }
+}
+
+fn summary(loaded: &palisade_load::Loaded, compiled: &Compiled) -> String {
+    let s = summarize(&loaded.cluster, compiled);
+    let v = json!({
+        "pods": s.pods,
+        "namespaces": s.namespaces,
+        "policies": s.policies,
+        "classes": s.classes,
+        "allowed_pairs": {"TCP": s.allowed_pairs[0], "UDP": s.allowed_pairs[1], "SCTP": s.allowed_pairs[2]},
+        "isolated": {"ingress": s.isolated_ingress, "egress": s.isolated_egress},
+        "total_pairs": s.total_pairs,
+        "workloads": loaded.workloads,
+        "skipped": loaded.skipped,
+    });
+    serde_json::to_string_pretty(&v).expect("json") + "\n"
+}
+
+/// The matrix for one port: `{"protocol","port","pods","matrix"}`.
+fn port_view(
+    cluster: &Cluster,
+    compiled: &Compiled,
+    port: u16,
+    proto: Protocol,
+    format: Format,
+) -> anyhow::Result<String> {
+    let m = compiled.port_matrix(proto, port).expect("port is 1-65535");
+    let n = cluster.pods.len();
+    let allowed =
+        |a: usize, b: usize| a == b || m.get(compiled.endpoint_class[a], compiled.endpoint_class[b]);
+    let names: Vec<String> = cluster.pods.iter().map(|p| p.key()).collect();
+    Ok(match format {
+        Format::Json | Format::Yaml => {
+            let mut matrix = Map::new();
+            for a in 0..n {
+                let row: Map<String, Value> = (0..n)
+                    .map(|b| (names[b].clone(), Value::Bool(allowed(a, b))))
+                    .collect();
+                matrix.insert(names[a].clone(), Value::Object(row));
+            }
+            let mut v = json!({"protocol": proto.as_str(), "port": port, "pods": names, "matrix": matrix});
+            if !cluster.externals.is_empty() {
+                let mut ext = Map::new();
+                for (i, e) in cluster.externals.iter().enumerate() {
+                    let x = n + i;
+                    let from: Map<String, Value> = (0..n)
+                        .map(|b| (names[b].clone(), Value::Bool(allowed(x, b))))
+                        .collect();
+                    let to: Map<String, Value> = (0..n)
+                        .map(|a| (names[a].clone(), Value::Bool(allowed(a, x))))
+                        .collect();
+                    ext.insert(
+                        e.name.clone(),
+                        json!({"cidr": e.cidr.to_string(), "from": from, "to": to}),
+                    );
+                }
+                v["externals"] = Value::Object(ext);
+            }
+            if format == Format::Json {
+                serde_json::to_string_pretty(&v)? + "\n"
+            } else {
+                text::yaml(&v)
+            }
+        }
+        Format::Csv => {
+            let mut out = String::from("from,to,protocol,port,allowed\n");
+            for a in 0..n {
+                for b in 0..n {
+                    out.push_str(&format!(
+                        "{},{},{proto},{port},{}\n",
+                        names[a],
+                        names[b],
+                        allowed(a, b)
+                    ));
+                }
+            }
+            out
+        }
+        Format::Dot => {
+            let mut out = format!("digraph palisade {{\n  label=\"{port}/{proto}\";\n");
+            for a in 0..n {
+                for b in (0..n).filter(|&b| b != a && allowed(a, b)) {
+                    out.push_str(&format!("  \"{}\" -> \"{}\";\n", names[a], names[b]));
+                }
+            }
+            out + "}\n"
+        }
+        Format::Table | Format::Md | Format::Summary => {
+            // A grid: rows are sources, columns destinations (numbered, with a legend).
+            let mut header: Vec<String> = vec![format!("{port}/{proto} FROM \\ TO")];
+            header.extend((0..n).map(|i| (i + 1).to_string()));
+            let rows: Vec<Vec<String>> = (0..n)
+                .map(|a| {
+                    let mut r = vec![format!("{} {}", a + 1, names[a])];
+                    r.extend((0..n).map(|b| {
+                        if a == b {
+                            "."
+                        } else if allowed(a, b) {
+                            "Y"
+                        } else {
+                            "x"
+                        }
+                        .to_string()
+                    }));
+                    r
+                })
+                .collect();
+            let h: Vec<&str> = header.iter().map(String::as_str).collect();
+            let body = if format == Format::Md {
+                text::markdown(&h, &rows)
+            } else {
+                text::table(&h, &rows)
+            };
+            body + "\nY allowed, x denied, . self (always allowed)\n"
+        }
+    })
+}
+
+/// Display units: pods of one workload in one class, or one external block.
+struct Unit {
+    name: String,
+    namespace: Option<String>,
+    members: Vec<usize>,
+}
+
+fn units(report: &Report) -> Vec<Unit> {
+    let mut map: BTreeMap<(Option<String>, String, usize), Vec<usize>> = BTreeMap::new();
+    for (i, e) in report.endpoints.iter().enumerate() {
+        map.entry((e.namespace.clone(), e.group.clone(), e.class))
+            .or_default()
+            .push(i);
+    }
+    let mut out: Vec<Unit> = Vec::new();
+    let mut count: BTreeMap<(Option<String>, String), usize> = BTreeMap::new();
+    for (ns, g, _) in map.keys() {
+        *count.entry((ns.clone(), g.clone())).or_default() += 1;
+    }
+    for ((ns, group, _), members) in map {
+        let mut name = match &ns {
+            Some(ns) => format!("{ns}/{group}"),
+            None => format!("external:{group}"),
+        };
+        if members.len() > 1 {
+            name.push_str(&format!(" ({} pods)", members.len()));
+        }
+        if count[&(ns.clone(), group.clone())] > 1 {
+            name.push_str(&format!(" [{}]", report.endpoints[members[0]].name));
+        }
+        out.push(Unit {
+            name,
+            namespace: ns,
+            members,
+        });
+    }
+    out
+}
+
+fn unit_ports(report: &Report, from: &Unit, to: &Unit) -> Option<[String; 3]> {
+    let a = from.members[0];
+    // Between two pods of one unit, look at two different pods (self is always allowed).
+    let b = if std::ptr::eq(from, to) {
+        *to.members.get(1)?
+    } else {
+        to.members[0]
+    };
+    Some(Protocol::ALL.map(|p| ranges_text(report.ranges(a, b, p))))
+}
+
+/// Rows FROM, TO, TCP, UDP, SCTP; destinations of a namespace that all get the same
+/// ports collapse into `namespace/*`.
+fn grouped_rows(report: &Report) -> Vec<Vec<String>> {
+    let units = units(report);
+    let mut rows = Vec::new();
+    for from in &units {
+        let mut by_ns: BTreeMap<Option<String>, Vec<(&Unit, [String; 3])>> = BTreeMap::new();
+        for to in &units {
+            if from.namespace.is_none() && to.namespace.is_none() {
+                continue;
+            }
+            if let Some(ports) = unit_ports(report, from, to) {
+                by_ns.entry(to.namespace.clone()).or_default().push((to, ports));
+            }
+        }
+        for (ns, dests) in by_ns {
+            let same = dests.windows(2).all(|w| w[0].1 == w[1].1);
+            let whole_ns = units.iter().filter(|u| u.namespace == ns).count() == dests.len();
+            match (&ns, same && dests.len() > 1 && whole_ns) {
+                (Some(ns), true) => {
+                    let [t, u, s] = dests[0].1.clone();
+                    rows.push(vec![from.name.clone(), format!("{ns}/*"), t, u, s]);
+                }
+                _ => {
+                    for (to, [t, u, s]) in dests {
+                        rows.push(vec![from.name.clone(), to.name.clone(), t, u, s]);
+                    }
+                }
+            }
+        }
+    }
+    rows
+}
+
+/// The grouped table of `analyze -o table`.
+pub fn full_table(cluster: &Cluster, compiled: &Compiled) -> String {
+    full_view(cluster, compiled, Format::Table)
+}
+
+fn full_view(cluster: &Cluster, compiled: &Compiled, format: Format) -> String {
+    let report = Report::build(cluster, compiled);
+    let header = ["FROM", "TO", "TCP", "UDP", "SCTP"];
+    match format {
+        Format::Table => {
+            let rows = grouped_rows(&report);
+            let mut out = text::table(&header, &rows);
+            out.push_str(&format!(
+                "\n{} pods, {} policies, {} equivalence classes; ports allowed for new connections (- none)\n",
+                cluster.pods.len(),
+                cluster.policies.len(),
+                compiled.class_count()
+            ));
+            out
+        }
+        Format::Md => text::markdown(&header, &grouped_rows(&report)),
+        Format::Csv => {
+            let mut out = String::from("from,to,protocol,ports\n");
+            for (a, b) in report.pairs().filter(|(a, b)| a != b) {
+                for p in Protocol::ALL {
+                    let r = report.ranges(a, b, p);
+                    if !r.is_empty() {
+                        out.push_str(&format!(
+                            "{},{},{p},{}\n",
+                            text::csv_field(&report.endpoints[a].name),
+                            text::csv_field(&report.endpoints[b].name),
+                            text::csv_field(&ranges_text(r))
+                        ));
+                    }
+                }
+            }
+            out
+        }
+        Format::Dot => {
+            let units = units(&report);
+            let mut out = String::from("digraph palisade {\n  rankdir=LR;\n  node [shape=box];\n");
+            for from in &units {
+                for to in &units {
+                    if std::ptr::eq(from, to) || (from.namespace.is_none() && to.namespace.is_none()) {
+                        continue;
+                    }
+                    if let Some(ports) = unit_ports(&report, from, to) {
+                        let label: Vec<String> = Protocol::ALL
+                            .iter()
+                            .zip(&ports)
+                            .filter(|(_, r)| r.as_str() != "-")
+                            .map(|(p, r)| format!("{p} {r}"))
+                            .collect();
+                        if !label.is_empty() {
+                            out.push_str(&format!(
+                                "  \"{}\" -> \"{}\" [label=\"{}\"];\n",
+                                from.name,
+                                to.name,
+                                label.join("\\n")
+                            ));
+                        }
+                    }
+                }
+            }
+            out + "}\n"
+        }
+        Format::Json | Format::Yaml | Format::Summary => {
+            let mut connections = Vec::new();
+            for (a, b) in report.pairs().filter(|(a, b)| a != b) {
+                let mut entry = Map::new();
+                entry.insert("from".into(), json!(report.endpoints[a].name));
+                entry.insert("to".into(), json!(report.endpoints[b].name));
+                let mut any = false;
+                for p in Protocol::ALL {
+                    let r: Vec<String> = report
+                        .ranges(a, b, p)
+                        .iter()
+                        .map(|(lo, hi)| {
+                            if lo == hi {
+                                lo.to_string()
+                            } else {
+                                format!("{lo}-{hi}")
+                            }
+                        })
+                        .collect();
+                    any |= !r.is_empty();
+                    entry.insert(p.as_str().into(), json!(r));
+                }
+                if any {
+                    connections.push(Value::Object(entry));
+                }
+            }
+            let v = json!({
+                "pods": cluster.pods.iter().enumerate().map(|(i, p)| json!({
+                    "name": p.key(),
+                    "ips": p.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
+                    "workload": p.workload,
+                    "class": compiled.pod_class(i),
+                })).collect::<Vec<_>>(),
+                "externals": cluster.externals.iter().map(|e| json!({"name": e.name, "cidr": e.cidr.to_string()})).collect::<Vec<_>>(),
+                "connections": connections,
+            });
+            if format == Format::Yaml {
+                text::yaml(&v)
+            } else {
+                serde_json::to_string_pretty(&v).expect("json") + "\n"
+            }
+        }
+    }
+}

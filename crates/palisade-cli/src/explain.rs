@@ -1,0 +1,219 @@
+//! `palisade explain`: one connection, the verdict and the reasoning.
+
+use clap::{Args, ValueEnum};
+use palisade_core::explain::{DirectionTrace, PolicyTrace, Subject};
+use palisade_core::{explain, Cluster, Endpoint, Explanation, Options};
+use serde_json::{json, Value};
+
+use crate::analyze::parse_port;
+use crate::inputs::{self, parse_cidr_or_ip, Failure, InputArgs};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// Source: `NAMESPACE/POD`, `POD` (in -n), an IP or a CIDR.
+    #[arg(long)]
+    pub from: String,
+    /// Destination: `NAMESPACE/POD`, `POD` (in -n), an IP or a CIDR.
+    #[arg(long)]
+    pub to: String,
+    /// `80/TCP`, `53/UDP` (TCP when omitted).
+    #[arg(long, value_name = "PORT[/PROTO]")]
+    pub port: String,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: Format,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+/// Finds an endpoint: a pod by name or by IP, else an address block.
+pub fn resolve(cluster: &Cluster, default_ns: &str, s: &str) -> anyhow::Result<Endpoint> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        if let Some(i) = cluster.pods.iter().position(|p| p.ips.contains(&ip)) {
+            return Ok(Endpoint::Pod(i));
+        }
+        return Ok(Endpoint::External(palisade_core::Cidr::host(ip)));
+    }
+    if s.contains('/') && s.chars().next().is_some_and(|c| c.is_ascii_digit() || c == ':') {
+        if let Ok(c) = parse_cidr_or_ip(s) {
+            return Ok(Endpoint::External(c));
+        }
+    }
+    let (ns, name) = s.split_once('/').unwrap_or((default_ns, s));
+    cluster
+        .pods
+        .iter()
+        .position(|p| p.namespace == ns && p.name == name)
+        .map(Endpoint::Pod)
+        .ok_or_else(|| {
+            let known: Vec<String> = cluster.pods.iter().take(20).map(|p| p.key()).collect();
+            anyhow::anyhow!("no pod {ns}/{name} in the input (pods: {})", known.join(", "))
+        })
+}
+
+pub fn run(args: &ExplainArgs) -> Result<(String, bool), Failure> {
+    let loaded = inputs::load(&args.input)?;
+    explain_loaded(&loaded.cluster, args)
+}
+
+/// Explains on an already loaded cluster.
+pub fn explain_loaded(c: &Cluster, args: &ExplainArgs) -> Result<(String, bool), Failure> {
+    let from = resolve(c, &args.input.namespace, &args.from)?;
+    let to = resolve(c, &args.input.namespace, &args.to)?;
+    let (port, proto) = parse_port(&args.port)?;
+    let options = args.input.options();
+    let e = explain(c, &options, &from, &to, proto, port);
+    let out = match args.output {
+        Format::Text => text(c, &options, &from, &to, &e),
+        Format::Json => serde_json::to_string_pretty(&to_json(c, &from, &to, &e)).expect("json") + "\n",
+    };
+    Ok((out, e.allowed))
+}
+
+fn name(c: &Cluster, e: &Endpoint) -> String {
+    match e {
+        Endpoint::Pod(i) => c.pods[*i].key(),
+        Endpoint::External(cidr) if cidr.prefix == cidr.family.bits() => cidr.network_ip().to_string(),
+        Endpoint::External(cidr) => cidr.to_string(),
+    }
+}
+
+fn verdict(b: bool) -> &'static str {
+    if b {
+        "ALLOWED"
+    } else {
+        "DENIED"
+    }
+}
+
+fn text(c: &Cluster, options: &Options, from: &Endpoint, to: &Endpoint, e: &Explanation) -> String {
+    let mut out = format!(
+        "{} -> {} on {}/{}: {}\n",
+        name(c, from),
+        name(c, to),
+        e.port,
+        e.protocol,
+        verdict(e.allowed)
+    );
+    if e.self_traffic {
+        out.push_str("  a pod may always connect to itself\n");
+        return out;
+    }
+    let mode = match options.ipblock_pods {
+        palisade_core::IpBlockPods::Match => "match",
+        palisade_core::IpBlockPods::Ignore => "ignore",
+    };
+    out.push_str(&format!("  (ipBlock matches pod IPs: {mode})\n"));
+    direction(&mut out, c, "Egress from", &name(c, from), "to", &e.egress);
+    direction(&mut out, c, "Ingress to", &name(c, to), "from", &e.ingress);
+    let why = match (e.egress.allowed, e.ingress.allowed) {
+        (true, true) => "both the source's egress and the destination's ingress allow it".to_string(),
+        (false, true) => "the source's egress policies deny it".to_string(),
+        (true, false) => "the destination's ingress policies deny it".to_string(),
+        (false, false) => "both the source's egress and the destination's ingress deny it".to_string(),
+    };
+    out.push_str(&format!("\nVerdict: {}: {why}\n", verdict(e.allowed)));
+    out
+}
+
+fn direction(out: &mut String, c: &Cluster, title: &str, who: &str, peer_field: &str, d: &DirectionTrace) {
+    out.push_str(&format!("\n{title} {who}: {}\n", verdict(d.allowed)));
+    match &d.subject {
+        Subject::NotAPod => out.push_str("  not a pod: no policy applies\n"),
+        Subject::HostNetwork => out.push_str("  hostNetwork pod: policies never select it (node traffic)\n"),
+        Subject::Pod { isolated: false } => out.push_str(
+            "  no policy selects it for this direction, so it is not isolated: everything is allowed\n",
+        ),
+        Subject::Pod { isolated: true } => {
+            out.push_str(&format!(
+                "  isolated by {} polic{}; allowed only if one of their rules matches\n",
+                d.policies.len(),
+                if d.policies.len() == 1 { "y" } else { "ies" }
+            ));
+        }
+    }
+    for p in &d.policies {
+        policy(out, c, p, peer_field);
+    }
+    for (pi, why) in &d.not_selecting {
+        out.push_str(&format!(
+            "  - {} does not select it: {why}\n",
+            c.policies[*pi].key()
+        ));
+    }
+}
+
+fn policy(out: &mut String, c: &Cluster, p: &PolicyTrace, peer_field: &str) {
+    let pol = &c.policies[p.policy];
+    let mark = if p.allows() { "+" } else { "x" };
+    out.push_str(&format!(
+        "  {mark} policy {} (podSelector: {})\n",
+        pol.key(),
+        pol.pod_selector
+    ));
+    if p.rules.is_empty() {
+        out.push_str("      no rules for this direction: allows nothing (default deny)\n");
+    }
+    for r in &p.rules {
+        let mark = if r.matched() { "+" } else { "x" };
+        out.push_str(&format!("    {mark} rule {}\n", r.index));
+        if r.peers.is_empty() {
+            out.push_str(&format!("        {peer_field}: (none) any peer matches\n"));
+        }
+        for po in &r.peers {
+            let m = if po.matched { "+" } else { "x" };
+            out.push_str(&format!(
+                "        {m} {peer_field}[{}]: {}\n",
+                po.index, po.reason
+            ));
+        }
+        if r.ports.is_empty() {
+            out.push_str("        ports: (none) every port matches\n");
+        }
+        for po in &r.ports {
+            let m = if po.matched { "+" } else { "x" };
+            out.push_str(&format!("        {m} ports[{}]: {}\n", po.index, po.reason));
+        }
+    }
+}
+
+fn to_json(c: &Cluster, from: &Endpoint, to: &Endpoint, e: &Explanation) -> Value {
+    let dir = |d: &DirectionTrace| {
+        let subject = match &d.subject {
+            Subject::NotAPod => "not-a-pod",
+            Subject::HostNetwork => "host-network",
+            Subject::Pod { isolated: true } => "isolated",
+            Subject::Pod { isolated: false } => "not-isolated",
+        };
+        json!({
+            "allowed": d.allowed,
+            "subject": subject,
+            "policies": d.policies.iter().map(|p| json!({
+                "policy": c.policies[p.policy].key(),
+                "allows": p.allows(),
+                "rules": p.rules.iter().map(|r| json!({
+                    "index": r.index,
+                    "matched": r.matched(),
+                    "peers": r.peers.iter().map(|x| json!({"index": x.index, "matched": x.matched, "reason": x.reason})).collect::<Vec<_>>(),
+                    "ports": r.ports.iter().map(|x| json!({"index": x.index, "matched": x.matched, "reason": x.reason})).collect::<Vec<_>>(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "not_selecting": d.not_selecting.iter().map(|(p, why)| json!({"policy": c.policies[*p].key(), "reason": why})).collect::<Vec<_>>(),
+        })
+    };
+    json!({
+        "from": name(c, from),
+        "to": name(c, to),
+        "protocol": e.protocol.as_str(),
+        "port": e.port,
+        "allowed": e.allowed,
+        "self": e.self_traffic,
+        "egress": dir(&e.egress),
+        "ingress": dir(&e.ingress),
+    })
+}

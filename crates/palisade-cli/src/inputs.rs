@@ -1,0 +1,113 @@
+//! Arguments shared by every command that reads manifests, and loading them.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use palisade_core::{Cidr, External, IpBlockPods, Options};
+use palisade_load::{LoadOptions, Loaded, Source};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum IpBlockMode {
+    /// ipBlock also matches pod IPs (upstream conformance behaviour).
+    Match,
+    /// ipBlock matches only non-pod traffic (Cilium, GKE Dataplane V2).
+    Ignore,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// Manifest files or directories (recursive: .yaml, .yml, .json); `-` reads stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Namespace for objects that name none, as `kubectl apply -n`.
+    #[arg(short = 'n', long = "namespace", default_value = "default")]
+    pub namespace: String,
+    /// Pod network for pods without status.podIP (repeat for dual-stack: one IPv4, one IPv6).
+    #[arg(long = "pod-cidr", value_name = "CIDR", default_values_t = vec!["10.244.0.0/16".to_string()])]
+    pub pod_cidrs: Vec<String>,
+    /// Whether ipBlock peers also match pod IPs.
+    #[arg(long = "ipblock-pods", value_enum, default_value = "match")]
+    pub ipblock_pods: IpBlockMode,
+    /// External address blocks to analyse as endpoints: `NAME=CIDR` or `CIDR` (repeatable).
+    #[arg(long = "external", value_name = "[NAME=]CIDR", num_args = 1..)]
+    pub externals: Vec<String>,
+}
+
+impl InputArgs {
+    pub fn options(&self) -> Options {
+        Options {
+            ipblock_pods: match self.ipblock_pods {
+                IpBlockMode::Match => IpBlockPods::Match,
+                IpBlockMode::Ignore => IpBlockPods::Ignore,
+            },
+        }
+    }
+
+    pub fn load_options(&self) -> anyhow::Result<LoadOptions> {
+        let mut pod_cidrs = Vec::new();
+        for c in &self.pod_cidrs {
+            pod_cidrs.push(
+                c.parse::<Cidr>()
+                    .map_err(|e| anyhow::anyhow!("--pod-cidr: {e}"))?,
+            );
+        }
+        let mut externals = Vec::new();
+        for e in &self.externals {
+            let (name, cidr) = match e.split_once('=') {
+                Some((n, c)) => (n.to_string(), c),
+                None => (e.clone(), e.as_str()),
+            };
+            let cidr = parse_cidr_or_ip(cidr).map_err(|err| anyhow::anyhow!("--external {e}: {err}"))?;
+            externals.push(External { name, cidr });
+        }
+        Ok(LoadOptions {
+            default_namespace: self.namespace.clone(),
+            pod_cidrs,
+            externals,
+        })
+    }
+}
+
+/// A CIDR, or a bare address as a single-address block.
+pub fn parse_cidr_or_ip(s: &str) -> Result<Cidr, String> {
+    if let Ok(ip) = s.parse::<std::net::IpAddr>() {
+        return Ok(Cidr::host(ip));
+    }
+    s.parse()
+}
+
+/// Why loading failed: the input itself (exit 2) or the command line.
+pub enum Failure {
+    Input(Vec<palisade_load::Diagnostic>),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Other(e)
+    }
+}
+
+pub fn sources(paths: &[String]) -> anyhow::Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p == "-" {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            out.push(Source::Text {
+                name: "<stdin>".into(),
+                text,
+            });
+        } else {
+            out.push(Source::Path(PathBuf::from(p)));
+        }
+    }
+    Ok(out)
+}
+
+pub fn load(args: &InputArgs) -> Result<Loaded, Failure> {
+    let opts = args.load_options()?;
+    let sources = sources(&args.paths)?;
+    palisade_load::load(&sources, &opts).map_err(|e| Failure::Input(e.0))
+}

@@ -1,0 +1,133 @@
+//! The analysis at display level: pods and externals, their classes, and the port
+//! ranges allowed between every pair of classes, computed once from the matrices.
+
+use palisade_core::{Cluster, Compiled, Protocol};
+
+/// An endpoint as printed.
+pub struct Endpoint {
+    pub name: String,
+    pub namespace: Option<String>,
+    /// Display group: workload (or pod) within the namespace, or the external's name.
+    pub group: String,
+    pub class: usize,
+    pub is_pod: bool,
+}
+
+pub struct Report {
+    pub endpoints: Vec<Endpoint>,
+    /// `ranges[proto][s * n + d]`: allowed ranges from class s to class d.
+    ranges: [Vec<Vec<(u16, u16)>>; 3],
+    n: usize,
+}
+
+impl Report {
+    pub fn build(cluster: &Cluster, compiled: &Compiled) -> Report {
+        let mut endpoints = Vec::new();
+        for (i, p) in cluster.pods.iter().enumerate() {
+            let group = p
+                .workload
+                .as_deref()
+                .and_then(|w| w.split_once('/').map(|(_, n)| n.to_string()))
+                .unwrap_or_else(|| p.name.clone());
+            endpoints.push(Endpoint {
+                name: p.key(),
+                namespace: Some(p.namespace.clone()),
+                group,
+                class: compiled.pod_class(i),
+                is_pod: true,
+            });
+        }
+        for (i, e) in cluster.externals.iter().enumerate() {
+            endpoints.push(Endpoint {
+                name: e.name.clone(),
+                namespace: None,
+                group: e.name.clone(),
+                class: compiled.external_class(i),
+                is_pod: false,
+            });
+        }
+        let n = compiled.class_count();
+        let ranges = Protocol::ALL.map(|proto| {
+            let space = compiled.port_space(proto);
+            let mut out: Vec<Vec<(u16, u16)>> = vec![Vec::new(); n * n];
+            for (q, m) in compiled.all_port_matrices(proto).iter().enumerate() {
+                for s in 0..n {
+                    for d in m.rows[s].iter() {
+                        out[s * n + d].extend(space.classes[q].iter().copied());
+                    }
+                }
+            }
+            for r in &mut out {
+                *r = merge(std::mem::take(r));
+            }
+            out
+        });
+        Report { endpoints, ranges, n }
+    }
+
+    /// Allowed ranges from endpoint a to endpoint b (self traffic is always allowed).
+    pub fn ranges(&self, a: usize, b: usize, proto: Protocol) -> &[(u16, u16)] {
+        const ALL: &[(u16, u16)] = &[(1, 65535)];
+        if a == b && self.endpoints[a].is_pod {
+            return ALL;
+        }
+        let (s, d) = (self.endpoints[a].class, self.endpoints[b].class);
+        &self.ranges[proto.index()][s * self.n + d]
+    }
+
+    /// Ordered endpoint pairs that the report covers (external to external is not analysed).
+    pub fn pairs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let n = self.endpoints.len();
+        (0..n)
+            .flat_map(move |a| (0..n).map(move |b| (a, b)))
+            .filter(|&(a, b)| self.endpoints[a].is_pod || self.endpoints[b].is_pod)
+    }
+}
+
+fn merge(mut r: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
+    r.sort_unstable();
+    let mut out: Vec<(u16, u16)> = Vec::with_capacity(r.len());
+    for (lo, hi) in r {
+        match out.last_mut() {
+            Some(last) if lo as u32 <= last.1 as u32 + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
+        }
+    }
+    out
+}
+
+/// `80,443,8000-8080`, `all` or `-`.
+pub fn ranges_text(r: &[(u16, u16)]) -> String {
+    if r.is_empty() {
+        return "-".into();
+    }
+    if r == [(1, 65535)] {
+        return "all".into();
+    }
+    r.iter()
+        .map(|(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_adjacent_and_overlapping() {
+        assert_eq!(
+            merge(vec![(80, 80), (1, 79), (443, 443), (81, 90)]),
+            vec![(1, 90), (443, 443)]
+        );
+        assert_eq!(ranges_text(&[(1, 65535)]), "all");
+        assert_eq!(ranges_text(&[]), "-");
+        assert_eq!(ranges_text(&[(53, 53), (8000, 8080)]), "53,8000-8080");
+    }
+}
