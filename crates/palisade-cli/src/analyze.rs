@@ -1,6 +1,7 @@
 //! `palisade analyze`: the connectivity of every pod pair, in several formats.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use palisade_core::{compile, summarize, Cluster, Compiled, Protocol};
@@ -31,6 +32,9 @@ pub struct AnalyzeArgs {
     pub port: Option<String>,
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub output: Format,
+    /// With `-o summary`: add phase timings and the peak memory of this process.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 pub fn parse_port(s: &str) -> anyhow::Result<(u16, Protocol)> {
@@ -47,11 +51,26 @@ pub fn parse_port(s: &str) -> anyhow::Result<(u16, Protocol)> {
 }
 
 pub fn run(args: &AnalyzeArgs) -> Result<String, Failure> {
+    let t0 = Instant::now();
     let loaded = inputs::load(&args.input)?;
+    let t1 = Instant::now();
     let cluster = &loaded.cluster;
     let compiled = compile(cluster, &args.input.options());
+    let t2 = Instant::now();
     if args.output == Format::Summary {
-        return Ok(summary(&loaded, &compiled));
+        let mut v = summary(&loaded, &compiled);
+        if args.stats {
+            let t3 = Instant::now();
+            let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
+            v["stats"] = json!({
+                "load_ms": ms(t0, t1),
+                "compile_ms": ms(t1, t2),
+                "matrix_ms": ms(t2, t3),
+                "total_ms": ms(t0, t3),
+                "peak_rss_mib": peak_rss_mib(),
+            });
+        }
+        return Ok(serde_json::to_string_pretty(&v).expect("json") + "\n");
     }
     match &args.port {
         Some(p) => {
@@ -62,7 +81,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<String, Failure> {
     }
 }
 
-fn summary(loaded: &palisade_load::Loaded, compiled: &Compiled) -> String {
+/// Peak resident memory of this process (Linux `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn summary(loaded: &palisade_load::Loaded, compiled: &Compiled) -> Value {
     let s = summarize(&loaded.cluster, compiled);
     let v = json!({
         "pods": s.pods,
@@ -75,7 +102,7 @@ fn summary(loaded: &palisade_load::Loaded, compiled: &Compiled) -> String {
         "workloads": loaded.workloads,
         "skipped": loaded.skipped,
     });
-    serde_json::to_string_pretty(&v).expect("json") + "\n"
+    v
 }
 
 /// The matrix for one port: `{"protocol","port","pods","matrix"}`.

@@ -5,6 +5,7 @@ mod demo;
 mod explain;
 mod inputs;
 mod report;
+mod synth;
 mod text;
 
 use std::io::Write;
@@ -13,6 +14,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use inputs::Failure;
+
+// The analysis allocates and frees many classes²-bit buffers from worker threads;
+// mimalloc keeps that from turning into page-fault churn (see README, Performance).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,6 +39,10 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Analyze the bundled example: a three-tier shop with default deny, DNS egress and monitoring.
     Demo,
+    /// Write a seeded synthetic cluster (namespaces, pods, policies) as manifests.
+    Synth(synth::SynthArgs),
+    /// Measure `analyze -o summary` on synthetic clusters against the performance targets.
+    Bench(synth::BenchArgs),
 }
 
 fn print(s: &str) {
@@ -76,6 +86,21 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(f) => fail(f),
+        },
+        Command::Synth(args) => {
+            print(&synth::synth(&args));
+            ExitCode::SUCCESS
+        }
+        Command::Bench(args) => match synth::bench(&args) {
+            Ok((s, ok)) => {
+                print(&s);
+                if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => fail(Failure::Other(e)),
         },
         Command::Demo => match demo::run() {
             Ok(s) => {

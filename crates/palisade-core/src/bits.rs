@@ -119,31 +119,38 @@ impl BitMatrix {
 
     /// The transposed matrix, by 64×64 blocks.
     pub fn transpose(&self) -> BitMatrix {
-        let n = self.rows.len();
-        let mut out = BitMatrix::new(n);
-        let blocks = n.div_ceil(64);
-        let mut block = [0u64; 64];
-        for bi in 0..blocks {
-            for bj in 0..blocks {
-                let mut any = 0u64;
-                for (k, slot) in block.iter_mut().enumerate() {
-                    let r = bi * 64 + k;
-                    *slot = if r < n { self.rows[r].words[bj] } else { 0 };
-                    any |= *slot;
-                }
-                if any == 0 {
-                    continue;
-                }
+        let mut out = BitMatrix::new(self.rows.len());
+        let rows: Vec<&BitSet> = self.rows.iter().collect();
+        transpose_into(&rows, &mut out);
+        out
+    }
+}
+
+/// Writes the transpose of the square matrix whose rows are `rows` into `out`
+/// (every word of `out` is overwritten, so a buffer can be reused).
+pub fn transpose_into(rows: &[&BitSet], out: &mut BitMatrix) {
+    let n = rows.len();
+    debug_assert_eq!(out.rows.len(), n);
+    let blocks = n.div_ceil(64);
+    let mut block = [0u64; 64];
+    for bi in 0..blocks {
+        for bj in 0..blocks {
+            let mut any = 0u64;
+            for (k, slot) in block.iter_mut().enumerate() {
+                let r = bi * 64 + k;
+                *slot = if r < n { rows[r].words[bj] } else { 0 };
+                any |= *slot;
+            }
+            if any != 0 {
                 transpose64(&mut block);
-                for (k, w) in block.iter().enumerate() {
-                    let r = bj * 64 + k;
-                    if r < n {
-                        out.rows[r].words[bi] = *w;
-                    }
+            }
+            for (k, w) in block.iter().enumerate() {
+                let r = bj * 64 + k;
+                if r < n {
+                    out.rows[r].words[bi] = *w;
                 }
             }
         }
-        out
     }
 }
 

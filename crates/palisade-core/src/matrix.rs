@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::bits::{BitMatrix, BitSet};
+use crate::bits::{transpose_into, BitMatrix, BitSet};
 use crate::compile::{ClassKind, Compiled, CompiledRule};
 use crate::model::{PortMatch, Protocol};
 
@@ -14,17 +14,30 @@ impl Compiled {
     /// Class-level matrix for one port class of a protocol.
     pub fn class_matrix(&self, proto: Protocol, q: usize) -> BitMatrix {
         let n = self.classes.len();
-        let ingress_t = self.ingress_rows(proto, q).transpose();
+        let mut ingress_t = BitMatrix::new(n);
         let mut out = BitMatrix::new(n);
-        let mut egress_memo: HashMap<&[usize], BitSet> = HashMap::new();
-        for (s, class) in self.classes.iter().enumerate() {
-            let row = egress_memo
-                .entry(class.egress_policies.as_slice())
-                .or_insert_with(|| self.egress_row(&class.egress_policies, proto, q));
-            out.rows[s] = row.clone();
-            out.rows[s].intersect_with(&ingress_t.rows[s]);
-        }
+        self.accumulate(proto, q, &mut ingress_t, &mut out);
         out
+    }
+
+    /// `acc |= allowed on port class q`, using `scratch` for the transposed ingress rows.
+    fn accumulate(&self, proto: Protocol, q: usize, scratch: &mut BitMatrix, acc: &mut BitMatrix) {
+        let n = self.classes.len();
+        let (rows, index) = self.ingress_rows(proto, q);
+        let refs: Vec<&BitSet> = index.iter().map(|&i| &rows[i]).collect();
+        transpose_into(&refs, scratch);
+        let mut egress_memo: HashMap<&[usize], BitSet> = HashMap::new();
+        let full = BitSet::full(n);
+        for (s, class) in self.classes.iter().enumerate() {
+            let row = if class.egress_policies.is_empty() {
+                &full
+            } else {
+                egress_memo
+                    .entry(class.egress_policies.as_slice())
+                    .or_insert_with(|| self.egress_row(&class.egress_policies, proto, q))
+            };
+            acc.rows[s].union_with_and(row, &scratch.rows[s]);
+        }
     }
 
     /// Class-level matrix for one port (`None` if the port is 0).
@@ -36,19 +49,28 @@ impl Compiled {
     /// Class pairs allowed on at least one port of the protocol.
     pub fn any_port_matrix(&self, proto: Protocol) -> BitMatrix {
         let n = self.classes.len();
-        let qs = self.port_space(proto).classes.len();
-        (0..qs)
-            .into_par_iter()
-            .map(|q| self.class_matrix(proto, q))
-            .reduce(
-                || BitMatrix::new(n),
-                |mut a, b| {
-                    for (x, y) in a.rows.iter_mut().zip(&b.rows) {
-                        x.union_with(y);
-                    }
-                    a
-                },
-            )
+        let qs: Vec<usize> = (0..self.port_space(proto).classes.len()).collect();
+        // One scratch and one accumulator per worker (each is classes² bits).
+        let workers = rayon::current_num_threads().clamp(1, qs.len().max(1));
+        let chunk = qs.len().div_ceil(workers).max(1);
+        let mut parts: Vec<BitMatrix> = qs
+            .par_chunks(chunk)
+            .map(|part| {
+                let mut scratch = BitMatrix::new(n);
+                let mut acc = BitMatrix::new(n);
+                for &q in part {
+                    self.accumulate(proto, q, &mut scratch, &mut acc);
+                }
+                acc
+            })
+            .collect();
+        let mut out = parts.pop().unwrap_or_else(|| BitMatrix::new(n));
+        for p in parts {
+            for (x, y) in out.rows.iter_mut().zip(&p.rows) {
+                x.union_with(y);
+            }
+        }
+        out
     }
 
     /// Every port class's matrix, in port-class order.
@@ -89,14 +111,16 @@ impl Compiled {
             })
     }
 
-    /// Rows indexed by destination class: the source classes its ingress admits.
-    fn ingress_rows(&self, proto: Protocol, q: usize) -> BitMatrix {
+    /// For each destination class, the source classes its ingress admits on port class `q`:
+    /// the distinct rows, and the row of each class.
+    fn ingress_rows(&self, proto: Protocol, q: usize) -> (Vec<BitSet>, Vec<usize>) {
         let n = self.classes.len();
-        let mut m = BitMatrix::new(n);
-        let mut memo: HashMap<Vec<(usize, usize)>, BitSet> = HashMap::new();
+        let mut rows = vec![BitSet::full(n)];
+        let mut index = Vec::with_capacity(n);
+        let mut memo: HashMap<Vec<(usize, usize)>, usize> = HashMap::new();
         for (d, class) in self.classes.iter().enumerate() {
             if class.ingress_policies.is_empty() {
-                m.rows[d] = BitSet::full(n);
+                index.push(0);
                 continue;
             }
             let applicable: Vec<(usize, usize)> = class
@@ -111,16 +135,17 @@ impl Compiled {
                         .map(move |(ri, _)| (p, ri))
                 })
                 .collect();
-            let row = memo.entry(applicable).or_insert_with_key(|rules| {
+            let i = *memo.entry(applicable).or_insert_with_key(|rules| {
                 let mut row = BitSet::new(n);
                 for &(p, ri) in rules {
                     row.union_with(&self.policies[p].ingress[ri].peers);
                 }
-                row
+                rows.push(row);
+                rows.len() - 1
             });
-            m.rows[d] = row.clone();
+            index.push(i);
         }
-        m
+        (rows, index)
     }
 
     /// The destination classes that egress policies `policies` admit on port class `q`.

@@ -392,12 +392,21 @@ pub fn pod_spec(spec: Option<&PodSpec>, path: &FieldPath, errs: &mut Sink) -> Po
                 continue;
             }
             for (pi, p) in c.ports.iter().flatten().enumerate() {
-                let pp = path.key(key).index(ci).key("ports").index(pi);
-                let port = port_number(p.container_port as i64, &pp.key("containerPort"), errs);
-                let protocol = protocol(p.protocol.as_deref(), &pp.key("protocol"), errs);
+                // Paths are only built when something is wrong: this runs for every pod.
+                let pp = || path.key(key).index(ci).key("ports").index(pi);
+                let port = match u16::try_from(p.container_port) {
+                    Ok(n) if n > 0 => n,
+                    _ => port_number(p.container_port as i64, &pp().key("containerPort"), errs),
+                };
+                let protocol = match p.protocol.as_deref() {
+                    None | Some("TCP") => Protocol::Tcp,
+                    Some("UDP") => Protocol::Udp,
+                    Some("SCTP") => Protocol::Sctp,
+                    other => protocol(other, &pp().key("protocol"), errs),
+                };
                 if let Some(n) = &p.name {
                     if let Some(why) = names::port_name(n) {
-                        errs.push(FieldError::invalid(pp.key("name"), n, &why));
+                        errs.push(FieldError::invalid(pp().key("name"), n, &why));
                     }
                 }
                 ports.push(ContainerPort {

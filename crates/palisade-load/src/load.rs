@@ -10,17 +10,31 @@ use k8s_openapi::api::core::v1::{
     Namespace as K8sNamespace, Pod as K8sPod, PodTemplateSpec, ReplicationController,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use palisade_core::{Cidr, Cluster, External, Namespace, Pod, Policy};
+use rayon::prelude::*;
 use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::convert::{self, Sink};
 use crate::diagnostic::{Diagnostic, FieldError};
 use crate::path::FieldPath;
-use crate::yaml::{self, Pos};
+use crate::yaml;
 
 /// The label the API server puts on every namespace.
 pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+fn not_an_object() -> FieldError {
+    FieldError {
+        path: FieldPath::root(),
+        message: "expected a Kubernetes object (a mapping with apiVersion and kind)".into(),
+    }
+}
+
+fn missing_kind() -> FieldError {
+    FieldError::required(FieldPath::root().key("kind"), "Object 'Kind' is missing")
+}
 
 /// Where manifests come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -113,6 +127,11 @@ pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError>
     }
     let mut st = State::default();
     for (fi, f) in files.iter().enumerate() {
+        // JSON takes the fast path; it changes nothing unless the whole file parsed,
+        // so anything else falls through to the YAML reader.
+        if looks_like_json(&f.text) && st.json_document(fi, 0, &f.text, opts).is_ok() {
+            continue;
+        }
         let docs = match parse_file(f) {
             Ok(d) => d,
             Err(e) => {
@@ -195,31 +214,12 @@ fn collect(p: &Path, explicit: bool, files: &mut Vec<File>, diags: &mut Vec<Diag
     }
 }
 
-/// JSON goes through serde_json (fast); anything else, or JSON that fails there,
-/// through the YAML reader, which also reports positions.
+fn looks_like_json(text: &str) -> bool {
+    text.trim_start().starts_with('{')
+}
+
+/// Documents of a YAML (or JSON) file, positions available for diagnostics.
 fn parse_file(f: &File) -> Result<Vec<yaml::Document>, yaml::SyntaxError> {
-    let t = f.text.trim_start();
-    if t.starts_with('{') || t.starts_with('[') {
-        let mut docs = Vec::new();
-        let stream = serde_json::Deserializer::from_str(&f.text).into_iter::<Value>();
-        let mut ok = true;
-        for (i, v) in stream.enumerate() {
-            match v {
-                Ok(value) => docs.push(yaml::Document {
-                    index: i,
-                    start: Pos { line: 1, column: 1 },
-                    value,
-                }),
-                Err(_) => {
-                    ok = false;
-                    break;
-                }
-            }
-        }
-        if ok && docs.len() == 1 {
-            return Ok(docs);
-        }
-    }
     let (docs, err) = yaml::parse_documents(&f.text);
     match err {
         Some(e) => Err(e),
@@ -227,11 +227,124 @@ fn parse_file(f: &File) -> Result<Vec<yaml::Document>, yaml::SyntaxError> {
     }
 }
 
-fn deserialize<T: DeserializeOwned>(v: &Value) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize::<_, T>(v).map_err(|e| FieldError {
-        path: FieldPath::from_serde(e.path()),
-        message: e.inner().to_string(),
+/// A document's text as JSON (fast path) or as a parsed YAML value.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    Json(&'a str),
+    Value(&'a Value),
+}
+
+fn deserialize<T: DeserializeOwned>(src: Src<'_>) -> Result<T, FieldError> {
+    let to_field_error = |path: &serde_path_to_error::Path, message: String| FieldError {
+        path: FieldPath::from_serde(path),
+        message,
+    };
+    match src {
+        Src::Value(v) => serde_path_to_error::deserialize::<_, T>(v)
+            .map_err(|e| to_field_error(e.path(), e.inner().to_string())),
+        Src::Json(text) => {
+            let mut de = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+                // serde_json appends "at line L column C"; the position comes from the path.
+                let msg = e.inner().to_string();
+                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                to_field_error(e.path(), msg)
+            })
+        }
+    }
+}
+
+/// An object of a kind Palisade reads, deserialized into its Kubernetes type.
+enum Typed {
+    Namespace(Box<K8sNamespace>),
+    Pod(Box<K8sPod>),
+    Policy(Box<NetworkPolicy>),
+    Workload {
+        kind: &'static str,
+        meta: Box<ObjectMeta>,
+        template: Option<Box<PodTemplateSpec>>,
+        template_path: &'static str,
+    },
+    Skipped(String),
+}
+
+fn workload(
+    kind: &'static str,
+    meta: ObjectMeta,
+    template: Option<PodTemplateSpec>,
+    template_path: &'static str,
+) -> Typed {
+    Typed::Workload {
+        kind,
+        meta: Box::new(meta),
+        template: template.map(Box::new),
+        template_path,
+    }
+}
+
+/// Dispatches on apiVersion group and kind.
+fn typed(kind: &str, api: &str, src: Src<'_>) -> Result<Typed, FieldError> {
+    let group = api.split_once('/').map(|(g, _)| g).unwrap_or("");
+    const T: &str = "spec.template";
+    Ok(match (group, kind) {
+        ("", "Namespace") => Typed::Namespace(Box::new(deserialize(src)?)),
+        ("", "Pod") => Typed::Pod(Box::new(deserialize(src)?)),
+        ("networking.k8s.io", "NetworkPolicy") => Typed::Policy(Box::new(deserialize(src)?)),
+        ("apps", "Deployment") => {
+            let w: Deployment = deserialize(src)?;
+            workload("Deployment", w.metadata, w.spec.map(|s| s.template), T)
+        }
+        ("apps", "StatefulSet") => {
+            let w: StatefulSet = deserialize(src)?;
+            workload("StatefulSet", w.metadata, w.spec.map(|s| s.template), T)
+        }
+        ("apps", "DaemonSet") => {
+            let w: DaemonSet = deserialize(src)?;
+            workload("DaemonSet", w.metadata, w.spec.map(|s| s.template), T)
+        }
+        ("apps", "ReplicaSet") => {
+            let w: ReplicaSet = deserialize(src)?;
+            workload("ReplicaSet", w.metadata, w.spec.and_then(|s| s.template), T)
+        }
+        ("", "ReplicationController") => {
+            let w: ReplicationController = deserialize(src)?;
+            workload(
+                "ReplicationController",
+                w.metadata,
+                w.spec.and_then(|s| s.template),
+                T,
+            )
+        }
+        ("batch", "Job") => {
+            let w: Job = deserialize(src)?;
+            workload("Job", w.metadata, w.spec.map(|s| s.template), T)
+        }
+        ("batch", "CronJob") => {
+            let w: CronJob = deserialize(src)?;
+            let t = w.spec.and_then(|s| s.job_template.spec).map(|s| s.template);
+            workload("CronJob", w.metadata, t, "spec.jobTemplate.spec.template")
+        }
+        _ => Typed::Skipped(format!("{kind} ({api})")),
     })
+}
+
+/// The head of a JSON document: enough to dispatch, and a `List`'s items unparsed.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(default, borrow)]
+    kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, rename = "apiVersion", borrow)]
+    api_version: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    items: Option<Vec<&'a RawValue>>,
+    #[serde(default, borrow)]
+    metadata: Option<HeadMeta<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct HeadMeta<'a> {
+    #[serde(default, borrow)]
+    name: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl State {
@@ -255,30 +368,12 @@ impl State {
         if v.is_null() {
             return;
         }
-        self.documents += 1;
         let Some(obj) = v.as_object() else {
-            return self.problem(
-                file,
-                doc,
-                base,
-                None,
-                FieldError {
-                    path: FieldPath::root(),
-                    message: "expected a Kubernetes object (a mapping with apiVersion and kind)".into(),
-                },
-            );
+            self.documents += 1;
+            return self.problem(file, doc, base, None, not_an_object());
         };
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
         let api = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        if kind.is_empty() {
-            return self.problem(
-                file,
-                doc,
-                base,
-                None,
-                FieldError::required(FieldPath::root().key("kind"), "Object 'Kind' is missing"),
-            );
-        }
         if kind == "List" || (kind.ends_with("List") && obj.contains_key("items")) {
             for (i, item) in obj
                 .get("items")
@@ -289,95 +384,120 @@ impl State {
             {
                 self.document(file, doc, &base.key("items").index(i), item, opts);
             }
-            self.documents -= 1;
             return;
         }
-        let group = api.split_once('/').map(|(g, _)| g).unwrap_or("");
-        match (group, kind) {
-            ("", "Namespace") => {
-                self.typed::<K8sNamespace>(file, doc, base, v, opts, |st, ns, errs, _| st.namespace(ns, errs))
-            }
-            ("", "Pod") => {
-                self.typed::<K8sPod>(file, doc, base, v, opts, |st, p, errs, o| st.pod(p, errs, o))
-            }
-            ("networking.k8s.io", "NetworkPolicy") => {
-                self.typed::<NetworkPolicy>(file, doc, base, v, opts, |st, np, errs, o| {
-                    st.policy(np, errs, o)
-                })
-            }
-            ("apps", "Deployment") => self.typed::<Deployment>(file, doc, base, v, opts, |st, w, errs, o| {
-                let t = w.spec.as_ref().map(|s| &s.template);
-                st.workload("Deployment", &w.metadata, t, "spec.template", errs, o)
-            }),
-            ("apps", "StatefulSet") => {
-                self.typed::<StatefulSet>(file, doc, base, v, opts, |st, w, errs, o| {
-                    let t = w.spec.as_ref().map(|s| &s.template);
-                    st.workload("StatefulSet", &w.metadata, t, "spec.template", errs, o)
-                })
-            }
-            ("apps", "DaemonSet") => self.typed::<DaemonSet>(file, doc, base, v, opts, |st, w, errs, o| {
-                let t = w.spec.as_ref().map(|s| &s.template);
-                st.workload("DaemonSet", &w.metadata, t, "spec.template", errs, o)
-            }),
-            ("apps", "ReplicaSet") => self.typed::<ReplicaSet>(file, doc, base, v, opts, |st, w, errs, o| {
-                let t = w.spec.as_ref().and_then(|s| s.template.as_ref());
-                st.workload("ReplicaSet", &w.metadata, t, "spec.template", errs, o)
-            }),
-            ("", "ReplicationController") => {
-                self.typed::<ReplicationController>(file, doc, base, v, opts, |st, w, errs, o| {
-                    let t = w.spec.as_ref().and_then(|s| s.template.as_ref());
-                    st.workload("ReplicationController", &w.metadata, t, "spec.template", errs, o)
-                })
-            }
-            ("batch", "Job") => self.typed::<Job>(file, doc, base, v, opts, |st, w, errs, o| {
-                let t = w.spec.as_ref().map(|s| &s.template);
-                st.workload("Job", &w.metadata, t, "spec.template", errs, o)
-            }),
-            ("batch", "CronJob") => self.typed::<CronJob>(file, doc, base, v, opts, |st, w, errs, o| {
-                let t = w
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.job_template.spec.as_ref())
-                    .map(|s| &s.template);
-                st.workload(
-                    "CronJob",
-                    &w.metadata,
-                    t,
-                    "spec.jobTemplate.spec.template",
-                    errs,
-                    o,
-                )
-            }),
-            _ => {
-                *self.skipped.entry(format!("{kind} ({api})")).or_default() += 1;
-            }
-        }
+        let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        let result = if kind.is_empty() {
+            Err(missing_kind())
+        } else {
+            typed(kind, api, Src::Value(v))
+        };
+        self.add(file, doc, base, kind, name, result, opts);
     }
 
-    /// Deserializes into the k8s-openapi type and hands it to `f` with an error sink.
-    fn typed<T: DeserializeOwned>(
+    /// A JSON document: `List` items are dispatched and deserialized in parallel.
+    fn json_document(&mut self, file: usize, doc: usize, text: &str, opts: &LoadOptions) -> Result<(), ()> {
+        let head: Head<'_> = serde_json::from_str(text).map_err(|_| ())?;
+        let kind = head.kind.as_deref().unwrap_or("");
+        let Some(items) = head.items.filter(|_| kind.ends_with("List")) else {
+            let name = head
+                .metadata
+                .as_ref()
+                .and_then(|m| m.name.as_deref())
+                .unwrap_or("");
+            let result = if kind.is_empty() {
+                Err(missing_kind())
+            } else {
+                typed(kind, head.api_version.as_deref().unwrap_or(""), Src::Json(text))
+            };
+            self.add(file, doc, &FieldPath::root(), kind, name, result, opts);
+            return Ok(());
+        };
+        type Item = Result<(String, String, Result<Typed, FieldError>), ()>;
+        let parsed: Vec<Item> = items
+            .par_iter()
+            .map(|raw| {
+                let h: Head<'_> = serde_json::from_str(raw.get()).map_err(|_| ())?;
+                let kind = h.kind.as_deref().unwrap_or("").to_string();
+                let name = h
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.name.as_deref())
+                    .unwrap_or("")
+                    .to_string();
+                if h.items.is_some() && kind.ends_with("List") {
+                    return Err(()); // a List inside a List: the general path handles it
+                }
+                let result = if kind.is_empty() {
+                    Err(missing_kind())
+                } else {
+                    typed(
+                        &kind,
+                        h.api_version.as_deref().unwrap_or(""),
+                        Src::Json(raw.get()),
+                    )
+                };
+                Ok((kind, name, result))
+            })
+            .collect();
+        if parsed.iter().any(|p| p.is_err()) {
+            return Err(());
+        }
+        for (i, p) in parsed.into_iter().enumerate() {
+            let (kind, name, result) = p.expect("checked above");
+            self.add(
+                file,
+                doc,
+                &FieldPath::root().key("items").index(i),
+                &kind,
+                &name,
+                result,
+                opts,
+            );
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add(
         &mut self,
         file: usize,
         doc: usize,
         base: &FieldPath,
-        v: &Value,
+        kind: &str,
+        name: &str,
+        result: Result<Typed, FieldError>,
         opts: &LoadOptions,
-        f: impl FnOnce(&mut State, T, &mut Sink, &LoadOptions) -> String,
     ) {
-        let kind = v.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
-        let name = v
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string();
-        match deserialize::<T>(v) {
-            Err(e) => self.problem(file, doc, base, Some(format!("{kind} {name}")), e),
-            Ok(obj) => {
-                let mut errs = Sink::new();
-                let object = f(self, obj, &mut errs, opts);
-                self.problems(file, doc, base, &format!("{kind} {object}"), errs);
+        self.documents += 1;
+        let obj = match result {
+            Err(e) => {
+                let object = (!kind.is_empty()).then(|| format!("{kind} {name}"));
+                return self.problem(file, doc, base, object, e);
             }
-        }
+            Ok(Typed::Skipped(what)) => {
+                *self.skipped.entry(what).or_default() += 1;
+                return;
+            }
+            Ok(t) => t,
+        };
+        let mut errs = Sink::new();
+        let object = match obj {
+            Typed::Namespace(ns) => format!("Namespace {}", self.namespace(*ns, &mut errs)),
+            Typed::Pod(p) => format!("Pod {}", self.pod(*p, &mut errs, opts)),
+            Typed::Policy(np) => format!("NetworkPolicy {}", self.policy(*np, &mut errs, opts)),
+            Typed::Workload {
+                kind,
+                meta,
+                template,
+                template_path,
+            } => {
+                let key = self.workload(kind, &meta, template.as_deref(), template_path, &mut errs, opts);
+                format!("{kind} {key}")
+            }
+            Typed::Skipped(_) => unreachable!("handled above"),
+        };
+        self.problems(file, doc, base, &object, errs);
     }
 
     fn namespace(&mut self, ns: K8sNamespace, errs: &mut Sink) -> String {
@@ -439,7 +559,7 @@ impl State {
     fn workload(
         &mut self,
         kind: &str,
-        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        meta: &ObjectMeta,
         template: Option<&PodTemplateSpec>,
         template_path: &str,
         errs: &mut Sink,

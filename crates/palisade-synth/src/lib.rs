@@ -1,1 +1,280 @@
-//! placeholder
+//! Seeded synthetic clusters for benchmarks and tests: namespaces, pods and a realistic
+//! mix of NetworkPolicies (default deny, same-namespace, cross-namespace by label, DNS
+//! egress, ipBlock with except, named ports, endPort ranges, matchExpressions), emitted
+//! as Kubernetes manifests so that loading is part of what gets measured.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+
+/// What to generate.
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub namespaces: usize,
+    pub pods: usize,
+    pub policies: usize,
+    pub seed: u64,
+}
+
+impl Spec {
+    /// `pods` and `policies` in total, over a number of namespaces that grows with size.
+    pub fn total(pods: usize, policies: usize, seed: u64) -> Spec {
+        let namespaces = (pods / 100).clamp(2, 1000);
+        Spec {
+            namespaces,
+            pods,
+            policies,
+            seed,
+        }
+    }
+}
+
+const TIERS: [&str; 4] = ["web", "api", "db", "cache"];
+const ENVS: [&str; 3] = ["prod", "staging", "dev"];
+const REPLICAS: usize = 4;
+
+fn ns_name(i: usize) -> String {
+    format!("ns-{i}")
+}
+
+/// Every object of the cluster, as manifests (Namespace, Pod, NetworkPolicy).
+pub fn generate(spec: &Spec) -> Vec<Value> {
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let n = spec.namespaces.max(1);
+    let mut out = Vec::with_capacity(spec.pods + spec.policies + n + 4);
+    // System namespaces: DNS and monitoring, as in real clusters.
+    out.push(namespace("kube-system", &[]));
+    out.push(namespace("monitoring", &[("purpose", "monitoring")]));
+    for i in 0..2 {
+        out.push(pod(
+            "kube-system",
+            &format!("coredns-{i}"),
+            &[("k8s-app", "kube-dns")],
+            &[("dns", 53, "UDP"), ("dns-tcp", 53, "TCP")],
+            ip(0, i),
+        ));
+    }
+    out.push(pod(
+        "monitoring",
+        "prometheus-0",
+        &[("app", "prometheus")],
+        &[("web", 9090, "TCP")],
+        ip(0, 10),
+    ));
+    for i in 0..n {
+        let team = format!("t{}", i % 10);
+        out.push(namespace(
+            &ns_name(i),
+            &[("team", team.as_str()), ("env", ENVS[i % 3])],
+        ));
+    }
+    // Pods: apps of REPLICAS replicas each; a few StatefulSet-like pods with unique labels.
+    let per_ns = spec.pods / n;
+    let mut made = 0;
+    for i in 0..n {
+        let count = if i + 1 == n { spec.pods - made } else { per_ns };
+        for j in 0..count {
+            let app = j / REPLICAS;
+            let tier = TIERS[app % TIERS.len()];
+            let app_name = format!("app{app}");
+            let name = format!("{app_name}-{}", j % REPLICAS);
+            let mut labels = vec![
+                ("app", app_name.clone()),
+                ("tier", tier.to_string()),
+                ("pod-template-hash", format!("h{app}")),
+            ];
+            if tier == "db" {
+                labels.push(("statefulset.kubernetes.io/pod-name", name.clone()));
+            }
+            if rng.random_bool(0.3) {
+                labels.push(("version", format!("v{}", rng.random_range(1..4))));
+            }
+            let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let ports: Vec<(&str, u16, &str)> = match tier {
+                "db" => vec![("postgres", 5432, "TCP"), ("metrics", 9187, "TCP")],
+                "cache" => vec![("redis", 6379, "TCP"), ("metrics", 9121, "TCP")],
+                _ => vec![("http", 8080, "TCP"), ("metrics", 9090, "TCP")],
+            };
+            out.push(pod(&ns_name(i), &name, &labels, &ports, ip(i + 1, j)));
+            made += 1;
+        }
+    }
+    // Policies: per namespace, cycling through realistic kinds.
+    let apps_per_ns = per_ns.div_ceil(REPLICAS).max(1);
+    for k in 0..spec.policies {
+        let i = k % n;
+        let ns = ns_name(i);
+        let round = k / n;
+        let a = rng.random_range(0..apps_per_ns);
+        let b = rng.random_range(0..apps_per_ns);
+        let other_team = format!("t{}", rng.random_range(0..10));
+        let name = format!("np-{round}");
+        let p = match round % 10 {
+            0 => policy(
+                &ns,
+                &name,
+                json!({}),
+                json!({"policyTypes": ["Ingress", "Egress"]}),
+            ),
+            1 => policy(
+                &ns,
+                &name,
+                json!({}),
+                json!({
+                    "policyTypes": ["Egress"],
+                    "egress": [{"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                                         "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]
+                }),
+            ),
+            2 => policy(
+                &ns,
+                &name,
+                json!({}),
+                json!({"ingress": [{"from": [{"podSelector": {}}]}]}),
+            ),
+            3 => policy(
+                &ns,
+                &name,
+                app_sel(a),
+                json!({
+                    "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": format!("app{b}")}}}],
+                                 "ports": [{"protocol": "TCP", "port": 8080}]}]
+                }),
+            ),
+            4 => policy(
+                &ns,
+                &name,
+                app_sel(a),
+                json!({
+                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": other_team}},
+                                           "podSelector": {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "api"]}]}}],
+                                 "ports": [{"protocol": "TCP", "port": 8000, "endPort": 8100}]}]
+                }),
+            ),
+            5 => policy(
+                &ns,
+                &name,
+                app_sel(a),
+                json!({
+                    "policyTypes": ["Egress"],
+                    "egress": [{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]}}],
+                                "ports": [{"protocol": "TCP", "port": 443}]}]
+                }),
+            ),
+            6 => policy(
+                &ns,
+                &name,
+                json!({}),
+                json!({
+                    "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"purpose": "monitoring"}},
+                                           "podSelector": {"matchLabels": {"app": "prometheus"}}}],
+                                 "ports": [{"port": "metrics"}]}]
+                }),
+            ),
+            7 => policy(
+                &ns,
+                &name,
+                app_sel(a),
+                json!({
+                    "policyTypes": ["Egress"],
+                    "egress": [{"to": [{"namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "NotIn", "values": ["dev"]}]},
+                                         "podSelector": {"matchLabels": {"tier": "db"}}}],
+                                "ports": [{"port": "postgres"}]}]
+                }),
+            ),
+            8 => policy(
+                &ns,
+                &name,
+                json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db", "cache"]}]}),
+                json!({
+                    "ingress": [{"from": [{"podSelector": {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]}},
+                                          {"ipBlock": {"cidr": format!("10.{}.0.0/16", (i + 1) % 256), "except": [format!("10.{}.0.0/24", (i + 1) % 256)]}}],
+                                 "ports": [{"protocol": "TCP", "port": 5432}, {"protocol": "TCP", "port": 6379}]}]
+                }),
+            ),
+            _ => policy(
+                &ns,
+                &name,
+                app_sel(a),
+                json!({
+                    "policyTypes": ["Ingress", "Egress"],
+                    "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": format!("app{b}")}}}], "ports": [{"port": "http"}]}],
+                    "egress": [{"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": format!("app{b}")}}}]}]
+                }),
+            ),
+        };
+        out.push(p);
+    }
+    out
+}
+
+/// Pod addresses in 10.0.0.0/8: 4096 slots per namespace index, unique while
+/// namespaces < 4096 and pods per namespace < 4096.
+fn ip(ns: usize, j: usize) -> String {
+    let x = (ns % 4096) * 4096 + (j % 4096) + 1;
+    format!("10.{}.{}.{}", (x >> 16) & 255, (x >> 8) & 255, x & 255)
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Value {
+    Value::Object(pairs.iter().map(|(k, v)| (k.to_string(), json!(v))).collect())
+}
+
+fn namespace(name: &str, l: &[(&str, &str)]) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels(l)}})
+}
+
+fn pod(ns: &str, name: &str, l: &[(&str, &str)], ports: &[(&str, u16, &str)], ip: String) -> Value {
+    let ports: Vec<Value> = ports
+        .iter()
+        .map(|(n, p, proto)| json!({"name": n, "containerPort": p, "protocol": proto}))
+        .collect();
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns, "labels": labels(l)},
+        "spec": {"containers": [{"name": "main", "image": "app:1", "ports": ports}]},
+        "status": {"podIP": ip}
+    })
+}
+
+fn app_sel(a: usize) -> Value {
+    json!({"matchLabels": {"app": format!("app{a}")}})
+}
+
+fn policy(ns: &str, name: &str, selector: Value, mut spec: Value) -> Value {
+    spec["podSelector"] = selector;
+    json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": spec
+    })
+}
+
+/// The whole cluster as one JSON `List`.
+pub fn to_json_list(objects: Vec<Value>) -> String {
+    serde_json::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": objects})).expect("json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_determinism() {
+        let spec = Spec::total(1000, 200, 7);
+        let a = generate(&spec);
+        let b = generate(&spec);
+        assert_eq!(a, b);
+        let count = |k: &str| a.iter().filter(|o| o["kind"] == k).count();
+        assert_eq!(count("Pod"), 1000 + 3);
+        assert_eq!(count("NetworkPolicy"), 200);
+        assert_eq!(count("Namespace"), spec.namespaces + 2);
+        let c = generate(&Spec::total(1000, 200, 8));
+        assert_ne!(a, c, "the seed matters");
+        let ips: std::collections::HashSet<&str> = a
+            .iter()
+            .filter_map(|o| o.pointer("/status/podIP").and_then(|v| v.as_str()))
+            .collect();
+        assert_eq!(ips.len(), 1003, "pod addresses are unique");
+    }
+}

@@ -1,0 +1,155 @@
+//! `palisade synth` writes a synthetic cluster; `palisade bench` measures analysis on them.
+
+use std::process::Command;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use palisade_synth::{generate, to_json_list, Spec};
+use serde_json::Value;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SynthFormat {
+    Json,
+    Yaml,
+}
+
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    /// Pods in total.
+    #[arg(long, default_value_t = 1000)]
+    pub pods: usize,
+    /// NetworkPolicies in total.
+    #[arg(long, default_value_t = 200)]
+    pub policies: usize,
+    /// Namespaces (default: pods / 100, between 2 and 1000).
+    #[arg(long)]
+    pub namespaces: Option<usize>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
+    pub output: SynthFormat,
+}
+
+pub fn spec(a: &SynthArgs) -> Spec {
+    let mut s = Spec::total(a.pods, a.policies, a.seed);
+    if let Some(n) = a.namespaces {
+        s.namespaces = n;
+    }
+    s
+}
+
+pub fn synth(a: &SynthArgs) -> String {
+    let objects = generate(&spec(a));
+    match a.output {
+        SynthFormat::Json => to_json_list(objects) + "\n",
+        SynthFormat::Yaml => objects
+            .iter()
+            .map(|o| format!("---\n{}", crate::text::yaml(o)))
+            .collect::<String>(),
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Sizes as PODS/POLICIES (default: the issue's targets 10000/2000 and 100000/10000).
+    #[arg(long = "size", value_name = "PODS/POLICIES")]
+    pub sizes: Vec<String>,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Runs per size; the best is reported.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+}
+
+/// Targets from the issue: (pods, policies, milliseconds, MiB).
+const TARGETS: [(usize, usize, f64, f64); 2] =
+    [(10_000, 2_000, 300.0, 512.0), (100_000, 10_000, 5_000.0, 4_096.0)];
+
+/// Generates each cluster to a file, then runs `palisade analyze FILE -o summary --stats`
+/// in a fresh process (so peak memory is the analysis's own), loading included.
+pub fn bench(a: &BenchArgs) -> anyhow::Result<(String, bool)> {
+    let sizes: Vec<(usize, usize)> = if a.sizes.is_empty() {
+        TARGETS.iter().map(|t| (t.0, t.1)).collect()
+    } else {
+        a.sizes
+            .iter()
+            .map(|s| {
+                let (p, k) = s
+                    .split_once('/')
+                    .ok_or_else(|| anyhow::anyhow!("--size wants PODS/POLICIES"))?;
+                Ok((p.parse()?, k.parse()?))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    let exe = std::env::current_exe()?;
+    let dir = tempfile_dir()?;
+    let mut out = format!(
+        "palisade bench: analyze -o summary on synthetic clusters, loading included ({} cores, best of {})\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        a.runs
+    );
+    out.push_str(
+        "pods     policies  classes  load ms  compile ms  matrix ms  total ms  wall ms  peak MiB  target\n",
+    );
+    let mut all_ok = true;
+    for (pods, policies) in sizes {
+        let file = dir.join(format!("synth-{pods}-{policies}.json"));
+        std::fs::write(
+            &file,
+            to_json_list(generate(&Spec::total(pods, policies, a.seed))),
+        )?;
+        let mut best: Option<(f64, Value)> = None;
+        for _ in 0..a.runs.max(1) {
+            let t = Instant::now();
+            let o = Command::new(&exe)
+                .args(["analyze", "-o", "summary", "--stats"])
+                .arg(&file)
+                .output()?;
+            let wall = t.elapsed().as_secs_f64() * 1000.0;
+            anyhow::ensure!(
+                o.status.success(),
+                "analyze failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let v: Value = serde_json::from_slice(&o.stdout)?;
+            if best.as_ref().is_none_or(|(w, _)| wall < *w) {
+                best = Some((wall, v));
+            }
+        }
+        let (wall, v) = best.expect("at least one run");
+        let st = &v["stats"];
+        let f = |k: &str| st[k].as_f64().unwrap_or(f64::NAN);
+        let target = TARGETS.iter().find(|t| t.0 == pods && t.1 == policies);
+        let verdict = match target {
+            Some(t) => {
+                let ok = wall <= t.2 && f("peak_rss_mib") <= t.3;
+                all_ok &= ok;
+                format!(
+                    "{} (< {} ms, < {} MiB)",
+                    if ok { "met" } else { "MISSED" },
+                    t.2,
+                    t.3
+                )
+            }
+            None => "-".into(),
+        };
+        out.push_str(&format!(
+            "{pods:<8} {policies:<9} {:<8} {:<8.0} {:<11.0} {:<10.0} {:<9.0} {wall:<8.0} {:<9.0} {verdict}\n",
+            v["classes"],
+            f("load_ms"),
+            f("compile_ms"),
+            f("matrix_ms"),
+            f("total_ms"),
+            f("peak_rss_mib"),
+        ));
+        let _ = std::fs::remove_file(&file);
+    }
+    let _ = std::fs::remove_dir(&dir);
+    Ok((out, all_ok))
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let d = std::env::temp_dir().join(format!("palisade-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
