@@ -1,6 +1,7 @@
 //! YAML (and JSON, which YAML reads too) into `serde_json::Value` documents, resolving
-//! plain scalars the way kubectl does (go-yaml v2: `yes`/`on` are booleans, `0755` is
-//! octal), with anchors, aliases and merge keys. Positions are not stored: when a
+//! plain scalars by the YAML 1.2 core schema (only `true`/`false` are booleans; numbers
+//! are numbers, so an unquoted `version: 2` label is an error, as with kubectl), with
+//! anchors, aliases and merge keys. Positions are not stored: when a
 //! diagnostic needs one, [`locate`] walks the document's events again to the field.
 
 use std::collections::HashMap;
@@ -202,7 +203,7 @@ impl Builder {
     }
 }
 
-/// Resolves a scalar as go-yaml v2 (used by kubectl) does.
+/// Resolves a scalar (tags first, then quoting, then the plain-scalar rules).
 fn resolve(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, String> {
     if let Some(tag) = tag {
         if tag.handle == "tag:yaml.org,2002:" || tag.handle == "!!" {
@@ -235,12 +236,9 @@ fn resolve(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, S
 fn resolve_plain(text: &str) -> Value {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
-            return Value::Bool(true)
-        }
-        "n" | "N" | "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
-            return Value::Bool(false)
-        }
+        // YAML 1.2 core schema: `yes`, `on`, `y` stay strings (namespaces are called `y`).
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
         _ => {}
     }
     if let Some(i) = parse_int(text) {
@@ -398,11 +396,15 @@ mod tests {
     }
 
     #[test]
-    fn scalars_resolve_like_kubectl() {
-        let v = one("a: 80\nb: \"80\"\nc: yes\nd: ~\ne: 0x1F\nf: 1.5\ng: web\nh: 0755\ni: !!str 12\n");
+    fn scalars_resolve_by_the_core_schema() {
+        let v = one(
+            "a: 80\nb: \"80\"\nc: yes\nd: ~\ne: 0x1F\nf: 1.5\ng: web\nh: 0755\ni: !!str 12\nj: y\nk: True\n",
+        );
         assert_eq!(v["a"], 80);
         assert_eq!(v["b"], "80");
-        assert_eq!(v["c"], true);
+        assert_eq!(v["c"], "yes");
+        assert_eq!(v["j"], "y");
+        assert_eq!(v["k"], true);
         assert!(v["d"].is_null());
         assert_eq!(v["e"], 31);
         assert_eq!(v["f"], 1.5);
