@@ -270,17 +270,34 @@ fn grouped_rows(report: &Report) -> Vec<Vec<String>> {
                 by_ns.entry(to.namespace.clone()).or_default().push((to, ports));
             }
         }
+        let none = || ["-".to_string(), "-".to_string(), "-".to_string()];
         for (ns, dests) in by_ns {
             let same = dests.windows(2).all(|w| w[0].1 == w[1].1);
             let whole_ns = units.iter().filter(|u| u.namespace == ns).count() == dests.len();
-            match (&ns, same && dests.len() > 1 && whole_ns) {
-                (Some(ns), true) => {
+            match &ns {
+                Some(ns) if same && dests.len() > 1 && whole_ns => {
                     let [t, u, s] = dests[0].1.clone();
                     rows.push(vec![from.name.clone(), format!("{ns}/*"), t, u, s]);
                 }
                 _ => {
-                    for (to, [t, u, s]) in dests {
+                    // Destinations that get something, one row each; the denied rest in one row.
+                    let mut denied: Vec<&Unit> = Vec::new();
+                    for (to, ports) in dests {
+                        if ports == none() {
+                            denied.push(to);
+                            continue;
+                        }
+                        let [t, u, s] = ports;
                         rows.push(vec![from.name.clone(), to.name.clone(), t, u, s]);
+                    }
+                    if !denied.is_empty() {
+                        let what = match (&ns, denied.len()) {
+                            (_, 1) => denied[0].name.clone(),
+                            (Some(ns), n) => format!("{ns}/({n} others)"),
+                            (None, n) => format!("({n} external blocks)"),
+                        };
+                        let [t, u, s] = none();
+                        rows.push(vec![from.name.clone(), what, t, u, s]);
                     }
                 }
             }

@@ -24,10 +24,16 @@ impl Report {
     pub fn build(cluster: &Cluster, compiled: &Compiled) -> Report {
         let mut endpoints = Vec::new();
         for (i, p) in cluster.pods.iter().enumerate() {
+            // The workload, else the conventional app label, else the pod itself.
             let group = p
                 .workload
                 .as_deref()
                 .and_then(|w| w.split_once('/').map(|(_, n)| n.to_string()))
+                .or_else(|| {
+                    ["app.kubernetes.io/name", "app", "k8s-app"]
+                        .iter()
+                        .find_map(|k| p.labels.get(*k).map(|v| format!("{k}={v}")))
+                })
                 .unwrap_or_else(|| p.name.clone());
             endpoints.push(Endpoint {
                 name: p.key(),
