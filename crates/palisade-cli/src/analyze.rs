@@ -77,7 +77,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<String, Failure> {
             let (port, proto) = parse_port(p)?;
             Ok(port_view(cluster, &compiled, port, proto, args.output)?)
         }
-        None => Ok(full_view(cluster, &compiled, args.output)),
+        None => Ok(full_view(cluster, &compiled, args.output)?),
     }
 }
 
@@ -307,16 +307,20 @@ fn grouped_rows(report: &Report) -> Vec<Vec<String>> {
 }
 
 /// The grouped table of `analyze -o table`.
-pub fn full_table(cluster: &Cluster, compiled: &Compiled) -> String {
+pub fn full_table(cluster: &Cluster, compiled: &Compiled) -> anyhow::Result<String> {
     full_view(cluster, compiled, Format::Table)
 }
 
-fn full_view(cluster: &Cluster, compiled: &Compiled, format: Format) -> String {
-    let report = Report::build(cluster, compiled);
+fn full_view(cluster: &Cluster, compiled: &Compiled, format: Format) -> anyhow::Result<String> {
+    let report = Report::build(cluster, compiled)?;
+    Ok(render(cluster, compiled, &report, format))
+}
+
+fn render(cluster: &Cluster, compiled: &Compiled, report: &Report, format: Format) -> String {
     let header = ["FROM", "TO", "TCP", "UDP", "SCTP"];
     match format {
         Format::Table => {
-            let rows = grouped_rows(&report);
+            let rows = grouped_rows(report);
             let mut out = text::table(&header, &rows);
             out.push_str(&format!(
                 "\n{} pods, {} policies, {} equivalence classes; ports allowed for new connections (- none)\n",
@@ -326,7 +330,7 @@ fn full_view(cluster: &Cluster, compiled: &Compiled, format: Format) -> String {
             ));
             out
         }
-        Format::Md => text::markdown(&header, &grouped_rows(&report)),
+        Format::Md => text::markdown(&header, &grouped_rows(report)),
         Format::Csv => {
             let mut out = String::from("from,to,protocol,ports\n");
             for (a, b) in report.pairs().filter(|(a, b)| a != b) {
@@ -345,14 +349,14 @@ fn full_view(cluster: &Cluster, compiled: &Compiled, format: Format) -> String {
             out
         }
         Format::Dot => {
-            let units = units(&report);
+            let units = units(report);
             let mut out = String::from("digraph palisade {\n  rankdir=LR;\n  node [shape=box];\n");
             for from in &units {
                 for to in &units {
                     if std::ptr::eq(from, to) || (from.namespace.is_none() && to.namespace.is_none()) {
                         continue;
                     }
-                    if let Some(ports) = unit_ports(&report, from, to) {
+                    if let Some(ports) = unit_ports(report, from, to) {
                         let label: Vec<String> = Protocol::ALL
                             .iter()
                             .zip(&ports)

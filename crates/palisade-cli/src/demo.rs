@@ -38,7 +38,7 @@ pub fn run() -> Result<String, crate::inputs::Failure> {
         "Palisade demo: the three-tier shop (examples/shop): default deny, DNS egress, monitoring.\n\
          Same as: palisade analyze examples/shop\n\n",
     );
-    out.push_str(&crate::analyze::full_table(c, &compiled));
+    out.push_str(&crate::analyze::full_table(c, &compiled)?);
     for (from, to, port) in [
         ("shop/frontend", "shop/database", "5432/TCP"),
         ("monitoring/prometheus", "shop/backend", "9090/TCP"),

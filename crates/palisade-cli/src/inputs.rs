@@ -109,5 +109,9 @@ pub fn sources(paths: &[String]) -> anyhow::Result<Vec<Source>> {
 pub fn load(args: &InputArgs) -> Result<Loaded, Failure> {
     let opts = args.load_options()?;
     let sources = sources(&args.paths)?;
-    palisade_load::load(&sources, &opts).map_err(|e| Failure::Input(e.0))
+    let loaded = palisade_load::load(&sources, &opts).map_err(|e| Failure::Input(e.0))?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(loaded)
 }

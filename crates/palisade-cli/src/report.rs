@@ -15,13 +15,24 @@ pub struct Endpoint {
 
 pub struct Report {
     pub endpoints: Vec<Endpoint>,
-    /// `ranges[proto][s * n + d]`: allowed ranges from class s to class d.
-    ranges: [Vec<Vec<(u16, u16)>>; 3],
+    /// `pair[proto][s * n + d]`: index into `lists[proto]` of the ranges from class s to d.
+    pair: [Vec<u32>; 3],
+    lists: [Vec<Vec<(u16, u16)>>; 3],
     n: usize,
 }
 
+/// Above this many classes the per-pair report (4 bytes per class pair and protocol) is
+/// refused: `-o summary`, `--port` and `explain` still work at any size.
+pub const MAX_CLASSES: usize = 8192;
+
 impl Report {
-    pub fn build(cluster: &Cluster, compiled: &Compiled) -> Report {
+    pub fn build(cluster: &Cluster, compiled: &Compiled) -> anyhow::Result<Report> {
+        anyhow::ensure!(
+            compiled.class_count() <= MAX_CLASSES,
+            "{} equivalence classes is too many for a pair-by-pair report (at most {MAX_CLASSES}); \
+             use -o summary, --port, or explain",
+            compiled.class_count()
+        );
         let mut endpoints = Vec::new();
         for (i, p) in cluster.pods.iter().enumerate() {
             // The workload, else the conventional app label, else the pod itself.
@@ -53,22 +64,47 @@ impl Report {
             });
         }
         let n = compiled.class_count();
-        let ranges = Protocol::ALL.map(|proto| {
-            let space = compiled.port_space(proto);
-            let mut out: Vec<Vec<(u16, u16)>> = vec![Vec::new(); n * n];
-            for (q, m) in compiled.all_port_matrices(proto).iter().enumerate() {
+        let mut pair: [Vec<u32>; 3] = Default::default();
+        let mut lists: [Vec<Vec<(u16, u16)>>; 3] = Default::default();
+        for proto in Protocol::ALL {
+            // Each pair's list of port classes grows one class at a time; equal lists share
+            // an id through the (list, next class) transitions.
+            let mut ids = vec![0u32; n * n];
+            let mut qlists: Vec<Vec<usize>> = vec![Vec::new()];
+            let mut next: std::collections::HashMap<(u32, usize), u32> = Default::default();
+            for q in 0..compiled.port_space(proto).classes.len() {
+                let m = compiled.class_matrix(proto, q);
                 for s in 0..n {
                     for d in m.rows[s].iter() {
-                        out[s * n + d].extend(space.classes[q].iter().copied());
+                        let id = &mut ids[s * n + d];
+                        *id = *next.entry((*id, q)).or_insert_with(|| {
+                            let mut l = qlists[*id as usize].clone();
+                            l.push(q);
+                            qlists.push(l);
+                            (qlists.len() - 1) as u32
+                        });
                     }
                 }
             }
-            for r in &mut out {
-                *r = merge(std::mem::take(r));
-            }
-            out
-        });
-        Report { endpoints, ranges, n }
+            let space = compiled.port_space(proto);
+            lists[proto.index()] = qlists
+                .iter()
+                .map(|qs| {
+                    merge(
+                        qs.iter()
+                            .flat_map(|q| space.classes[*q].iter().copied())
+                            .collect(),
+                    )
+                })
+                .collect();
+            pair[proto.index()] = ids;
+        }
+        Ok(Report {
+            endpoints,
+            pair,
+            lists,
+            n,
+        })
     }
 
     /// Allowed ranges from endpoint a to endpoint b (self traffic is always allowed).
@@ -78,7 +114,8 @@ impl Report {
             return ALL;
         }
         let (s, d) = (self.endpoints[a].class, self.endpoints[b].class);
-        &self.ranges[proto.index()][s * self.n + d]
+        let p = proto.index();
+        &self.lists[p][self.pair[p][s * self.n + d] as usize]
     }
 
     /// Ordered endpoint pairs that the report covers (external to external is not analysed).

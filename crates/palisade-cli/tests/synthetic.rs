@@ -29,7 +29,14 @@ fn synthetic_clusters_matrix_equals_direct_evaluation() {
             seed,
         };
         let text = to_json_list(generate(&spec));
-        let loaded = load(&[Source::Text { name: "synth.json".into(), text }], &LoadOptions::default()).unwrap();
+        let loaded = load(
+            &[Source::Text {
+                name: "synth.json".into(),
+                text,
+            }],
+            &LoadOptions::default(),
+        )
+        .unwrap();
         let c = &loaded.cluster;
         assert_eq!(c.policies.len(), 30);
         for mode in [IpBlockPods::Match, IpBlockPods::Ignore] {
@@ -42,14 +49,23 @@ fn synthetic_clusters_matrix_equals_direct_evaluation() {
                     for b in 0..c.pods.len() {
                         let want = allowed(c, &options, &Endpoint::Pod(a), &Endpoint::Pod(b), proto, port);
                         let got = a == b || m.get(compiled.pod_class(a), compiled.pod_class(b));
-                        assert_eq!(got, want, "seed {seed} {mode:?} {} -> {} {port}/{proto}", c.pods[a].key(), c.pods[b].key());
+                        assert_eq!(
+                            got,
+                            want,
+                            "seed {seed} {mode:?} {} -> {} {port}/{proto}",
+                            c.pods[a].key(),
+                            c.pods[b].key()
+                        );
                         allowed_count += want as usize;
                     }
                 }
             }
             // The generated policies are neither all-open nor all-closed.
             let total = ports.len() * c.pods.len() * c.pods.len();
-            assert!(allowed_count > c.pods.len() * ports.len() && allowed_count < total, "{allowed_count}/{total}");
+            assert!(
+                allowed_count > c.pods.len() * ports.len() && allowed_count < total,
+                "{allowed_count}/{total}"
+            );
         }
     }
 }

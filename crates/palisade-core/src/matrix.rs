@@ -82,15 +82,6 @@ impl Compiled {
             .collect()
     }
 
-    /// Whether pod/external endpoint `a` may connect to `b` on the port.
-    pub fn endpoint_allowed(&self, a: usize, b: usize, proto: Protocol, port: u16) -> bool {
-        if a == b && a < self.pods {
-            return true;
-        }
-        self.port_matrix(proto, port)
-            .is_some_and(|m| m.get(self.endpoint_class[a], self.endpoint_class[b]))
-    }
-
     /// Which rules of a direction apply on port class `q` for destination class `d`.
     fn rule_applies(&self, rule: &CompiledRule, proto: Protocol, q: usize, d: usize) -> bool {
         if rule.ports.is_empty() {

@@ -5,6 +5,15 @@ fn alnum(b: u8) -> bool {
     b.is_ascii_alphanumeric()
 }
 
+/// `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`: label values and the name part of keys.
+fn label_chars(v: &str) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty()
+        && alnum(b[0])
+        && alnum(b[b.len() - 1])
+        && b.iter().all(|&c| alnum(c) || matches!(c, b'-' | b'_' | b'.'))
+}
+
 /// Checks a label value; `None` when valid, else why not.
 pub fn label_value(v: &str) -> Option<String> {
     if v.is_empty() {
@@ -13,11 +22,7 @@ pub fn label_value(v: &str) -> Option<String> {
     if v.len() > 63 {
         return Some("must be no more than 63 characters".into());
     }
-    let b = v.as_bytes();
-    let ok = alnum(b[0])
-        && alnum(b[b.len() - 1])
-        && b.iter().all(|&c| alnum(c) || matches!(c, b'-' | b'_' | b'.'));
-    (!ok).then(|| {
+    (!label_chars(v)).then(|| {
         "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', \
          and must start and end with an alphanumeric character"
             .into()
@@ -44,11 +49,7 @@ pub fn qualified_name(k: &str) -> Option<String> {
     if name.len() > 63 {
         return Some("name part must be no more than 63 characters".into());
     }
-    let b = name.as_bytes();
-    let ok = alnum(b[0])
-        && alnum(b[b.len() - 1])
-        && b.iter().all(|&c| alnum(c) || matches!(c, b'-' | b'_' | b'.'));
-    (!ok).then(|| {
+    (!label_chars(name)).then(|| {
         "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end \
          with an alphanumeric character"
             .into()
