@@ -1,6 +1,7 @@
 //! The `palisade` command: Kubernetes NetworkPolicy analysis from manifests.
 
 mod analyze;
+mod dataplane;
 mod demo;
 mod explain;
 mod inputs;
@@ -37,6 +38,9 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Whether one connection is allowed, and why.
     Explain(explain::ExplainArgs),
+    /// The nftables dataplane: render, apply, flush.
+    #[command(subcommand)]
+    Dataplane(dataplane::DataplaneCommand),
     /// Analyze the bundled example: a three-tier shop with default deny, DNS egress and monitoring.
     Demo,
     /// Write a seeded synthetic cluster (namespaces, pods, policies) as manifests.
@@ -82,6 +86,13 @@ fn main() -> ExitCode {
         },
         Command::Explain(args) => match explain::run(&args) {
             Ok((s, _)) => {
+                print(&s);
+                ExitCode::SUCCESS
+            }
+            Err(f) => fail(f),
+        },
+        Command::Dataplane(cmd) => match dataplane::run(&cmd) {
+            Ok(s) => {
                 print(&s);
                 ExitCode::SUCCESS
             }

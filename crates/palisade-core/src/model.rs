@@ -60,6 +60,8 @@ impl FromStr for Protocol {
 pub struct Namespace {
     pub name: String,
     pub labels: Labels,
+    /// Annotations (the dataplane reads `palisade.dev/audit`).
+    pub annotations: Labels,
 }
 
 /// A container port a pod declares; only named ones matter to policies.

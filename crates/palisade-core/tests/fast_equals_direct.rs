@@ -153,6 +153,7 @@ fn cluster(seed: u64) -> Cluster {
             Namespace {
                 name: n.to_string(),
                 labels: l,
+                annotations: Labels::new(),
             }
         })
         .collect();

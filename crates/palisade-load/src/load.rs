@@ -524,11 +524,13 @@ impl State {
                 "Namespace {name} is defined more than once; the last one wins"
             ));
         }
+        let annotations = ns.metadata.annotations.clone().unwrap_or_default();
         self.namespaces.insert(
             name.clone(),
             Namespace {
                 name: name.clone(),
                 labels,
+                annotations,
             },
         );
         name
@@ -629,6 +631,7 @@ impl State {
                 labels: [(NAMESPACE_NAME_LABEL.to_string(), ns.clone())]
                     .into_iter()
                     .collect(),
+                annotations: Default::default(),
                 name: ns,
             });
         }

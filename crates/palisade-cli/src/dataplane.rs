@@ -1,0 +1,80 @@
+//! `palisade dataplane`: render, apply and flush the nftables table.
+
+use clap::{Args, Subcommand};
+use palisade_core::compile;
+
+use crate::inputs::{self, Failure, InputArgs};
+
+#[derive(Args, Debug, Clone)]
+pub struct DataplaneFlags {
+    /// Enforce only for the pods of this node (`spec.nodeName`); all pods when omitted.
+    #[arg(long)]
+    pub node: Option<String>,
+    /// Audit mode: log what would be denied (verdict `audit`) and let it through.
+    #[arg(long)]
+    pub audit: bool,
+    /// Also log allowed new connections.
+    #[arg(long = "log-allowed")]
+    pub log_allowed: bool,
+    /// NFLOG group of the flow log.
+    #[arg(long = "log-group", default_value_t = 100)]
+    pub log_group: u16,
+}
+
+impl DataplaneFlags {
+    pub fn options(&self) -> palisade_nft::Options {
+        palisade_nft::Options {
+            node: self.node.clone(),
+            audit: self.audit,
+            log_allowed: self.log_allowed,
+            log_group: self.log_group,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataplaneCommand {
+    /// Print the nftables table for a node without touching the kernel.
+    Render {
+        #[command(flatten)]
+        flags: DataplaneFlags,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Replace the `inet palisade` table of the current network namespace, atomically.
+    Apply {
+        #[command(flatten)]
+        flags: DataplaneFlags,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Remove the `inet palisade` table from the current network namespace.
+    Flush,
+}
+
+/// Loads, compiles and renders.
+pub fn ruleset(input: &InputArgs, flags: &DataplaneFlags) -> Result<palisade_nft::Ruleset, Failure> {
+    let loaded = inputs::load(input)?;
+    let compiled = compile(&loaded.cluster, &input.options());
+    Ok(palisade_nft::render(&loaded.cluster, &compiled, &flags.options()))
+}
+
+pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
+    match cmd {
+        DataplaneCommand::Render { flags, input } => Ok(ruleset(input, flags)?.table_text()),
+        DataplaneCommand::Apply { flags, input } => {
+            let rs = ruleset(input, flags)?;
+            palisade_nft::apply(&rs, None).map_err(|e| Failure::Other(e.into()))?;
+            Ok(format!(
+                "applied table inet {}: {} rules, {} set and map elements\n",
+                palisade_nft::TABLE,
+                rs.rule_count(),
+                rs.element_count()
+            ))
+        }
+        DataplaneCommand::Flush => {
+            palisade_nft::flush().map_err(|e| Failure::Other(e.into()))?;
+            Ok(format!("removed table inet {}\n", palisade_nft::TABLE))
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Applying a ruleset with the `nft` program: one `nft -f -` transaction, so the kernel
+//! either takes all of it or keeps what it had.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use crate::ruleset::{Ruleset, TABLE};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("cannot run nft: {0}")]
+    Spawn(#[from] std::io::Error),
+    #[error("nft rejected the ruleset (the previous rules stay in force): {0}")]
+    Rejected(String),
+}
+
+/// How a ruleset went in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The whole table was replaced.
+    Replaced,
+    /// Only set and map elements were rewritten.
+    Elements,
+}
+
+/// Runs one nft transaction from `script`.
+pub fn run_script(script: &str) -> Result<(), ApplyError> {
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child.stdin.take().expect("piped").write_all(script.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(ApplyError::Rejected(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
+}
+
+/// Applies `new`: only elements when `old` (what is installed) has the same chains,
+/// else a replacement of the whole table.
+pub fn apply(new: &Ruleset, old: Option<&Ruleset>) -> Result<Applied, ApplyError> {
+    if let Some(script) = old.and_then(|o| new.update_script(o)) {
+        run_script(&script)?;
+        return Ok(Applied::Elements);
+    }
+    run_script(&new.replace_script())?;
+    Ok(Applied::Replaced)
+}
+
+/// Removes the table (nothing happens when it is absent).
+pub fn flush() -> Result<(), ApplyError> {
+    run_script(&format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\n"))
+}
+
+/// The installed table as `nft list` prints it, if any.
+pub fn current_table() -> Result<Option<String>, ApplyError> {
+    let out = Command::new("nft")
+        .args(["list", "table", "inet", TABLE])
+        .output()?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
+}

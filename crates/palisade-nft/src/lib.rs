@@ -1,0 +1,12 @@
+//! Palisade's nftables dataplane. It compiles the engine's compiled form (classes and
+//! rule peer bitsets, the same the analyzer uses) into one `inet palisade` table, applies
+//! it atomically through `nft -f` in the current network namespace, and decodes the NFLOG
+//! flow log it produces.
+
+pub mod apply;
+pub mod render;
+pub mod ruleset;
+
+pub use apply::{apply, current_table, flush, Applied, ApplyError};
+pub use render::{render, Options, AUDIT_ANNOTATION};
+pub use ruleset::{LogMeaning, Ruleset, TABLE};
