@@ -44,6 +44,15 @@ impl Default for Options {
     }
 }
 
+/// Address ranges per family (IPv4, IPv6).
+type Addrs = [Vec<(u128, u128)>; 2];
+
+fn extend(dst: &mut Addrs, src: &Addrs) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        d.extend(s.iter().copied());
+    }
+}
+
 /// Merges points and ranges into sorted, disjoint, non-adjacent ranges.
 fn merge(mut r: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
     r.sort_unstable();
@@ -89,9 +98,9 @@ struct Ctx<'a> {
     compiled: &'a Compiled,
     opts: &'a Options,
     /// Addresses of each class's members, per family.
-    class_addrs: Vec<[Vec<(u128, u128)>; 2]>,
+    class_addrs: Vec<Addrs>,
     /// Addresses of every selectable pod, per family (holes for ipBlock in ignore mode).
-    pod_addrs: [Vec<(u128, u128)>; 2],
+    pod_addrs: Addrs,
     set_ids: HashMap<(Family, Vec<(u128, u128)>), String>,
     rs: Ruleset,
     rule_marks: HashMap<(usize, usize), u32>,
@@ -138,7 +147,7 @@ impl Ctx<'_> {
     }
 
     /// Addresses a rule's peers stand for, per family; `None` when the rule has no peers (all).
-    fn peer_addrs(&self, policy: usize, ingress: bool, rule: usize) -> Option<[Vec<(u128, u128)>; 2]> {
+    fn peer_addrs(&self, policy: usize, ingress: bool, rule: usize) -> Option<Addrs> {
         let p = &self.cluster.policies[policy];
         let r = if ingress {
             &p.ingress[rule]
@@ -153,11 +162,9 @@ impl Ctx<'_> {
         } else {
             &self.compiled.policies[policy].egress[rule]
         };
-        let mut out: [Vec<(u128, u128)>; 2] = Default::default();
+        let mut out: Addrs = Default::default();
         for c in cr.peers.iter() {
-            for f in 0..2 {
-                out[f].extend(self.class_addrs[c][f].iter().copied());
-            }
+            extend(&mut out, &self.class_addrs[c]);
         }
         for peer in &r.peers {
             if let Peer::IpBlock(b) = peer {
@@ -323,7 +330,7 @@ impl Ctx<'_> {
         if !ingress {
             // Named ports resolve on each destination: one set per (name, resolved port).
             let cr = &self.compiled.policies[policy].egress[rule];
-            let mut by_port: BTreeMap<(Protocol, u16), [Vec<(u128, u128)>; 2]> = BTreeMap::new();
+            let mut by_port: BTreeMap<(Protocol, u16), Addrs> = BTreeMap::new();
             for pp in &ports {
                 let PortMatch::Named(name) = &pp.port else {
                     continue;
@@ -337,10 +344,10 @@ impl Ctx<'_> {
                         .iter()
                         .find(|(n, pr, _)| n == name && *pr == pp.protocol)
                     {
-                        let e = by_port.entry((pp.protocol, *port)).or_default();
-                        for f in 0..2 {
-                            e[f].extend(self.class_addrs[c][f].iter().copied());
-                        }
+                        extend(
+                            by_port.entry((pp.protocol, *port)).or_default(),
+                            &self.class_addrs[c],
+                        );
                     }
                 }
             }
@@ -363,8 +370,8 @@ impl Ctx<'_> {
 
 /// Renders the table for one node (or for all pods when `opts.node` is `None`).
 pub fn render(cluster: &Cluster, compiled: &Compiled, opts: &Options) -> Ruleset {
-    let mut class_addrs: Vec<[Vec<(u128, u128)>; 2]> = vec![Default::default(); compiled.classes.len()];
-    let mut pod_addrs: [Vec<(u128, u128)>; 2] = Default::default();
+    let mut class_addrs: Vec<Addrs> = vec![Default::default(); compiled.classes.len()];
+    let mut pod_addrs: Addrs = Default::default();
     for (i, pod) in cluster.pods.iter().enumerate() {
         for ip in &pod.ips {
             let (f, n) = ip_to_num(*ip);
