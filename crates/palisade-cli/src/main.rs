@@ -5,6 +5,7 @@ mod dataplane;
 mod demo;
 mod explain;
 mod inputs;
+mod lab;
 mod report;
 mod synth;
 mod text;
@@ -41,6 +42,9 @@ enum Command {
     /// The nftables dataplane: render, apply, flush.
     #[command(subcommand)]
     Dataplane(dataplane::DataplaneCommand),
+    /// Real pods in network namespaces, enforced and probed: up, run, probe, down.
+    #[command(subcommand)]
+    Lab(lab::LabCommand),
     /// Analyze the bundled example: a three-tier shop with default deny, DNS egress and monitoring.
     Demo,
     /// Write a seeded synthetic cluster (namespaces, pods, policies) as manifests.
@@ -95,6 +99,17 @@ fn main() -> ExitCode {
             Ok(s) => {
                 print(&s);
                 ExitCode::SUCCESS
+            }
+            Err(f) => fail(f),
+        },
+        Command::Lab(cmd) => match lab::run(&cmd) {
+            Ok((s, agree)) => {
+                print(&s);
+                if agree {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
             }
             Err(f) => fail(f),
         },

@@ -25,7 +25,20 @@ pub enum Applied {
 
 /// Runs one nft transaction from `script`.
 pub fn run_script(script: &str) -> Result<(), ApplyError> {
-    let mut child = Command::new("nft")
+    run_script_in(None, script)
+}
+
+/// Runs one nft transaction from `script`, in network namespace `netns` when given.
+pub fn run_script_in(netns: Option<&str>, script: &str) -> Result<(), ApplyError> {
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "nft"]);
+            c
+        }
+        None => Command::new("nft"),
+    };
+    let mut child = cmd
         .args(["-f", "-"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

@@ -4,6 +4,7 @@
 //! flow log it produces.
 
 pub mod apply;
+pub mod flowlog;
 pub mod render;
 pub mod ruleset;
 

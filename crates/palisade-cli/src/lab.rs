@@ -1,0 +1,356 @@
+//! `palisade lab`: the manifests as network namespaces on this machine, enforced by the
+//! dataplane, probed with real packets, compared with the engine.
+
+use std::io::Write;
+
+use clap::{Args, Subcommand, ValueEnum};
+use palisade_core::{compile, Cluster, Compiled, Protocol};
+use palisade_lab::{flows::Collector, probe, serve, Topology};
+use serde_json::{json, Map, Value};
+
+use crate::analyze::parse_port;
+use crate::dataplane::DataplaneFlags;
+use crate::inputs::{self, Failure, InputArgs};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Observed against predicted; exit 1 on any difference.
+    Text,
+    /// The observed matrix, in the shape of `analyze --port -o json` (an array for several ports).
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LabName {
+    /// Lab name (lowercase letters and digits); its namespaces are `pal-NAME-…`.
+    #[arg(long, default_value = "lab")]
+    pub lab: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProbeArgs {
+    /// Ports to probe, `80/TCP`, `53/UDP` (repeatable).
+    #[arg(long = "port", required = true, value_name = "PORT[/PROTO]")]
+    pub ports: Vec<String>,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: Format,
+    /// Write the flow log seen during the probes here, one JSON line per flow.
+    #[arg(long = "flow-log", value_name = "FILE")]
+    pub flow_log: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LabCommand {
+    /// Build the lab and leave it up (listeners run in a background process).
+    Up {
+        #[command(flatten)]
+        name: LabName,
+        /// Extra listener ports on every pod, `80/TCP,81/UDP`.
+        #[arg(long, value_delimiter = ',')]
+        ports: Vec<String>,
+        #[command(flatten)]
+        flags: DataplaneFlags,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Up, probe every ordered pod pair, down.
+    Run {
+        #[command(flatten)]
+        name: LabName,
+        #[command(flatten)]
+        probe: ProbeArgs,
+        #[command(flatten)]
+        flags: DataplaneFlags,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Probe a lab left up by `lab up` (the manifests give the prediction).
+    Probe {
+        #[command(flatten)]
+        name: LabName,
+        #[command(flatten)]
+        probe: ProbeArgs,
+        #[command(flatten)]
+        flags: DataplaneFlags,
+        #[command(flatten)]
+        input: InputArgs,
+    },
+    /// Remove a lab: its namespaces, veths and processes.
+    Down {
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// (internal) the listener daemon of `lab up`.
+    #[command(hide = true)]
+    Serve {
+        #[command(flatten)]
+        name: LabName,
+    },
+}
+
+fn lab_err(e: palisade_lab::LabError) -> Failure {
+    Failure::Other(e.into())
+}
+
+struct Prepared {
+    cluster: Cluster,
+    compiled: Compiled,
+    topo: Topology,
+    rulesets: Vec<palisade_nft::Ruleset>,
+}
+
+/// Loads, compiles, plans the lab and renders each node's ruleset (only its own pods).
+fn prepare(
+    name: &str,
+    input: &InputArgs,
+    flags: &DataplaneFlags,
+    extra: &[(u16, Protocol)],
+) -> Result<Prepared, Failure> {
+    palisade_lab::check_name(name).map_err(lab_err)?;
+    let loaded = inputs::load(input)?;
+    let mut cluster = loaded.cluster;
+    let topo = Topology::plan(&cluster, name, extra);
+    // Pods without a node sit on the first node; the dataplane must agree.
+    for pod in &mut cluster.pods {
+        if let Some(lp) = topo.pods.iter().find(|lp| lp.key == pod.key()) {
+            pod.node = Some(topo.nodes[lp.node].name.clone());
+        }
+    }
+    let compiled = compile(&cluster, &input.options());
+    let rulesets = topo
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut o = flags.options();
+            o.node = Some(n.name.clone());
+            palisade_nft::render(&cluster, &compiled, &o)
+        })
+        .collect();
+    Ok(Prepared {
+        cluster,
+        compiled,
+        topo,
+        rulesets,
+    })
+}
+
+fn ports(list: &[String]) -> Result<Vec<(u16, Protocol)>, Failure> {
+    list.iter()
+        .map(|p| parse_port(p).map_err(Failure::Other))
+        .collect()
+}
+
+/// Removes the lab on Ctrl-C (and SIGTERM), then exits.
+fn cleanup_on_signal(lab: &str) {
+    let lab = lab.to_string();
+    let _ = ctrlc::set_handler(move || {
+        let _ = palisade_lab::down(&lab);
+        eprintln!("interrupted: lab {lab} removed");
+        std::process::exit(130);
+    });
+}
+
+/// The engine's prediction for the lab's pods.
+fn predicted(p: &Prepared, port: u16, proto: Protocol) -> Vec<Vec<bool>> {
+    let m = p.compiled.port_matrix(proto, port).expect("port is 1-65535");
+    let idx: Vec<usize> = p
+        .topo
+        .pods
+        .iter()
+        .map(|lp| {
+            p.cluster
+                .pods
+                .iter()
+                .position(|c| c.key() == lp.key)
+                .expect("lab pods come from the cluster")
+        })
+        .collect();
+    idx.iter()
+        .map(|&a| {
+            idx.iter()
+                .map(|&b| a == b || m.get(p.compiled.pod_class(a), p.compiled.pod_class(b)))
+                .collect()
+        })
+        .collect()
+}
+
+fn matrix_json(topo: &Topology, port: u16, proto: Protocol, m: &[Vec<bool>]) -> Value {
+    let names: Vec<String> = topo.pods.iter().map(|p| p.key.clone()).collect();
+    let mut matrix = Map::new();
+    for (a, row) in m.iter().enumerate() {
+        let r: Map<String, Value> = row
+            .iter()
+            .enumerate()
+            .map(|(b, ok)| (names[b].clone(), Value::Bool(*ok)))
+            .collect();
+        matrix.insert(names[a].clone(), Value::Object(r));
+    }
+    json!({"protocol": proto.as_str(), "port": port, "pods": names, "matrix": matrix})
+}
+
+/// Probes every port, collecting the flow log; returns the output and whether all agreed.
+fn probe_all(p: &Prepared, args: &ProbeArgs, group: u16) -> Result<(String, bool), Failure> {
+    let collector = Collector::start(&p.topo, group).map_err(lab_err)?;
+    let mut results = Vec::new();
+    for (port, proto) in ports(&args.ports)? {
+        let observed = probe::matrix(&p.topo, port, proto).map_err(lab_err)?;
+        results.push((port, proto, observed));
+    }
+    let records = collector.stop();
+    if let Some(path) = &args.flow_log {
+        let mut f = std::fs::File::create(path).map_err(|e| Failure::Other(e.into()))?;
+        for (node, recs) in records.iter().enumerate() {
+            let dec = palisade_nft::flowlog::Decoder::new(&p.cluster, &p.rulesets[node]);
+            for r in recs {
+                let mut v = dec.decode(r);
+                v["node"] = json!(p.topo.nodes[node].name);
+                writeln!(f, "{v}").map_err(|e| Failure::Other(e.into()))?;
+            }
+        }
+    }
+    let mut all_agree = true;
+    let mut text = String::new();
+    let mut jsons = Vec::new();
+    for (port, proto, observed) in &results {
+        let want = predicted(p, *port, *proto);
+        let mut diffs = Vec::new();
+        for (a, row) in observed.iter().enumerate() {
+            for (b, ok) in row.iter().enumerate() {
+                if *ok != want[a][b] {
+                    diffs.push(format!(
+                        "  {} -> {}: observed {}, predicted {}",
+                        p.topo.pods[a].key,
+                        p.topo.pods[b].key,
+                        if *ok { "allowed" } else { "denied" },
+                        if want[a][b] { "allowed" } else { "denied" }
+                    ));
+                }
+            }
+        }
+        let n = p.topo.pods.len();
+        let allowed = observed.iter().flatten().filter(|x| **x).count();
+        text.push_str(&format!(
+            "{port}/{proto}: {} ordered pairs probed, {allowed} allowed, {} difference(s) from the engine's prediction\n",
+            n * n,
+            diffs.len()
+        ));
+        for d in &diffs {
+            text.push_str(d);
+            text.push('\n');
+        }
+        all_agree &= diffs.is_empty();
+        jsons.push(matrix_json(&p.topo, *port, *proto, observed));
+    }
+    let out = match args.output {
+        Format::Text => text,
+        Format::Json if jsons.len() == 1 => serde_json::to_string_pretty(&jsons[0]).expect("json") + "\n",
+        Format::Json => serde_json::to_string_pretty(&jsons).expect("json") + "\n",
+    };
+    Ok((out, all_agree || args.output == Format::Json))
+}
+
+/// Runs a lab command; the bool is false when observed and predicted differ.
+pub fn run(cmd: &LabCommand) -> Result<(String, bool), Failure> {
+    match cmd {
+        LabCommand::Run {
+            name,
+            probe,
+            flags,
+            input,
+        } => {
+            let extra = ports(&probe.ports)?;
+            let p = prepare(&name.lab, input, flags, &extra)?;
+            cleanup_on_signal(&name.lab);
+            palisade_lab::up(&p.topo, &p.rulesets).map_err(lab_err)?;
+            let result = serve::start(&p.topo)
+                .map_err(lab_err)
+                .and_then(|_| probe_all(&p, probe, flags.log_group));
+            palisade_lab::down(&name.lab).map_err(lab_err)?;
+            result
+        }
+        LabCommand::Up {
+            name,
+            ports: extra,
+            flags,
+            input,
+        } => {
+            let extra = ports(extra)?;
+            let p = prepare(&name.lab, input, flags, &extra)?;
+            cleanup_on_signal(&name.lab);
+            palisade_lab::up(&p.topo, &p.rulesets).map_err(lab_err)?;
+            let started = (|| -> anyhow::Result<u32> {
+                palisade_lab::save_state(&palisade_lab::State {
+                    topology: p.topo.clone(),
+                    serve_pid: None,
+                })?;
+                let ready = ready_path(&name.lab);
+                let _ = std::fs::remove_file(&ready);
+                let child = std::process::Command::new(std::env::current_exe()?)
+                    .args(["lab", "serve", "--lab", &name.lab])
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()?;
+                let pid = child.id();
+                palisade_lab::save_state(&palisade_lab::State {
+                    topology: p.topo.clone(),
+                    serve_pid: Some(pid),
+                })?;
+                for _ in 0..500 {
+                    if ready.exists() {
+                        return Ok(pid);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                anyhow::bail!("the listener daemon did not start")
+            })();
+            match started {
+                Ok(pid) => Ok((
+                    format!(
+                        "lab {} up: {} pods on {} node(s), listeners in process {pid}; `palisade lab down --lab {}` removes it\n",
+                        name.lab,
+                        p.topo.pods.len(),
+                        p.topo.nodes.len(),
+                        name.lab
+                    ),
+                    true,
+                )),
+                Err(e) => {
+                    let _ = palisade_lab::down(&name.lab);
+                    Err(Failure::Other(e))
+                }
+            }
+        }
+        LabCommand::Serve { name } => {
+            let state = palisade_lab::load_state(&name.lab).map_err(lab_err)?;
+            serve::start(&state.topology).map_err(lab_err)?;
+            std::fs::write(ready_path(&name.lab), b"ready").map_err(|e| Failure::Other(e.into()))?;
+            loop {
+                std::thread::park();
+            }
+        }
+        LabCommand::Probe {
+            name,
+            probe,
+            flags,
+            input,
+        } => {
+            let state = palisade_lab::load_state(&name.lab).map_err(lab_err)?;
+            let mut p = prepare(&name.lab, input, flags, &[])?;
+            p.topo = state.topology;
+            probe_all(&p, probe, flags.log_group)
+        }
+        LabCommand::Down { name } => {
+            let n = palisade_lab::down(&name.lab).map_err(lab_err)?;
+            let _ = std::fs::remove_file(ready_path(&name.lab));
+            Ok((
+                format!("lab {}: removed {n} network namespace(s)\n", name.lab),
+                true,
+            ))
+        }
+    }
+}
+
+fn ready_path(lab: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/run/palisade-lab/{lab}.ready"))
+}

@@ -1,0 +1,242 @@
+//! Bringing a lab up and down: namespaces, routed veths, the dataplane in each node, and
+//! the state file that lets `probe` and `down` find a lab left up.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use palisade_nft::Ruleset;
+
+use crate::netns::{self, ip, NetnsError};
+use crate::topology::{lab_prefix, Topology};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    #[error(transparent)]
+    Netns(#[from] NetnsError),
+    #[error("applying the dataplane in {node}: {err}")]
+    Apply {
+        node: String,
+        err: palisade_nft::ApplyError,
+    },
+    #[error("lab state {0}: {1}")]
+    State(String, String),
+    #[error("lab names are lowercase letters and digits, got {0:?}")]
+    BadName(String),
+    #[error("{0}")]
+    Probe(String),
+}
+
+/// Where a lab's state lives.
+pub fn state_path(lab: &str) -> PathBuf {
+    PathBuf::from(format!("/run/palisade-lab/{lab}.json"))
+}
+
+pub fn check_name(lab: &str) -> Result<(), LabError> {
+    if lab.is_empty() || !lab.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+        return Err(LabError::BadName(lab.into()));
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct State {
+    pub topology: Topology,
+    /// The listener daemon, when the lab was brought up by `lab up`.
+    pub serve_pid: Option<u32>,
+}
+
+pub fn save_state(state: &State) -> Result<(), LabError> {
+    let p = state_path(&state.topology.lab);
+    let err = |e: std::io::Error| LabError::State(p.display().to_string(), e.to_string());
+    std::fs::create_dir_all(p.parent().expect("has a parent")).map_err(err)?;
+    std::fs::write(&p, serde_json::to_vec_pretty(state).expect("json")).map_err(err)
+}
+
+pub fn load_state(lab: &str) -> Result<State, LabError> {
+    let p = state_path(lab);
+    let text = std::fs::read(&p)
+        .map_err(|e| LabError::State(p.display().to_string(), format!("{e} (is the lab up?)")))?;
+    serde_json::from_slice(&text).map_err(|e| LabError::State(p.display().to_string(), e.to_string()))
+}
+
+/// Removes everything a lab made: its listener daemon, its namespaces (and with them every
+/// veth), its state. Safe to call on a lab that is not there.
+pub fn down(lab: &str) -> Result<usize, LabError> {
+    check_name(lab)?;
+    if let Ok(state) = load_state(lab) {
+        if let Some(pid) = state.serve_pid {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    let spaces = netns::list(&lab_prefix(lab));
+    for ns in &spaces {
+        // A namespace can be busy for a moment after its processes die; retry briefly.
+        let mut last = Ok(());
+        for _ in 0..20 {
+            last = ip(&["netns", "delete", ns]);
+            if last.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        last?;
+    }
+    let _ = std::fs::remove_file(state_path(lab));
+    Ok(spaces.len())
+}
+
+fn v4(ip: &IpAddr) -> bool {
+    ip.is_ipv4()
+}
+
+/// Builds the lab: node namespaces linked pairwise, one namespace per pod with its
+/// addresses, routes through its node, and each node's ruleset applied. Cleans up a
+/// stale lab of the same name first, and everything it made if a step fails.
+pub fn up(topo: &Topology, rulesets: &[Ruleset]) -> Result<(), LabError> {
+    check_name(&topo.lab)?;
+    down(&topo.lab)?;
+    let r = build(topo, rulesets);
+    if r.is_err() {
+        let _ = down(&topo.lab);
+    }
+    r
+}
+
+fn build(topo: &Topology, rulesets: &[Ruleset]) -> Result<(), LabError> {
+    for node in &topo.nodes {
+        let n = node.netns.as_str();
+        ip(&["netns", "add", n])?;
+        ip(&["-n", n, "link", "set", "lo", "up"])?;
+        netns::exec(
+            n,
+            "sysctl",
+            &[
+                "-qw",
+                "net.ipv4.ip_forward=1",
+                "net.ipv6.conf.all.forwarding=1",
+                "net.ipv4.conf.all.rp_filter=0",
+            ],
+        )?;
+    }
+    // Node links: a full mesh of routed veth pairs, link-local addresses at each end.
+    for a in 0..topo.nodes.len() {
+        for b in a + 1..topo.nodes.len() {
+            let (na, nb) = (&topo.nodes[a].netns, &topo.nodes[b].netns);
+            let (la, lb) = (format!("nl{b}"), format!("nl{a}"));
+            ip(&[
+                "link", "add", &la, "netns", na, "type", "veth", "peer", "name", &lb, "netns", nb,
+            ])?;
+            for (ns, dev, k) in [(na, &la, a), (nb, &lb, b)] {
+                ip(&["-n", ns, "link", "set", dev, "up"])?;
+                ip(&[
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("169.254.100.{}/32", k + 1),
+                    "dev",
+                    dev,
+                ])?;
+                ip(&[
+                    "-n",
+                    ns,
+                    "addr",
+                    "add",
+                    &format!("fe80::100:{}/64", k + 1),
+                    "dev",
+                    dev,
+                    "nodad",
+                ])?;
+            }
+        }
+    }
+    for (i, pod) in topo.pods.iter().enumerate() {
+        let node = &topo.nodes[pod.node].netns;
+        let p = pod.netns.as_str();
+        let dev = format!("pv{i}");
+        ip(&["netns", "add", p])?;
+        ip(&["-n", p, "link", "set", "lo", "up"])?;
+        ip(&[
+            "link", "add", &dev, "netns", node, "type", "veth", "peer", "name", "eth0", "netns", p,
+        ])?;
+        ip(&["-n", node, "link", "set", &dev, "up"])?;
+        ip(&["-n", node, "addr", "add", "169.254.1.1/32", "dev", &dev])?;
+        ip(&["-n", node, "addr", "add", "fe80::1/64", "dev", &dev, "nodad"])?;
+        ip(&["-n", p, "link", "set", "eth0", "up"])?;
+        for a in &pod.ips {
+            let (plen, extra): (&str, &[&str]) = if v4(a) { ("32", &[]) } else { ("128", &["nodad"]) };
+            let mut args = vec!["-n", p, "addr", "add"];
+            let addr = format!("{a}/{plen}");
+            args.push(&addr);
+            args.extend(["dev", "eth0"]);
+            args.extend(extra);
+            ip(&args)?;
+            let host = a.to_string();
+            ip(&["-n", node, "route", "add", &host, "dev", &dev])?;
+            // Other nodes reach this pod through its node.
+            for (k, other) in topo.nodes.iter().enumerate() {
+                if k == pod.node {
+                    continue;
+                }
+                let link = format!("nl{}", pod.node);
+                if v4(a) {
+                    let via = format!("169.254.100.{}", pod.node + 1);
+                    ip(&[
+                        "-n",
+                        &other.netns,
+                        "route",
+                        "add",
+                        &host,
+                        "via",
+                        &via,
+                        "dev",
+                        &link,
+                        "onlink",
+                    ])?;
+                } else {
+                    let via = format!("fe80::100:{}", pod.node + 1);
+                    ip(&[
+                        "-n",
+                        &other.netns,
+                        "-6",
+                        "route",
+                        "add",
+                        &host,
+                        "via",
+                        &via,
+                        "dev",
+                        &link,
+                    ])?;
+                }
+            }
+        }
+        ip(&["-n", p, "route", "add", "169.254.1.1/32", "dev", "eth0"])?;
+        ip(&[
+            "-n",
+            p,
+            "route",
+            "add",
+            "default",
+            "via",
+            "169.254.1.1",
+            "dev",
+            "eth0",
+            "onlink",
+        ])?;
+        ip(&[
+            "-n", p, "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0",
+        ])?;
+    }
+    for (node, rs) in topo.nodes.iter().zip(rulesets) {
+        palisade_nft::apply::run_script_in(Some(&node.netns), &rs.replace_script()).map_err(|err| {
+            LabError::Apply {
+                node: node.name.clone(),
+                err,
+            }
+        })?;
+    }
+    Ok(())
+}

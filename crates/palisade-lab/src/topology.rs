@@ -1,0 +1,94 @@
+//! The lab's shape, from the cluster: namespaces, links and addresses. Plain data, saved in
+//! the state file so that `probe` and `down` work on a lab left up.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use palisade_core::{Cluster, Protocol};
+use serde::{Deserialize, Serialize};
+
+/// Every namespace the lab makes starts with this.
+pub const PREFIX: &str = "pal-";
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LabPod {
+    /// `namespace/name`.
+    pub key: String,
+    pub netns: String,
+    pub node: usize,
+    pub ips: Vec<IpAddr>,
+    /// Listeners: (port, protocol name).
+    pub ports: Vec<(u16, String)>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LabNode {
+    pub name: String,
+    pub netns: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Topology {
+    /// Lab name ("" for the default lab).
+    pub lab: String,
+    pub nodes: Vec<LabNode>,
+    pub pods: Vec<LabPod>,
+}
+
+/// The prefix of a lab's namespaces.
+pub fn lab_prefix(lab: &str) -> String {
+    if lab.is_empty() {
+        PREFIX.to_string()
+    } else {
+        format!("{PREFIX}{lab}-")
+    }
+}
+
+impl Topology {
+    /// One node per distinct `spec.nodeName` (pods without one go to the first node, or to
+    /// `node` when no pod names one). hostNetwork pods get a namespace too: the dataplane
+    /// never selects them, and only ipBlock peers match their address, as in a cluster.
+    pub fn plan(cluster: &Cluster, lab: &str, extra_ports: &[(u16, Protocol)]) -> Topology {
+        let prefix = lab_prefix(lab);
+        let mut names: BTreeSet<String> = cluster.pods.iter().filter_map(|p| p.node.clone()).collect();
+        if names.is_empty() {
+            names.insert("node".into());
+        }
+        let nodes: Vec<LabNode> = names
+            .iter()
+            .map(|n| LabNode {
+                name: n.clone(),
+                netns: format!("{prefix}node@{n}"),
+            })
+            .collect();
+        let pods = cluster
+            .pods
+            .iter()
+            .map(|p| {
+                let node = p
+                    .node
+                    .as_ref()
+                    .and_then(|n| nodes.iter().position(|x| &x.name == n))
+                    .unwrap_or(0);
+                let mut ports: BTreeSet<(u16, String)> = p
+                    .ports
+                    .iter()
+                    .map(|c| (c.port, c.protocol.as_str().to_string()))
+                    .collect();
+                ports.extend(extra_ports.iter().map(|(n, pr)| (*n, pr.as_str().to_string())));
+                LabPod {
+                    key: p.key(),
+                    netns: format!("{prefix}{}.{}", p.namespace, p.name),
+                    node,
+                    ips: p.ips.clone(),
+                    ports: ports.into_iter().collect(),
+                }
+            })
+            .collect();
+        Topology {
+            lab: lab.to_string(),
+            nodes,
+            pods,
+        }
+    }
+}
