@@ -16,6 +16,8 @@ const NFULNL_MSG_PACKET: u16 = 0;
 const NFULNL_MSG_CONFIG: u16 = 1;
 const NFULA_CFG_CMD: u16 = 1;
 const NFULA_CFG_MODE: u16 = 2;
+const NFULA_CFG_TIMEOUT: u16 = 4;
+const NFULA_CFG_QTHRESH: u16 = 5;
 const NFULNL_CFG_CMD_BIND: u8 = 1;
 const NFULNL_COPY_PACKET: u8 = 2;
 const NFULA_MARK: u16 = 2;
@@ -97,6 +99,19 @@ impl FlowLog {
             &[(NFULA_CFG_MODE, mode)],
         );
         log.request(&mode)?;
+        // Deliver every packet at once (the kernel batches 100 or waits a second by default).
+        let batch = nlmsg(
+            kind,
+            NLM_F_REQUEST | NLM_F_ACK,
+            3,
+            0,
+            group,
+            &[
+                (NFULA_CFG_QTHRESH, 1u32.to_be_bytes().to_vec()),
+                (NFULA_CFG_TIMEOUT, 1u32.to_be_bytes().to_vec()),
+            ],
+        );
+        log.request(&batch)?;
         log.sock.set_non_blocking(true)?;
         Ok(log)
     }
