@@ -1,0 +1,69 @@
+//! Root test: a rejected ruleset leaves the installed one in force, and element updates
+//! apply in place.
+
+use std::process::Command;
+
+use palisade_nft::apply::run_script_in;
+
+struct Netns(&'static str);
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "delete", self.0]).status();
+    }
+}
+
+fn list(ns: &str) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "list", "table", "inet", "palisade"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn shop(extra: &str) -> palisade_nft::Ruleset {
+    let dir = format!("{}/../../examples/shop", env!("CARGO_MANIFEST_DIR"));
+    let mut sources = vec![palisade_load::Source::Path(dir.into())];
+    if !extra.is_empty() {
+        sources.push(palisade_load::Source::Text {
+            name: "extra.yaml".into(),
+            text: extra.into(),
+        });
+    }
+    let loaded = palisade_load::load(&sources, &Default::default()).unwrap();
+    let compiled = palisade_core::compile(&loaded.cluster, &Default::default());
+    palisade_nft::render(&loaded.cluster, &compiled, &Default::default())
+}
+
+#[test]
+fn failed_apply_keeps_the_old_rules() {
+    let ns = Netns("pal-applytest");
+    let _ = Command::new("ip").args(["netns", "delete", ns.0]).status();
+    assert!(Command::new("ip")
+        .args(["netns", "add", ns.0])
+        .status()
+        .unwrap()
+        .success());
+    let good = shop("");
+    run_script_in(Some(ns.0), &good.replace_script()).unwrap();
+    let before = list(ns.0);
+    assert!(before.contains("chain forward"), "{before}");
+    // A broken ruleset: one rule refers to a set that does not exist.
+    let mut bad = good.clone();
+    bad.chains
+        .values_mut()
+        .next()
+        .unwrap()
+        .insert(0, "ip saddr @nosuchset accept".into());
+    let err = run_script_in(Some(ns.0), &bad.replace_script()).unwrap_err();
+    assert!(err.to_string().contains("rejected"), "{err}");
+    assert_eq!(list(ns.0), before, "the old table is untouched");
+    // An element update applies in place: a new backend replica joins the backend's set.
+    let more = shop(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: backend-2, namespace: shop, labels: {app: backend, tier: api}}\nspec: {containers: [{name: api, image: x, ports: [{name: http, containerPort: 8080}, {name: metrics, containerPort: 9090}]}]}\nstatus: {podIP: 10.244.200.1}\n",
+    );
+    let script = more.update_script(&good).expect("only elements changed");
+    run_script_in(Some(ns.0), &script).unwrap();
+    let after = list(ns.0);
+    assert!(after.contains("10.244.200.1"), "{after}");
+    assert_eq!(after.matches("chain ").count(), before.matches("chain ").count());
+}
