@@ -1,6 +1,7 @@
 //! The `palisade` command: Kubernetes NetworkPolicy analysis from manifests.
 
 mod analyze;
+mod bench_dataplane;
 mod dataplane;
 mod demo;
 mod explain;
@@ -116,6 +117,19 @@ fn main() -> ExitCode {
         Command::Synth(args) => {
             print(&synth::synth(&args));
             ExitCode::SUCCESS
+        }
+        Command::Bench(args) if args.what.as_deref() == Some("dataplane") => {
+            match bench_dataplane::run(
+                args.pods.unwrap_or(10_000),
+                args.policies.unwrap_or(2_000),
+                args.seconds,
+            ) {
+                Ok(s) => {
+                    print(&s);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(Failure::Other(e)),
+            }
         }
         Command::Bench(args) => match synth::bench(&args) {
             Ok((s, ok)) => {

@@ -24,13 +24,22 @@ fn target(src: &LabPod, dst: &LabPod) -> Option<IpAddr> {
         .copied()
 }
 
+/// Whether a TCP connection to `dst` gets through: established, refused (RST to the
+/// SYN), or reset by the listener right after accepting all mean the packets passed.
+pub fn tcp_reaches(dst: SocketAddr, timeout: Duration) -> bool {
+    match TcpStream::connect_timeout(&dst, timeout) {
+        Ok(_) => true,
+        Err(e) => matches!(
+            e.kind(),
+            ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset
+        ),
+    }
+}
+
 fn probe_one(dst: IpAddr, port: u16, proto: Protocol) -> bool {
     let addr = SocketAddr::new(dst, port);
     match proto {
-        Protocol::Tcp => match TcpStream::connect_timeout(&addr, TIMEOUT) {
-            Ok(_) => true,
-            Err(e) => e.kind() == ErrorKind::ConnectionRefused,
-        },
+        Protocol::Tcp => tcp_reaches(addr, TIMEOUT),
         Protocol::Udp => {
             let bind = if dst.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
             let Ok(s) = UdpSocket::bind(bind) else {

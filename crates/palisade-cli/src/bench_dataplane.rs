@@ -1,0 +1,228 @@
+//! `palisade bench dataplane`: the cost of enforcement.
+//!
+//! 1. Compile, render and apply the 10,000-pod / 2,000-policy synthetic cluster into a
+//!    fresh node namespace; then one pod added and removed through the element-update path.
+//! 2. New TCP connections per second between two isolated lab pods whose traffic the
+//!    policies allow, through the node, with that ruleset installed and with no table,
+//!    alternated in one run.
+
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use palisade_core::{compile, Cluster, Protocol};
+use palisade_lab::{netns, serve, Topology};
+use palisade_load::{load, LoadOptions, Source};
+use palisade_nft::apply::run_script_in;
+use palisade_synth::{generate, to_json_list, Spec};
+
+const LAB: &str = "bench";
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Connections per second from `client` to `dst` over `secs`, with `threads` clients.
+fn conn_rate(client: &str, dst: SocketAddr, secs: f64, threads: usize) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (stop, count, client) = (stop.clone(), count.clone(), client.to_string());
+            std::thread::spawn(move || {
+                netns::enter(&client).expect("enter client namespace");
+                while !stop.load(Ordering::Relaxed) {
+                    match TcpStream::connect_timeout(&dst, Duration::from_millis(500)) {
+                        Ok(_) => {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        // The server resets right after accepting: the connection was made.
+                        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs_f64(secs));
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        let _ = h.join();
+    }
+    count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Whether `client` can connect to `dst` (from a thread inside the client's namespace).
+fn reachable(client: &str, dst: SocketAddr) -> bool {
+    let client = client.to_string();
+    std::thread::spawn(move || {
+        netns::enter(&client).is_ok() && palisade_lab::probe::tcp_reaches(dst, Duration::from_secs(1))
+    })
+    .join()
+    .unwrap_or(false)
+}
+
+/// A pair of pods, both isolated (egress at the source, ingress at the destination),
+/// allowed on one of the destination's TCP ports.
+fn isolated_allowed_pair(
+    cluster: &Cluster,
+    compiled: &palisade_core::Compiled,
+) -> Option<(usize, usize, u16)> {
+    for port in [8080u16, 5432, 6379, 9090] {
+        let m = compiled.port_matrix(Protocol::Tcp, port)?;
+        for (a, pa) in cluster.pods.iter().enumerate() {
+            let ca = &compiled.classes[compiled.pod_class(a)];
+            if ca.egress_policies.is_empty() || pa.host_network {
+                continue;
+            }
+            for (b, pb) in cluster.pods.iter().enumerate() {
+                let cb = &compiled.classes[compiled.pod_class(b)];
+                if a != b
+                    && !cb.ingress_policies.is_empty()
+                    && pb
+                        .ports
+                        .iter()
+                        .any(|p| p.port == port && p.protocol == Protocol::Tcp)
+                    && m.get(compiled.pod_class(a), compiled.pod_class(b))
+                {
+                    return Some((a, b, port));
+                }
+            }
+        }
+    }
+    None
+}
+
+pub fn run(pods: usize, policies: usize, secs: f64) -> anyhow::Result<String> {
+    let mut out = format!(
+        "palisade bench dataplane: {pods} pods / {policies} policies on one node, {} cores\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    let text = to_json_list(generate(&Spec::total(pods, policies, 1)));
+    let loaded = load(
+        &[Source::Text {
+            name: "synth.json".into(),
+            text,
+        }],
+        &LoadOptions::default(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cluster = loaded.cluster;
+
+    // 1. Compile + render + apply, then one pod added and removed.
+    let t0 = Instant::now();
+    let compiled = compile(&cluster, &Default::default());
+    let t1 = Instant::now();
+    let rs = palisade_nft::render(&cluster, &compiled, &Default::default());
+    let t2 = Instant::now();
+    palisade_lab::down(LAB)?;
+    let node = format!("pal-{LAB}-node@node");
+    netns::ip(&["netns", "add", &node])?;
+    let result = (|| -> anyhow::Result<String> {
+        let t3 = Instant::now();
+        run_script_in(Some(&node), &rs.replace_script())?;
+        let t4 = Instant::now();
+        let mut o = format!(
+            "full apply: compile {:.0} ms + render {:.0} ms + nft {:.0} ms = {:.0} ms (target < 1000 ms); {} rules, {} set and map elements\n",
+            ms(t1 - t0), ms(t2 - t1), ms(t4 - t3), ms(t4 - t0), rs.rule_count(), rs.element_count()
+        );
+        // A new replica of an existing pod, then its removal: recompile, render, diff, apply elements.
+        let mut grown = cluster.clone();
+        let twin = grown.pods.iter().position(|p| !p.host_network).expect("a pod");
+        let mut extra = grown.pods[twin].clone();
+        extra.name.push_str("-new");
+        extra.ips = vec!["10.250.0.1".parse::<IpAddr>()?];
+        grown.pods.push(extra);
+        for (label, from, to) in [("pod added", &cluster, &grown), ("pod removed", &grown, &cluster)] {
+            let old = if std::ptr::eq(from, &cluster) {
+                rs.clone()
+            } else {
+                palisade_nft::render(from, &compile(from, &Default::default()), &Default::default())
+            };
+            let s = Instant::now();
+            let c = compile(to, &Default::default());
+            let sc = Instant::now();
+            let new = palisade_nft::render(to, &c, &Default::default());
+            let script = new
+                .update_script(&old)
+                .ok_or_else(|| anyhow::anyhow!("{label}: chains changed"))?;
+            let sr = Instant::now();
+            run_script_in(Some(&node), &script)?;
+            let e = Instant::now();
+            o.push_str(&format!(
+                "{label}: compile {:.1} ms + render and diff {:.1} ms + nft {:.1} ms = {:.1} ms (target < 20 ms; {} lines of elements)\n",
+                ms(sc - s), ms(sr - sc), ms(e - sr), ms(e - s), script.lines().count()
+            ));
+        }
+        Ok(o)
+    })();
+    let _ = netns::ip(&["netns", "delete", &node]);
+    out.push_str(&result?);
+
+    // 2. Connections per second through the node.
+    let (a, b, port) = isolated_allowed_pair(&cluster, &compiled)
+        .ok_or_else(|| anyhow::anyhow!("no isolated allowed pair"))?;
+    let sub = Cluster {
+        namespaces: cluster.namespaces.clone(),
+        pods: vec![cluster.pods[a].clone(), cluster.pods[b].clone()],
+        policies: Vec::new(),
+        externals: Vec::new(),
+    };
+    let topo = Topology::plan(&sub, LAB, &[(port, Protocol::Tcp)]);
+    palisade_lab::up(&topo, &[palisade_nft::Ruleset::default()])?;
+    let result = (|| -> anyhow::Result<String> {
+        serve::start(&topo)?;
+        let node = &topo.nodes[0].netns;
+        let client = &topo.pods[0].netns;
+        // A load generator's settings: reuse TIME_WAIT ports for new connections, all ports.
+        netns::exec(
+            client,
+            "sysctl",
+            &[
+                "-qw",
+                "net.ipv4.tcp_tw_reuse=1",
+                "net.ipv4.ip_local_port_range=1024 65000",
+            ],
+        )?;
+        let dst = SocketAddr::new(topo.pods[1].ips[0], port);
+        let none = format!(
+            "table inet {t} {{}}\ndelete table inet {t}\n",
+            t = palisade_nft::TABLE
+        );
+        // Connection tracking alone: what any stateful firewall pays.
+        let ct_only = format!(
+            "{none}table inet {t} {{\n chain forward {{\n  type filter hook forward priority filter; policy accept;\n  ct state established,related accept\n  ct state invalid drop\n }}\n}}\n",
+            t = palisade_nft::TABLE
+        );
+        let mut rates = [Vec::new(), Vec::new(), Vec::new()];
+        conn_rate(client, dst, 0.2, 1); // warm up
+        for round in 0..6 {
+            let mode = round % 3;
+            let with = mode == 1;
+            let script = match mode {
+                0 => none.clone(),
+                1 => rs.replace_script(),
+                _ => ct_only.clone(),
+            };
+            run_script_in(Some(node), &script)?;
+            if with {
+                // The flow must really go through the policy chains, and be allowed.
+                anyhow::ensure!(reachable(client, dst), "the allowed flow does not pass");
+            }
+            rates[mode].push(conn_rate(client, dst, secs, 1));
+        }
+        let avg = |v: &Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+        let (r0, r1, r2) = (avg(&rates[0]), avg(&rates[1]), avg(&rates[2]));
+        Ok(format!(
+            "new TCP connections/s {} -> {} port {port} (both isolated, allowed), one client thread, {secs} s x 2 per mode:\n  no table {:.0}/s; conntrack only {:.0}/s ({:.1} %); the {}-rule ruleset {:.0}/s = {:.1} % of no table (target >= 90 %)\n",
+            cluster.pods[a].key(), cluster.pods[b].key(), r0, r2, 100.0 * r2 / r0, rs.rule_count(), r1, 100.0 * r1 / r0
+        ))
+    })();
+    palisade_lab::down(LAB)?;
+    out.push_str(&result?);
+    Ok(out)
+}
