@@ -14,9 +14,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use palisade_core::ip::{ip_to_num, Family};
-use palisade_core::{Cluster, Compiled, IpBlockPods, Peer, PolicyPort, PortMatch, Protocol};
+use palisade_core::{Cluster, Compiled, IpBlockPods, Peer, PortMatch, Protocol};
 
-use crate::ruleset::{AddrSet, LogMeaning, Ruleset, VerdictMap};
+use crate::ruleset::{AddrSet, LogMeaning, Ruleset, Tuple, VerdictMap};
 
 /// Namespace annotation that turns enforcement into logging for that namespace's pods.
 pub const AUDIT_ANNOTATION: &str = "palisade.dev/audit";
@@ -43,6 +43,9 @@ impl Default for Options {
         }
     }
 }
+
+/// Sorted, merged address ranges.
+type Ranges = Vec<(u128, u128)>;
 
 /// Address ranges per family (IPv4, IPv6).
 type Addrs = [Vec<(u128, u128)>; 2];
@@ -179,79 +182,83 @@ impl Ctx<'_> {
         Some(out.map(merge))
     }
 
-    /// `meta l4proto X th dport {..}` expressions of a rule for a destination whose named
-    /// ports are `named` (None: resolve nothing). `[None]` when the rule has no ports.
-    fn port_exprs(ports: &[PolicyPort], named: Option<&[(String, Protocol, u16)]>) -> Vec<Option<String>> {
-        if ports.is_empty() {
-            return vec![None];
-        }
-        let mut out = Vec::new();
-        for proto in Protocol::ALL {
-            let mine: Vec<&PolicyPort> = ports.iter().filter(|p| p.protocol == proto).collect();
-            if mine.is_empty() {
-                continue;
-            }
-            if mine.iter().any(|p| p.port == PortMatch::All) {
-                out.push(Some(format!("meta l4proto {}", proto_name(proto))));
-                continue;
-            }
-            let mut nums: BTreeSet<(u16, u16)> = BTreeSet::new();
-            for p in mine {
-                match &p.port {
-                    PortMatch::Range(lo, hi) => {
-                        nums.insert((*lo, *hi));
-                    }
-                    PortMatch::Named(n) => {
-                        if let Some(port) = named
-                            .and_then(|ns| ns.iter().find(|(nn, pp, _)| nn == n && *pp == proto))
-                            .map(|x| x.2)
-                        {
-                            nums.insert((port, port));
-                        }
-                    }
-                    PortMatch::All => {}
-                }
-            }
-            if nums.is_empty() {
-                continue;
-            }
-            let items: Vec<String> = nums
-                .iter()
-                .map(|(lo, hi)| {
-                    if lo == hi {
-                        lo.to_string()
-                    } else {
-                        format!("{lo}-{hi}")
-                    }
-                })
-                .collect();
-            out.push(Some(format!(
-                "meta l4proto {} th dport {{ {} }}",
-                proto_name(proto),
-                items.join(", ")
-            )));
-        }
-        out
-    }
-
     fn log(&self, prefix: &str) -> String {
         format!("log prefix \"{prefix} \" group {}", self.opts.log_group)
     }
 
-    /// The rules of one policy rule inside a chain.
-    fn rule_lines(
-        &mut self,
+    /// What one policy rule matches: addresses of the other end (`None`: any), ports
+    /// (`None`: every protocol and port), and for egress the named ports resolved on each
+    /// destination.
+    fn rule_match(
+        &self,
         policy: usize,
         ingress: bool,
         rule: usize,
-        named: Option<&[(String, Protocol, u16)]>,
-    ) -> Vec<String> {
+        named: &[(String, Protocol, u16)],
+    ) -> RuleMatch {
         let p = &self.cluster.policies[policy];
         let ports = if ingress {
-            p.ingress[rule].ports.clone()
+            &p.ingress[rule].ports
         } else {
-            p.egress[rule].ports.clone()
+            &p.egress[rule].ports
         };
+        let addrs = self.peer_addrs(policy, ingress, rule);
+        if ports.is_empty() {
+            return RuleMatch {
+                addrs,
+                ports: None,
+                named: Vec::new(),
+            };
+        }
+        let mut list = Vec::new();
+        let mut by_port: BTreeMap<(Protocol, u16), Addrs> = BTreeMap::new();
+        for pp in ports {
+            match &pp.port {
+                PortMatch::All => list.push((pp.protocol, 0, 65535)),
+                PortMatch::Range(lo, hi) => list.push((pp.protocol, *lo, *hi)),
+                PortMatch::Named(name) if ingress => {
+                    if let Some((_, _, port)) =
+                        named.iter().find(|(n, pr, _)| n == name && *pr == pp.protocol)
+                    {
+                        list.push((pp.protocol, *port, *port));
+                    }
+                }
+                PortMatch::Named(name) => {
+                    // Resolved on each destination pod: group the peer classes by the port.
+                    let cr = &self.compiled.policies[policy].egress[rule];
+                    for (c, class) in self.compiled.classes.iter().enumerate() {
+                        if !(p.egress[rule].peers.is_empty() || cr.peers.contains(c)) {
+                            continue;
+                        }
+                        if let Some((_, _, port)) = class
+                            .named_ports
+                            .iter()
+                            .find(|(n, pr, _)| n == name && *pr == pp.protocol)
+                        {
+                            extend(
+                                by_port.entry((pp.protocol, *port)).or_default(),
+                                &self.class_addrs[c],
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let named = by_port
+            .into_iter()
+            .map(|((proto, port), a)| (a.map(merge), proto, port))
+            .collect();
+        RuleMatch {
+            addrs,
+            ports: Some(list),
+            named,
+        }
+    }
+
+    /// One rule per policy rule (and family and protocol), so that a log line can name the
+    /// rule that allowed: used when allowed flows are logged.
+    fn logged_lines(&mut self, policy: usize, ingress: bool, rule: usize, m: &RuleMatch) -> Vec<String> {
+        let p = &self.cluster.policies[policy];
         let addr_kw = if ingress { "saddr" } else { "daddr" };
         let verdict = if ingress {
             let prefix = format!("A:i:{policy}:{rule}");
@@ -263,109 +270,248 @@ impl Ctx<'_> {
                     rule,
                 },
             );
-            if self.opts.log_allowed {
-                format!("{} accept", self.log(&prefix))
-            } else {
-                "accept".to_string()
-            }
-        } else if self.opts.log_allowed {
+            format!("{} accept", self.log(&prefix))
+        } else {
             let next = self.rule_marks.len() as u32 + 1;
             let mark = *self.rule_marks.entry((policy, rule)).or_insert(next);
             self.rs.marks.insert(mark, (policy, rule));
-            format!("meta mark set {mark:#x} return")
-        } else {
-            "return".to_string()
+            format!("meta mark set {mark:#x} accept")
         };
-        let mut lines = Vec::new();
-        let peers = self.peer_addrs(policy, ingress, rule);
         let comment = format!(
             "comment \"{} {} {rule}\"",
             p.key(),
             if ingress { "ingress" } else { "egress" }
         );
-        let numeric_ports: Vec<PolicyPort> = if ingress {
-            ports.clone()
-        } else {
-            ports
+        let port_exprs: Vec<Option<String>> = match &m.ports {
+            None => vec![None],
+            Some(list) => Protocol::ALL
                 .iter()
-                .filter(|pp| !matches!(pp.port, PortMatch::Named(_)))
-                .cloned()
-                .collect()
+                .filter_map(|proto| {
+                    let ranges: BTreeSet<(u16, u16)> = list
+                        .iter()
+                        .filter(|(pr, _, _)| pr == proto)
+                        .map(|(_, lo, hi)| (*lo, *hi))
+                        .collect();
+                    let items: Vec<String> = ranges
+                        .iter()
+                        .map(|(lo, hi)| {
+                            if lo == hi {
+                                lo.to_string()
+                            } else {
+                                format!("{lo}-{hi}")
+                            }
+                        })
+                        .collect();
+                    (!items.is_empty()).then(|| {
+                        format!(
+                            "meta l4proto {} th dport {{ {} }}",
+                            proto_name(*proto),
+                            items.join(", ")
+                        )
+                    })
+                })
+                .map(Some)
+                .collect(),
         };
-        // For egress, a rule with only named ports has no numeric part.
-        let numeric_exprs = if !ingress && !ports.is_empty() && numeric_ports.is_empty() {
-            Vec::new()
-        } else {
-            Self::port_exprs(&numeric_ports, named)
+        let mut lines = Vec::new();
+        let line = |target: Option<String>, e: &Option<String>| {
+            let mut parts: Vec<String> = target.into_iter().collect();
+            parts.extend(e.clone());
+            parts.extend(["counter".to_string(), verdict.clone(), comment.clone()]);
+            parts.join(" ")
         };
-        let emit = |lines: &mut Vec<String>, target: Option<String>, exprs: &[Option<String>]| {
-            for e in exprs {
-                let mut parts: Vec<String> = Vec::new();
-                if let Some(t) = &target {
-                    parts.push(t.clone());
-                }
-                if let Some(e) = e {
-                    parts.push(e.clone());
-                }
-                parts.push("counter".into());
-                parts.push(verdict.clone());
-                parts.push(comment.clone());
-                lines.push(parts.join(" "));
-            }
-        };
-        match &peers {
-            None => emit(&mut lines, None, &numeric_exprs),
+        match &m.addrs {
+            None => lines.extend(port_exprs.iter().map(|e| line(None, e))),
             Some(addrs) => {
                 for f in FAMILIES {
                     let a = &addrs[fam_index(f)];
-                    if a.is_empty() || numeric_exprs.is_empty() {
+                    if a.is_empty() {
                         continue;
                     }
                     let set = self.set(f, a.clone());
                     let ip = if f == Family::V4 { "ip" } else { "ip6" };
-                    emit(&mut lines, Some(format!("{ip} {addr_kw} @{set}")), &numeric_exprs);
+                    for e in &port_exprs {
+                        lines.push(line(Some(format!("{ip} {addr_kw} @{set}")), e));
+                    }
                 }
             }
         }
-        if !ingress {
-            // Named ports resolve on each destination: one set per (name, resolved port).
-            let cr = &self.compiled.policies[policy].egress[rule];
-            let mut by_port: BTreeMap<(Protocol, u16), Addrs> = BTreeMap::new();
-            for pp in &ports {
-                let PortMatch::Named(name) = &pp.port else {
+        for (addrs, proto, port) in &m.named {
+            for f in FAMILIES {
+                let a = &addrs[fam_index(f)];
+                if a.is_empty() {
                     continue;
-                };
-                for (c, class) in self.compiled.classes.iter().enumerate() {
-                    if !(p.egress[rule].peers.is_empty() || cr.peers.contains(c)) {
-                        continue;
-                    }
-                    if let Some((_, _, port)) = class
-                        .named_ports
-                        .iter()
-                        .find(|(n, pr, _)| n == name && *pr == pp.protocol)
-                    {
-                        extend(
-                            by_port.entry((pp.protocol, *port)).or_default(),
-                            &self.class_addrs[c],
-                        );
+                }
+                let set = self.set(f, a.clone());
+                let ip = if f == Family::V4 { "ip" } else { "ip6" };
+                let e = Some(format!(
+                    "meta l4proto {} th dport {{ {port} }}",
+                    proto_name(*proto)
+                ));
+                lines.push(line(Some(format!("{ip} daddr @{set}")), &e));
+            }
+        }
+        lines
+    }
+
+    /// All rules of a profile folded together: the (address, protocol, port) boxes they
+    /// allow, made disjoint, become one rule per protocol and distinct address set (a port
+    /// set, then one set lookup), plus address sets for rules that allow every protocol.
+    fn fast_lines(&mut self, ingress: bool, matches: &[RuleMatch]) -> Vec<String> {
+        let addr_kw = if ingress { "saddr" } else { "daddr" };
+        let mut lines = Vec::new();
+        let mut any_proto: Addrs = Default::default();
+        let mut boxes: [Vec<Tuple>; 2] = Default::default();
+        let full = |f: Family| -> (u128, u128) {
+            (
+                0,
+                if f == Family::V4 {
+                    u32::MAX as u128
+                } else {
+                    u128::MAX
+                },
+            )
+        };
+        for m in matches {
+            match (&m.addrs, &m.ports) {
+                (None, None) => {
+                    lines.push("counter accept comment \"allows everything\"".to_string());
+                    return lines;
+                }
+                (Some(a), None) => extend(&mut any_proto, a),
+                (addrs, Some(ports)) => {
+                    for f in FAMILIES {
+                        let fi = fam_index(f);
+                        let ranges: Vec<(u128, u128)> = match addrs {
+                            None => vec![full(f)],
+                            Some(a) => a[fi].clone(),
+                        };
+                        for r in &ranges {
+                            for (proto, lo, hi) in ports {
+                                boxes[fi].push((*r, *proto, (*lo, *hi)));
+                            }
+                        }
                     }
                 }
             }
-            for ((proto, port), addrs) in by_port {
+            for (a, proto, port) in &m.named {
                 for f in FAMILIES {
-                    let a = merge(addrs[fam_index(f)].clone());
-                    if a.is_empty() {
-                        continue;
+                    for r in &a[fam_index(f)] {
+                        boxes[fam_index(f)].push((*r, *proto, (*port, *port)));
                     }
-                    let set = self.set(f, a);
-                    let ip = if f == Family::V4 { "ip" } else { "ip6" };
-                    let expr = format!("meta l4proto {} th dport {{ {port} }}", proto_name(proto));
-                    emit(&mut lines, Some(format!("{ip} daddr @{set}")), &[Some(expr)]);
+                }
+            }
+        }
+        let full_v4 = full(Family::V4);
+        for f in FAMILIES {
+            let fi = fam_index(f);
+            let ip = if f == Family::V4 { "ip" } else { "ip6" };
+            let a = merge(std::mem::take(&mut any_proto[fi]));
+            if !a.is_empty() {
+                let set = self.set(f, a);
+                lines.push(format!("{ip} {addr_kw} @{set} counter accept"));
+            }
+            // Disjoint boxes, grouped by their address ranges: one rule per protocol and
+            // address set, with every port that set is allowed on.
+            let mut groups: BTreeMap<(Protocol, Ranges), Vec<(u16, u16)>> = BTreeMap::new();
+            let mut by_ports: BTreeMap<(Protocol, (u16, u16)), Ranges> = BTreeMap::new();
+            for (a, proto, ports) in disjoint_boxes(std::mem::take(&mut boxes[fi])) {
+                by_ports.entry((proto, ports)).or_default().push(a);
+            }
+            for ((proto, ports), addrs) in by_ports {
+                groups.entry((proto, addrs)).or_default().push(ports);
+            }
+            for ((proto, addrs), ports) in groups {
+                let items: Vec<String> = ports
+                    .iter()
+                    .map(|(lo, hi)| {
+                        if lo == hi {
+                            lo.to_string()
+                        } else {
+                            format!("{lo}-{hi}")
+                        }
+                    })
+                    .collect();
+                let port_match = if ports == [(0, 65535)] {
+                    format!("meta l4proto {}", proto_name(proto))
+                } else {
+                    format!(
+                        "meta l4proto {} th dport {{ {} }}",
+                        proto_name(proto),
+                        items.join(", ")
+                    )
+                };
+                let everyone = addrs == [full(f)] || (f == Family::V4 && addrs == [full_v4]);
+                if everyone {
+                    lines.push(format!(
+                        "{ip} version {} {port_match} counter accept",
+                        if f == Family::V4 { 4 } else { 6 }
+                    ));
+                } else {
+                    let set = self.set(f, addrs);
+                    lines.push(format!("{port_match} {ip} {addr_kw} @{set} counter accept"));
                 }
             }
         }
         lines
     }
+}
+
+/// What one policy rule matches (see `Ctx::rule_match`).
+struct RuleMatch {
+    addrs: Option<Addrs>,
+    ports: Option<Vec<(Protocol, u16, u16)>>,
+    named: Vec<(Addrs, Protocol, u16)>,
+}
+
+/// A port range and the merged address ranges allowed on it.
+type PortAtom = ((u16, u16), Vec<(u128, u128)>);
+
+/// Boxes (address range, protocol, port range) rewritten as disjoint boxes covering the
+/// same union: nftables refuses overlapping elements in interval sets.
+fn disjoint_boxes(boxes: Vec<Tuple>) -> Vec<Tuple> {
+    let mut out = Vec::new();
+    for proto in Protocol::ALL {
+        let mine: Vec<&Tuple> = boxes.iter().filter(|b| b.1 == proto).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let mut cuts: BTreeSet<u32> = BTreeSet::new();
+        for b in &mine {
+            cuts.insert(b.2 .0 as u32);
+            cuts.insert(b.2 .1 as u32 + 1);
+        }
+        let cuts: Vec<u32> = cuts.into_iter().collect();
+        // Port atoms with their merged address ranges; equal neighbours merge.
+        let mut prev: Option<PortAtom> = None;
+        let flush = |p: Option<PortAtom>, out: &mut Vec<_>| {
+            if let Some((ports, addrs)) = p {
+                for a in addrs {
+                    out.push((a, proto, ports));
+                }
+            }
+        };
+        for w in cuts.windows(2) {
+            let (lo, hi) = (w[0] as u16, (w[1] - 1) as u16);
+            let addrs = merge(
+                mine.iter()
+                    .filter(|b| b.2 .0 <= lo && hi <= b.2 .1)
+                    .map(|b| b.0)
+                    .collect(),
+            );
+            match &mut prev {
+                Some((ports, a)) if *a == addrs && ports.1 as u32 + 1 == lo as u32 => ports.1 = hi,
+                _ => {
+                    flush(prev.take(), &mut out);
+                    if !addrs.is_empty() {
+                        prev = Some(((lo, hi), addrs));
+                    }
+                }
+            }
+        }
+        flush(prev, &mut out);
+    }
+    out
 }
 
 /// Renders the table for one node (or for all pods when `opts.node` is `None`).
@@ -455,6 +601,7 @@ pub fn render(cluster: &Cluster, compiled: &Compiled, opts: &Options) -> Ruleset
         }
     }
     for ((ingress, policies, named, audit), chain) in &chains {
+        let mut matches = Vec::new();
         let mut lines = Vec::new();
         for &p in policies {
             let n = if *ingress {
@@ -463,8 +610,16 @@ pub fn render(cluster: &Cluster, compiled: &Compiled, opts: &Options) -> Ruleset
                 cluster.policies[p].egress.len()
             };
             for r in 0..n {
-                lines.extend(cx.rule_lines(p, *ingress, r, Some(named)));
+                let m = cx.rule_match(p, *ingress, r, named);
+                if opts.log_allowed {
+                    lines.extend(cx.logged_lines(p, *ingress, r, &m));
+                } else {
+                    matches.push(m);
+                }
             }
+        }
+        if !opts.log_allowed {
+            lines = cx.fast_lines(*ingress, &matches);
         }
         let dir = if *ingress { "i" } else { "e" };
         let prefix = format!(
@@ -479,39 +634,44 @@ pub fn render(cluster: &Cluster, compiled: &Compiled, opts: &Options) -> Ruleset
                 policies: policies.clone(),
             },
         );
-        let last = match (*audit, *ingress) {
-            (false, _) => format!("counter {} drop", cx.log(&prefix)),
-            (true, true) => format!("counter {} accept", cx.log(&prefix)),
-            (true, false) => format!("counter {} return", cx.log(&prefix)),
-        };
+        // Egress and ingress are separate base chains: accept ends only this one.
+        lines.push(format!(
+            "counter {} {}",
+            cx.log(&prefix),
+            if *audit { "accept" } else { "drop" }
+        ));
         if *audit {
             cx.rs.audit_prefixes.push(prefix);
         }
-        lines.push(last);
         cx.rs.chains.insert(chain.clone(), lines);
     }
     for m in maps.values_mut() {
         m.entries.sort();
     }
     cx.rs.maps = maps;
-    let mut fwd = vec![
+    let ct = [
         "ct state established,related accept".to_string(),
         "ct state invalid drop".to_string(),
     ];
+    let mut egress = ct.to_vec();
     if opts.log_allowed {
-        fwd.push("meta mark set 0x0".into());
+        egress.push("meta mark set 0x0".into());
     }
-    fwd.extend([
+    egress.extend([
         "ip saddr vmap @egress4".to_string(),
         "ip6 saddr vmap @egress6".to_string(),
+    ]);
+    let mut ingress = ct.to_vec();
+    ingress.extend([
         "ip daddr vmap @ingress4".to_string(),
         "ip6 daddr vmap @ingress6".to_string(),
     ]);
     if opts.log_allowed {
         cx.rs.prefixes.insert("A:-".into(), LogMeaning::Open);
-        fwd.push(format!("counter {} accept", cx.log("A:-")));
+        ingress.push(format!("counter {} accept", cx.log("A:-")));
     }
-    cx.rs.forward = fwd;
+    cx.rs.egress_hook = egress;
+    cx.rs.ingress_hook = ingress;
     cx.rs
 }
 

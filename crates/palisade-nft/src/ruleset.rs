@@ -8,6 +8,7 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use palisade_core::ip::{num_to_ip, Family};
+use palisade_core::Protocol;
 
 pub const TABLE: &str = "palisade";
 
@@ -17,6 +18,9 @@ pub struct AddrSet {
     pub family: Family,
     pub ranges: Vec<(u128, u128)>,
 }
+
+/// An address range, a protocol and a port range.
+pub type Tuple = ((u128, u128), Protocol, (u16, u16));
 
 /// A verdict map from addresses to chains.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,8 +50,10 @@ pub struct Ruleset {
     pub maps: BTreeMap<String, VerdictMap>,
     /// Regular chains and their rules (nft syntax), in order.
     pub chains: BTreeMap<String, Vec<String>>,
-    /// The base chain on the forward hook.
-    pub forward: Vec<String>,
+    /// The base chains on the forward hook: egress first (source pods), then ingress
+    /// (destination pods). A packet must pass both.
+    pub egress_hook: Vec<String>,
+    pub ingress_hook: Vec<String>,
     /// Log prefix -> meaning.
     pub prefixes: BTreeMap<String, LogMeaning>,
     /// Mark value -> the egress rule that allowed (with `log_allowed`).
@@ -116,15 +122,21 @@ impl Ruleset {
             }
             writeln!(o, "  }}").unwrap();
         }
-        writeln!(
-            o,
-            "  chain forward {{\n    type filter hook forward priority filter; policy accept;"
-        )
-        .unwrap();
-        for r in &self.forward {
-            writeln!(o, "    {r}").unwrap();
+        for (name, prio, rules) in [
+            ("egress", "filter - 1", &self.egress_hook),
+            ("ingress", "filter", &self.ingress_hook),
+        ] {
+            writeln!(
+                o,
+                "  chain {name} {{\n    type filter hook forward priority {prio}; policy accept;"
+            )
+            .unwrap();
+            for r in rules {
+                writeln!(o, "    {r}").unwrap();
+            }
+            writeln!(o, "  }}").unwrap();
         }
-        writeln!(o, "  }}\n}}").unwrap();
+        writeln!(o, "}}").unwrap();
         o
     }
 
@@ -139,7 +151,8 @@ impl Ruleset {
     /// Whether only set and map elements differ from `old`.
     pub fn same_shape(&self, old: &Ruleset) -> bool {
         self.chains == old.chains
-            && self.forward == old.forward
+            && self.egress_hook == old.egress_hook
+            && self.ingress_hook == old.ingress_hook
             && self.sets.len() == old.sets.len()
             && self
                 .sets
@@ -183,7 +196,7 @@ impl Ruleset {
 
     /// Rules in all chains (the figure that must track policy shapes, not pods).
     pub fn rule_count(&self) -> usize {
-        self.chains.values().map(Vec::len).sum::<usize>() + self.forward.len()
+        self.chains.values().map(Vec::len).sum::<usize>() + self.egress_hook.len() + self.ingress_hook.len()
     }
 
     pub fn element_count(&self) -> usize {

@@ -46,7 +46,10 @@ fn failed_apply_keeps_the_old_rules() {
     let good = shop("");
     run_script_in(Some(ns.0), &good.replace_script()).unwrap();
     let before = list(ns.0);
-    assert!(before.contains("chain forward"), "{before}");
+    assert!(
+        before.contains("chain ingress") && before.contains("chain egress"),
+        "{before}"
+    );
     // A broken ruleset: one rule refers to a set that does not exist.
     let mut bad = good.clone();
     bad.chains

@@ -31,27 +31,6 @@ fn ip_of(c: &palisade_core::Cluster, key: &str) -> String {
     c.pods.iter().find(|p| p.key() == key).unwrap().ips[0].to_string()
 }
 
-/// The chain a verdict map sends `ip` to.
-fn chain_for<'a>(rs: &'a Ruleset, map: &str, ip: &str) -> &'a [String] {
-    let name = &rs.maps[map]
-        .entries
-        .iter()
-        .find(|(a, _)| a.to_string() == ip)
-        .unwrap()
-        .1;
-    &rs.chains[name]
-}
-
-fn set_with<'a>(rs: &'a Ruleset, ip: &str) -> Vec<&'a str> {
-    rs.sets
-        .iter()
-        .filter(|(_, s)| {
-            s.ranges.len() == 1 && palisade_nft::ruleset::range_text(s.family, s.ranges[0]) == ip
-        })
-        .map(|(n, _)| n.as_str())
-        .collect()
-}
-
 #[test]
 fn shop_matches_snapshot() {
     let (_, rs) = shop();
@@ -61,6 +40,60 @@ fn shop_matches_snapshot() {
         want,
         "rendered table changed; re-check it by hand before updating the snapshot"
     );
+}
+
+/// What a chain's accept rules allow, read back from the rendered rules: one
+/// `"ADDRESSES PROTO PORT"` per port (`any` when the rule has no address match).
+fn tuples(rs: &Ruleset, chain: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for rule in &rs.chains[chain] {
+        if !rule.ends_with("accept") {
+            continue;
+        }
+        let proto = rule
+            .split("meta l4proto ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_uppercase();
+        let ports = rule
+            .split("th dport { ")
+            .nth(1)
+            .unwrap()
+            .split(" }")
+            .next()
+            .unwrap();
+        let addr = match rule.split('@').nth(1) {
+            Some(rest) => {
+                let set = &rs.sets[rest.split(' ').next().unwrap()];
+                let r: Vec<String> = set
+                    .ranges
+                    .iter()
+                    .map(|r| palisade_nft::ruleset::range_text(set.family, *r))
+                    .collect();
+                r.join(",")
+            }
+            None => "any".to_string(),
+        };
+        for port in ports.split(", ") {
+            out.push(format!("{addr} {proto} {port}"));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn chain_name(rs: &Ruleset, map: &str, ip: &str) -> String {
+    rs.maps[map]
+        .entries
+        .iter()
+        .find(|(a, _)| a.to_string() == ip)
+        .unwrap()
+        .1
+        .clone()
 }
 
 #[test]
@@ -76,53 +109,56 @@ fn shop_chains_say_what_the_policies_say() {
     // Only the three shop pods are isolated, both ways; monitoring and kube-system are open.
     assert_eq!(rs.maps["ingress4"].entries.len(), 3);
     assert_eq!(rs.maps["egress4"].entries.len(), 3);
-    assert!(!rs.maps["ingress4"]
-        .entries
-        .iter()
-        .any(|(a, _)| a.to_string() == prom || a.to_string() == dns));
-    let (prom_set, be_set, dns_set, fe_set) = (
-        set_with(&rs, &prom)[0],
-        set_with(&rs, &be)[0],
-        set_with(&rs, &dns)[0],
-        set_with(&rs, &fe)[0],
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    // Frontend ingress: http (8080) from anyone, metrics (9090) from Prometheus.
+    let fi = chain_name(&rs, "ingress4", &fe);
+    assert_eq!(
+        tuples(&rs, &fi),
+        sorted(vec!["any TCP 8080".to_string(), format!("{prom} TCP 9090")])
     );
-    // Frontend ingress: http (8080) from anyone, metrics (9090) from Prometheus, then deny.
-    let fi = chain_for(&rs, "ingress4", &fe);
-    assert!(fi
-        .iter()
-        .any(|r| r.starts_with("meta l4proto tcp th dport { 8080 } counter accept")));
-    assert!(fi.iter().any(|r| r.starts_with(&format!(
-        "ip saddr @{prom_set} meta l4proto tcp th dport {{ 9090 }} counter accept"
-    ))));
-    assert!(fi.last().unwrap().ends_with("drop"));
-    assert_eq!(fi.len(), 3);
+    assert_eq!(
+        rs.chains[&fi].len(),
+        4,
+        "IPv4 and IPv6 anyone on 8080, Prometheus on 9090, log and drop"
+    );
+    assert!(rs.chains[&fi].last().unwrap().ends_with("drop"));
     // Database ingress: 5432 from the backend, its own metrics port 9187 from Prometheus.
-    let di = chain_for(&rs, "ingress4", &db);
-    assert!(di.iter().any(|r| r.starts_with(&format!(
-        "ip saddr @{be_set} meta l4proto tcp th dport {{ 5432 }}"
-    ))));
-    assert!(di.iter().any(|r| r.starts_with(&format!(
-        "ip saddr @{prom_set} meta l4proto tcp th dport {{ 9187 }}"
-    ))));
-    // Database egress: DNS only, TCP and UDP 53 to coredns; returns so ingress still decides.
-    let de = chain_for(&rs, "egress4", &db);
-    assert_eq!(de.len(), 3);
-    assert!(de.iter().any(|r| r.starts_with(&format!(
-        "ip daddr @{dns_set} meta l4proto udp th dport {{ 53 }} counter return"
-    ))));
-    assert!(de.iter().any(|r| r.starts_with(&format!(
-        "ip daddr @{dns_set} meta l4proto tcp th dport {{ 53 }} counter return"
-    ))));
-    // Backend ingress admits the frontend's set on 8080.
-    let bi = chain_for(&rs, "ingress4", &be);
-    assert!(bi.iter().any(|r| r.starts_with(&format!(
-        "ip saddr @{fe_set} meta l4proto tcp th dport {{ 8080 }}"
-    ))));
-    // Connection tracking first, egress before ingress.
-    assert_eq!(rs.forward[0], "ct state established,related accept");
-    assert_eq!(rs.forward[1], "ct state invalid drop");
-    let pos = |s: &str| rs.forward.iter().position(|r| r.contains(s)).unwrap();
-    assert!(pos("@egress4") < pos("@ingress4"));
+    let di = chain_name(&rs, "ingress4", &db);
+    assert_eq!(
+        tuples(&rs, &di),
+        sorted(vec![format!("{be} TCP 5432"), format!("{prom} TCP 9187")])
+    );
+    // Backend ingress: 8080 from the frontend, 9090 from Prometheus.
+    let bi = chain_name(&rs, "ingress4", &be);
+    assert_eq!(
+        tuples(&rs, &bi),
+        sorted(vec![format!("{fe} TCP 8080"), format!("{prom} TCP 9090")])
+    );
+    // Egress: everyone DNS over TCP and UDP; the frontend 8080 to the backend; the backend
+    // 5432 to the database; the database nothing else.
+    let dns2 = |mut v: Vec<String>| {
+        v.extend([format!("{dns} TCP 53"), format!("{dns} UDP 53")]);
+        sorted(v)
+    };
+    assert_eq!(tuples(&rs, &chain_name(&rs, "egress4", &db)), dns2(vec![]));
+    assert_eq!(
+        tuples(&rs, &chain_name(&rs, "egress4", &fe)),
+        dns2(vec![format!("{be} TCP 8080")])
+    );
+    assert_eq!(
+        tuples(&rs, &chain_name(&rs, "egress4", &be)),
+        dns2(vec![format!("{db} TCP 5432")])
+    );
+    // Connection tracking first in both base chains.
+    for hook in [&rs.egress_hook, &rs.ingress_hook] {
+        assert_eq!(hook[0], "ct state established,related accept");
+        assert_eq!(hook[1], "ct state invalid drop");
+    }
+    assert!(rs.egress_hook.iter().any(|r| r.contains("@egress4")));
+    assert!(rs.ingress_hook.iter().any(|r| r.contains("@ingress4")));
 }
 
 const TWO_PODS: &str = "
@@ -144,8 +180,19 @@ fn sctp_rules_by_inspection() {
     );
     let (_, rs) = ruleset_of(&yaml, EngineOptions::default(), &Options::default());
     let text = rs.table_text();
+    // SCTP rules are checked here by inspection (this kernel cannot open SCTP sockets).
     assert!(
         text.contains("meta l4proto sctp th dport { 3868-3870, 9999 } counter accept"),
+        "{text}"
+    );
+    let logged = Options {
+        log_allowed: true,
+        ..Default::default()
+    };
+    let (_, logged) = ruleset_of(&yaml, EngineOptions::default(), &logged);
+    let text = logged.table_text();
+    assert!(
+        text.contains("meta l4proto sctp th dport { 3868-3870, 9999 } counter log prefix"),
         "{text}"
     );
 }
