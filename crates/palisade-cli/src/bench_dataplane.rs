@@ -200,7 +200,7 @@ pub fn run(pods: usize, policies: usize, secs: f64) -> anyhow::Result<String> {
         );
         let mut rates = [Vec::new(), Vec::new(), Vec::new()];
         conn_rate(client, dst, 0.2, 1); // warm up
-        for round in 0..9 {
+        for round in 0..30 {
             let mode = round % 3;
             let with = mode == 1;
             let script = match mode {
@@ -223,7 +223,7 @@ pub fn run(pods: usize, policies: usize, secs: f64) -> anyhow::Result<String> {
         };
         let (r0, r1, r2) = (avg(&rates[0]), avg(&rates[1]), avg(&rates[2]));
         Ok(format!(
-            "new TCP connections/s {} -> {} port {port} (both isolated, allowed), one client thread, median of 3 interleaved rounds of {secs} s per mode:\n  no table {:.0}/s; conntrack only {:.0}/s ({:.1} %); the {}-rule ruleset {:.0}/s = {:.1} % of no table (target >= 90 %)\n",
+            "new TCP connections/s {} -> {} port {port} (both isolated, allowed), one client thread, median of 10 interleaved rounds of {secs} s per mode:\n  no table {:.0}/s; conntrack only {:.0}/s ({:.1} %); the {}-rule ruleset {:.0}/s = {:.1} % of no table (target >= 90 %)\n",
             cluster.pods[a].key(), cluster.pods[b].key(), r0, r2, 100.0 * r2 / r0, rs.rule_count(), r1, 100.0 * r1 / r0
         ))
     })();

@@ -59,7 +59,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub policies: Option<usize>,
     /// For `dataplane`: seconds per connection-rate measurement.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 0.5)]
     pub seconds: f64,
     /// Sizes as PODS/POLICIES (default: the targets 10000/2000 and 100000/10000).
     #[arg(long = "size", value_name = "PODS/POLICIES")]
