@@ -387,13 +387,7 @@ fn render(cluster: &Cluster, compiled: &Compiled, report: &Report, format: Forma
                     let r: Vec<String> = report
                         .ranges(a, b, p)
                         .iter()
-                        .map(|(lo, hi)| {
-                            if lo == hi {
-                                lo.to_string()
-                            } else {
-                                format!("{lo}-{hi}")
-                            }
-                        })
+                        .map(|(lo, hi)| palisade_core::port_range_text(*lo, *hi))
                         .collect();
                     any |= !r.is_empty();
                     entry.insert(p.as_str().into(), json!(r));

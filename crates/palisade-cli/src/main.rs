@@ -79,75 +79,38 @@ fn fail(f: Failure) -> ExitCode {
     }
 }
 
+/// Prints a command's output; exit 0, or 1 when the command says its check failed.
+fn finish(result: Result<(String, bool), Failure>) -> ExitCode {
+    match result {
+        Ok((s, ok)) => {
+            print(&s);
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(f) => fail(f),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Analyze(args) => match analyze::run(&args) {
-            Ok(s) => {
-                print(&s);
-                ExitCode::SUCCESS
-            }
-            Err(f) => fail(f),
-        },
-        Command::Explain(args) => match explain::run(&args) {
-            Ok((s, _)) => {
-                print(&s);
-                ExitCode::SUCCESS
-            }
-            Err(f) => fail(f),
-        },
-        Command::Dataplane(cmd) => match dataplane::run(&cmd) {
-            Ok(s) => {
-                print(&s);
-                ExitCode::SUCCESS
-            }
-            Err(f) => fail(f),
-        },
-        Command::Lab(cmd) => match lab::run(&cmd) {
-            Ok((s, agree)) => {
-                print(&s);
-                if agree {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                }
-            }
-            Err(f) => fail(f),
-        },
-        Command::Synth(args) => {
-            print(&synth::synth(&args));
-            ExitCode::SUCCESS
-        }
-        Command::Bench(args) if args.what.as_deref() == Some("dataplane") => {
-            match bench_dataplane::run(
-                args.pods.unwrap_or(10_000),
-                args.policies.unwrap_or(2_000),
-                args.seconds,
-            ) {
-                Ok(s) => {
-                    print(&s);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(Failure::Other(e)),
-            }
-        }
-        Command::Bench(args) => match synth::bench(&args) {
-            Ok((s, ok)) => {
-                print(&s);
-                if ok {
-                    ExitCode::SUCCESS
-                } else {
-                    ExitCode::FAILURE
-                }
-            }
-            Err(e) => fail(Failure::Other(e)),
-        },
-        Command::Demo => match demo::run() {
-            Ok(s) => {
-                print(&s);
-                ExitCode::SUCCESS
-            }
-            Err(f) => fail(f),
-        },
-    }
+    let ok = |s: String| (s, true);
+    finish(match cli.command {
+        Command::Analyze(args) => analyze::run(&args).map(ok),
+        Command::Explain(args) => explain::run(&args).map(|(s, _)| (s, true)),
+        Command::Dataplane(cmd) => dataplane::run(&cmd).map(ok),
+        Command::Lab(cmd) => lab::run(&cmd),
+        Command::Synth(args) => Ok(ok(synth::synth(&args))),
+        Command::Bench(args) if args.what.as_deref() == Some("dataplane") => bench_dataplane::run(
+            args.pods.unwrap_or(10_000),
+            args.policies.unwrap_or(2_000),
+            args.seconds,
+        )
+        .map(ok)
+        .map_err(Failure::Other),
+        Command::Bench(args) => synth::bench(&args).map_err(Failure::Other),
+        Command::Demo => demo::run().map(ok),
+    })
 }

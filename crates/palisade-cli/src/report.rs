@@ -148,13 +148,7 @@ pub fn ranges_text(r: &[(u16, u16)]) -> String {
         return "all".into();
     }
     r.iter()
-        .map(|(lo, hi)| {
-            if lo == hi {
-                lo.to_string()
-            } else {
-                format!("{lo}-{hi}")
-            }
-        })
+        .map(|(lo, hi)| palisade_core::port_range_text(*lo, *hi))
         .collect::<Vec<_>>()
         .join(",")
 }

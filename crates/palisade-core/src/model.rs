@@ -55,6 +55,15 @@ impl FromStr for Protocol {
     }
 }
 
+/// `80` or `8000-8100`.
+pub fn port_range_text(lo: u16, hi: u16) -> String {
+    if lo == hi {
+        lo.to_string()
+    } else {
+        format!("{lo}-{hi}")
+    }
+}
+
 /// A namespace and its labels (including `kubernetes.io/metadata.name`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Namespace {

@@ -294,13 +294,7 @@ impl Ctx<'_> {
                         .collect();
                     let items: Vec<String> = ranges
                         .iter()
-                        .map(|(lo, hi)| {
-                            if lo == hi {
-                                lo.to_string()
-                            } else {
-                                format!("{lo}-{hi}")
-                            }
-                        })
+                        .map(|(lo, hi)| palisade_core::port_range_text(*lo, *hi))
                         .collect();
                     (!items.is_empty()).then(|| {
                         format!(
@@ -424,13 +418,7 @@ impl Ctx<'_> {
             for ((proto, addrs), ports) in groups {
                 let items: Vec<String> = ports
                     .iter()
-                    .map(|(lo, hi)| {
-                        if lo == hi {
-                            lo.to_string()
-                        } else {
-                            format!("{lo}-{hi}")
-                        }
-                    })
+                    .map(|(lo, hi)| palisade_core::port_range_text(*lo, *hi))
                     .collect();
                 let port_match = if ports == [(0, 65535)] {
                     format!("meta l4proto {}", proto_name(proto))
