@@ -50,6 +50,20 @@ pub enum DataplaneCommand {
     },
     /// Remove the `inet palisade` table from the current network namespace.
     Flush,
+    /// Print the flow log of the current network namespace: one JSON line per logged
+    /// packet, named with the manifests (give the same flags as to `apply`).
+    Log {
+        #[command(flatten)]
+        flags: DataplaneFlags,
+        /// Stop after this many seconds (default: run until interrupted).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Stop after this many lines.
+        #[arg(long)]
+        count: Option<usize>,
+        #[command(flatten)]
+        input: InputArgs,
+    },
 }
 
 /// Loads, compiles and renders.
@@ -71,6 +85,34 @@ pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
                 rs.rule_count(),
                 rs.element_count()
             ))
+        }
+        DataplaneCommand::Log {
+            flags,
+            seconds,
+            count,
+            input,
+        } => {
+            let loaded = inputs::load(input)?;
+            let compiled = compile(&loaded.cluster, &input.options());
+            let rs = palisade_nft::render(&loaded.cluster, &compiled, &flags.options());
+            let mut log = palisade_nft::flowlog::FlowLog::open(flags.log_group)
+                .map_err(|e| Failure::Other(e.into()))?;
+            let decoder = palisade_nft::flowlog::Decoder::new(&loaded.cluster, &rs);
+            let deadline = seconds.map(|s| std::time::Instant::now() + std::time::Duration::from_secs_f64(s));
+            let mut n = 0;
+            let mut out = std::io::stdout().lock();
+            while deadline.is_none_or(|d| std::time::Instant::now() < d) && count.is_none_or(|c| n < c) {
+                for r in log
+                    .read(std::time::Duration::from_millis(100))
+                    .map_err(|e| Failure::Other(e.into()))?
+                {
+                    use std::io::Write;
+                    let _ = writeln!(out, "{}", decoder.decode(&r));
+                    let _ = out.flush();
+                    n += 1;
+                }
+            }
+            Ok(String::new())
         }
         DataplaneCommand::Flush => {
             palisade_nft::flush().map_err(|e| Failure::Other(e.into()))?;

@@ -364,10 +364,31 @@ fn lab_up_probe_down_and_stale_cleanup() {
     let spaces = namespaces_of("updown");
     assert!(!spaces.contains(&"pal-updown-stale".to_string()));
     assert_eq!(spaces.len(), 6, "5 pods and a node: {spaces:?}");
+    // The node's flow log, read by `dataplane log` inside the node namespace while probing.
+    let reader = std::process::Command::new("ip")
+        .args(["netns", "exec", "pal-updown-node@node"])
+        .arg(assert_cmd::cargo::cargo_bin("palisade"))
+        .args(["dataplane", "log", &shop, "--seconds", "4"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let out = palisade()
         .args(["lab", "probe", &shop, "--lab", "updown", "--port", "8080/TCP"])
         .output()
         .unwrap();
+    let flows = String::from_utf8(reader.wait_with_output().unwrap().stdout).unwrap();
+    let denied: Vec<Value> = flows
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|l: &Value| l["verdict"] == "denied")
+        .collect();
+    assert!(
+        denied
+            .iter()
+            .any(|l| l["src"] == "kube-system/coredns" && l["dst"] == "shop/backend" && l["port"] == 8080),
+        "{flows}"
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("0 difference(s)"), "{text}");
     let out = palisade()
