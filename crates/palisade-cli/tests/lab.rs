@@ -437,3 +437,35 @@ fn lab_ctrl_c_cleans_up() {
     assert!(!status.success());
     assert!(namespaces_of("ctrlc").is_empty(), "{:?}", namespaces_of("ctrlc"));
 }
+
+#[test]
+fn lab_ipv6_pods_and_ipblock() {
+    let pod6 = |ns: &str, name: &str, ip: &str| {
+        format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {{pod: {name}}}}}\nspec:\n  containers:\n  - name: c\n    image: x\n    ports:\n    - {{name: web, containerPort: 80}}\n    - {{name: dns, containerPort: 53, protocol: UDP}}\nstatus: {{podIPs: [{{ip: '{ip}'}}]}}\n"
+        )
+    };
+    let yaml = [
+        pod6("x", "a", "fd00::10"),
+        pod6("x", "b", "fd00::20"),
+        pod6("y", "c", "fd00:1::10"),
+        pod6("y", "d", "fd00:1::20"),
+        np("x", "in", "  podSelector: {}\n  ingress:\n  - from:\n    - ipBlock: {cidr: 'fd00:1::/64', except: ['fd00:1::20/128']}\n    ports: [{port: web}]\n"),
+        np("y", "out", "  podSelector: {matchLabels: {pod: c}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - namespaceSelector: {}\n    ports: [{protocol: UDP, port: 53}, {port: 80}]\n"),
+    ]
+    .concat();
+    let f = write_temp(&yaml);
+    let file = f.path().display().to_string();
+    lab_matches_engine(
+        "ipv6m",
+        &file,
+        &["80/TCP", "53/UDP"],
+        &["--ipblock-pods", "match"],
+    );
+    lab_matches_engine(
+        "ipv6i",
+        &file,
+        &["80/TCP", "53/UDP"],
+        &["--ipblock-pods", "ignore", "--log-allowed"],
+    );
+}
