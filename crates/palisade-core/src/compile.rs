@@ -77,7 +77,7 @@ pub struct Compiled {
     pub ports: [PortSpace; 3],
     /// For each (named port, protocol) referenced: per port class, the classes whose
     /// members resolve the name to a port of that class.
-    pub(crate) named: HashMap<(String, Protocol), Vec<(usize, BitSet)>>,
+    pub(crate) named: [HashMap<String, HashMap<usize, BitSet>>; 3],
 }
 
 impl Compiled {
@@ -99,9 +99,7 @@ impl Compiled {
 
     /// Classes whose members resolve `name`/`protocol` into port class `q`.
     pub(crate) fn named_classes(&self, name: &str, protocol: Protocol, q: usize) -> Option<&BitSet> {
-        self.named
-            .get(&(name.to_string(), protocol))
-            .and_then(|v| v.iter().find(|(qq, _)| *qq == q).map(|(_, s)| s))
+        self.named[protocol.index()].get(name)?.get(&q)
     }
 }
 
@@ -438,21 +436,18 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
 
     // 8. Port classes.
     let ports = Protocol::ALL.map(|proto| port_space(cluster, &classes, proto));
-    let mut named: HashMap<(String, Protocol), Vec<(usize, BitSet)>> = HashMap::new();
+    let mut named: [HashMap<String, HashMap<usize, BitSet>>; 3] = Default::default();
     for (c, class) in classes.iter().enumerate() {
         for (name, proto, port) in &class.named_ports {
             let q = ports[proto.index()]
                 .class_of(*port)
                 .expect("every port has a class");
-            let v = named.entry((name.clone(), *proto)).or_default();
-            match v.iter_mut().find(|(qq, _)| *qq == q) {
-                Some((_, s)) => s.insert(c),
-                None => {
-                    let mut s = BitSet::new(n);
-                    s.insert(c);
-                    v.push((q, s));
-                }
-            }
+            named[proto.index()]
+                .entry(name.clone())
+                .or_default()
+                .entry(q)
+                .or_insert_with(|| BitSet::new(n))
+                .insert(c);
         }
     }
 

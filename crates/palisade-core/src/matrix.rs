@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::bits::{transpose_into, BitMatrix, BitSet};
 use crate::compile::{ClassKind, Compiled, CompiledRule};
-use crate::model::{PortMatch, Protocol};
+use crate::model::{PolicyPort, PortMatch, Protocol};
 
 impl Compiled {
     /// Class-level matrix for one port class of a protocol.
@@ -73,33 +73,25 @@ impl Compiled {
         out
     }
 
-    /// Every port class's matrix, in port-class order.
-    pub fn all_port_matrices(&self, proto: Protocol) -> Vec<BitMatrix> {
-        let qs = self.port_space(proto).classes.len();
-        (0..qs)
-            .into_par_iter()
-            .map(|q| self.class_matrix(proto, q))
-            .collect()
-    }
-
     /// Which rules of a direction apply on port class `q` for destination class `d`.
     fn rule_applies(&self, rule: &CompiledRule, proto: Protocol, q: usize, d: usize) -> bool {
-        if rule.ports.is_empty() {
-            return true;
-        }
-        let space = self.port_space(proto);
-        rule.ports
-            .iter()
-            .filter(|p| p.protocol == proto)
-            .any(|p| match &p.port {
-                PortMatch::All => true,
-                PortMatch::Range(lo, hi) => {
-                    // Port classes never straddle a range boundary, so one port decides.
-                    let first = space.classes[q][0].0;
-                    (*lo..=*hi).contains(&first)
-                }
-                PortMatch::Named(name) => self.named_classes(name, proto, q).is_some_and(|s| s.contains(d)),
+        rule.ports.is_empty()
+            || rule.ports.iter().any(|p| {
+                self.covers_numerically(p, proto, q)
+                    || matches!(&p.port, PortMatch::Named(name) if p.protocol == proto
+                        && self.named_classes(name, proto, q).is_some_and(|s| s.contains(d)))
             })
+    }
+
+    /// Whether a port item without a name covers port class `q` of `proto`. Port classes
+    /// never straddle a range boundary, so the class's first port decides.
+    fn covers_numerically(&self, p: &PolicyPort, proto: Protocol, q: usize) -> bool {
+        p.protocol == proto
+            && match p.port {
+                PortMatch::All => true,
+                PortMatch::Range(lo, hi) => (lo..=hi).contains(&self.port_space(proto).classes[q][0].0),
+                PortMatch::Named(_) => false,
+            }
     }
 
     /// For each destination class, the source classes its ingress admits on port class `q`:
@@ -145,20 +137,11 @@ impl Compiled {
         if policies.is_empty() {
             return BitSet::full(n);
         }
-        let space = self.port_space(proto);
-        let first = space.classes[q][0].0;
         let mut row = BitSet::new(n);
         for &p in policies {
             for rule in &self.policies[p].egress {
                 let numeric = rule.ports.is_empty()
-                    || rule.ports.iter().any(|pp| {
-                        pp.protocol == proto
-                            && match pp.port {
-                                PortMatch::All => true,
-                                PortMatch::Range(lo, hi) => (lo..=hi).contains(&first),
-                                PortMatch::Named(_) => false,
-                            }
-                    });
+                    || rule.ports.iter().any(|pp| self.covers_numerically(pp, proto, q));
                 if numeric {
                     row.union_with(&rule.peers);
                     continue;

@@ -70,14 +70,3 @@ pub fn apply(new: &Ruleset, old: Option<&Ruleset>) -> Result<Applied, ApplyError
 pub fn flush() -> Result<(), ApplyError> {
     run_script(&format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\n"))
 }
-
-/// The installed table as `nft list` prints it, if any.
-pub fn current_table() -> Result<Option<String>, ApplyError> {
-    let out = Command::new("nft")
-        .args(["list", "table", "inet", TABLE])
-        .output()?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
-}

@@ -276,9 +276,12 @@ impl<'a> Decoder<'a> {
             .get(&r.mark)
             .map(|(p, ru)| self.rule(false, *p, *ru));
         match self.ruleset.prefixes.get(&r.prefix) {
-            Some(LogMeaning::Deny { ingress, policies }) => {
-                let audit = self.ruleset.audit_prefixes.contains(&r.prefix);
-                v["verdict"] = json!(if audit { "audit" } else { "denied" });
+            Some(LogMeaning::Deny {
+                ingress,
+                policies,
+                audit,
+            }) => {
+                v["verdict"] = json!(if *audit { "audit" } else { "denied" });
                 v["policy"] = json!("default-deny");
                 v["direction"] = json!(if *ingress { "ingress" } else { "egress" });
                 v["isolated_by"] = json!(policies

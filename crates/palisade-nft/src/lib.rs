@@ -8,6 +8,6 @@ pub mod flowlog;
 pub mod render;
 pub mod ruleset;
 
-pub use apply::{apply, current_table, flush, Applied, ApplyError};
+pub use apply::{apply, flush, Applied, ApplyError};
 pub use render::{render, Options, AUDIT_ANNOTATION};
 pub use ruleset::{LogMeaning, Ruleset, TABLE};

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use palisade_core::ip::{ip_to_num, Family};
 use palisade_core::{Cluster, Compiled, IpBlockPods, Peer, PortMatch, Protocol};
 
-use crate::ruleset::{AddrSet, LogMeaning, Ruleset, Tuple, VerdictMap};
+use crate::ruleset::{AddrSet, LogMeaning, Ruleset, VerdictMap};
 
 /// Namespace annotation that turns enforcement into logging for that namespace's pods.
 pub const AUDIT_ANNOTATION: &str = "palisade.dev/audit";
@@ -43,6 +43,9 @@ impl Default for Options {
         }
     }
 }
+
+/// An address range, a protocol and a port range.
+type Tuple = ((u128, u128), Protocol, (u16, u16));
 
 /// Sorted, merged address ranges.
 type Ranges = Vec<(u128, u128)>;
@@ -317,35 +320,33 @@ impl Ctx<'_> {
         match &m.addrs {
             None => lines.extend(port_exprs.iter().map(|e| line(None, e))),
             Some(addrs) => {
-                for f in FAMILIES {
-                    let a = &addrs[fam_index(f)];
-                    if a.is_empty() {
-                        continue;
-                    }
-                    let set = self.set(f, a.clone());
-                    let ip = if f == Family::V4 { "ip" } else { "ip6" };
-                    for e in &port_exprs {
-                        lines.push(line(Some(format!("{ip} {addr_kw} @{set}")), e));
-                    }
+                for target in self.set_matches(addr_kw, addrs) {
+                    lines.extend(port_exprs.iter().map(|e| line(Some(target.clone()), e)));
                 }
             }
         }
         for (addrs, proto, port) in &m.named {
-            for f in FAMILIES {
-                let a = &addrs[fam_index(f)];
-                if a.is_empty() {
-                    continue;
-                }
-                let set = self.set(f, a.clone());
-                let ip = if f == Family::V4 { "ip" } else { "ip6" };
-                let e = Some(format!(
-                    "meta l4proto {} th dport {{ {port} }}",
-                    proto_name(*proto)
-                ));
-                lines.push(line(Some(format!("{ip} daddr @{set}")), &e));
+            let e = Some(format!(
+                "meta l4proto {} th dport {{ {port} }}",
+                proto_name(*proto)
+            ));
+            for target in self.set_matches("daddr", addrs) {
+                lines.push(line(Some(target), &e));
             }
         }
         lines
+    }
+
+    /// `ip KW @set` / `ip6 KW @set` for the families where `addrs` is not empty.
+    fn set_matches(&mut self, kw: &str, addrs: &Addrs) -> Vec<String> {
+        FAMILIES
+            .iter()
+            .filter(|f| !addrs[fam_index(**f)].is_empty())
+            .map(|&f| {
+                let set = self.set(f, addrs[fam_index(f)].clone());
+                format!("{} {kw} @{set}", if f == Family::V4 { "ip" } else { "ip6" })
+            })
+            .collect()
     }
 
     /// All rules of a profile folded together: the (address, protocol, port) boxes they
@@ -620,6 +621,7 @@ pub fn render(cluster: &Cluster, compiled: &Compiled, opts: &Options) -> Ruleset
             LogMeaning::Deny {
                 ingress: *ingress,
                 policies: policies.clone(),
+                audit: *audit,
             },
         );
         // Egress and ingress are separate base chains: accept ends only this one.
@@ -628,9 +630,6 @@ pub fn render(cluster: &Cluster, compiled: &Compiled, opts: &Options) -> Ruleset
             cx.log(&prefix),
             if *audit { "accept" } else { "drop" }
         ));
-        if *audit {
-            cx.rs.audit_prefixes.push(prefix);
-        }
         cx.rs.chains.insert(chain.clone(), lines);
     }
     for m in maps.values_mut() {

@@ -8,7 +8,6 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use palisade_core::ip::{num_to_ip, Family};
-use palisade_core::Protocol;
 
 pub const TABLE: &str = "palisade";
 
@@ -18,9 +17,6 @@ pub struct AddrSet {
     pub family: Family,
     pub ranges: Vec<(u128, u128)>,
 }
-
-/// An address range, a protocol and a port range.
-pub type Tuple = ((u128, u128), Protocol, (u16, u16));
 
 /// A verdict map from addresses to chains.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +35,12 @@ pub enum LogMeaning {
         rule: usize,
     },
     /// Nothing allowed it: the policies isolating the pod for that direction.
-    Deny { ingress: bool, policies: Vec<usize> },
+    /// With `audit`, the packet was let through and only logged.
+    Deny {
+        ingress: bool,
+        policies: Vec<usize>,
+        audit: bool,
+    },
     /// The destination side does not restrict it (not isolated or not on this node).
     Open,
 }
@@ -58,8 +59,6 @@ pub struct Ruleset {
     pub prefixes: BTreeMap<String, LogMeaning>,
     /// Mark value -> the egress rule that allowed (with `log_allowed`).
     pub marks: BTreeMap<u32, (usize, usize)>,
-    /// Whether a denial was turned into an audit log, by prefix.
-    pub audit_prefixes: Vec<String>,
 }
 
 fn type_of(f: Family) -> &'static str {

@@ -1,16 +1,11 @@
 //! Root test: a rejected ruleset leaves the installed one in force, and element updates
 //! apply in place.
 
+mod common;
+use common::Netns;
 use std::process::Command;
 
 use palisade_nft::apply::run_script_in;
-
-struct Netns(&'static str);
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "delete", self.0]).status();
-    }
-}
 
 fn list(ns: &str) -> String {
     let out = Command::new("ip")
@@ -36,13 +31,7 @@ fn shop(extra: &str) -> palisade_nft::Ruleset {
 
 #[test]
 fn failed_apply_keeps_the_old_rules() {
-    let ns = Netns("pal-applytest");
-    let _ = Command::new("ip").args(["netns", "delete", ns.0]).status();
-    assert!(Command::new("ip")
-        .args(["netns", "add", ns.0])
-        .status()
-        .unwrap()
-        .success());
+    let ns = Netns::new("pal-applytest");
     let good = shop("");
     run_script_in(Some(ns.0), &good.replace_script()).unwrap();
     let before = list(ns.0);

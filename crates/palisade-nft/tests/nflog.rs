@@ -2,28 +2,17 @@
 //! was opened in.
 
 use std::fs::File;
+mod common;
+use common::Netns;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use nix::sched::{setns, CloneFlags};
 use palisade_nft::flowlog::FlowLog;
 
-struct Netns(&'static str);
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "delete", self.0]).status();
-    }
-}
-
 #[test]
 fn nflog_records_arrive_at_once() {
-    let ns = Netns("pal-nflogtest");
-    let _ = Command::new("ip").args(["netns", "delete", ns.0]).status();
-    assert!(Command::new("ip")
-        .args(["netns", "add", ns.0])
-        .status()
-        .unwrap()
-        .success());
+    let ns = Netns::new("pal-nflogtest");
     assert!(Command::new("ip")
         .args(["-n", ns.0, "link", "set", "lo", "up"])
         .status()

@@ -3,7 +3,7 @@
 
 use palisade_core::{compile, IpBlockPods, Options as EngineOptions};
 use palisade_load::{load, LoadOptions, Source};
-use palisade_nft::{render, Options, Ruleset};
+use palisade_nft::{render, LogMeaning, Options, Ruleset};
 
 fn ruleset_of(yaml: &str, engine: EngineOptions, opts: &Options) -> (palisade_core::Cluster, Ruleset) {
     let loaded = load(
@@ -232,7 +232,12 @@ fn audit_annotation_turns_drops_into_logs() {
             "{name}: {last}"
         );
     }
-    assert_eq!(rs.audit_prefixes.len(), 2);
+    let audited = rs
+        .prefixes
+        .values()
+        .filter(|m| matches!(m, LogMeaning::Deny { audit: true, .. }))
+        .count();
+    assert_eq!(audited, 2, "one ingress and one egress profile, both audited");
 }
 
 #[test]
