@@ -12,6 +12,7 @@ pub mod matrix;
 pub mod model;
 pub mod selector;
 pub mod summary;
+pub mod twin;
 
 pub use compile::{compile, ClassKind, Compiled};
 pub use explain::{allowed, explain, Endpoint, Explanation};

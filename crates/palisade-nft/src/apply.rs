@@ -1,9 +1,11 @@
-//! Applying a ruleset with the `nft` program: one `nft -f -` transaction, so the kernel
-//! either takes all of it or keeps what it had.
+//! Applying a ruleset: the whole table with the `nft` program (one `nft -f -` transaction),
+//! or only changed elements over netlink; either way the kernel takes all of it or keeps
+//! what it had.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 
+use crate::elements::ElementDelta;
 use crate::ruleset::{Ruleset, TABLE};
 
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +14,8 @@ pub enum ApplyError {
     Spawn(#[from] std::io::Error),
     #[error("nft rejected the ruleset (the previous rules stay in force): {0}")]
     Rejected(String),
+    #[error("the kernel rejected the element update (the previous elements stay in force): {0}")]
+    Netlink(std::io::Error),
 }
 
 /// How a ruleset went in.
@@ -58,8 +62,8 @@ pub fn run_script_in(netns: Option<&str>, script: &str) -> Result<(), ApplyError
 /// Applies `new`: only elements when `old` (what is installed) has the same chains,
 /// else a replacement of the whole table.
 pub fn apply(new: &Ruleset, old: Option<&Ruleset>) -> Result<Applied, ApplyError> {
-    if let Some(script) = old.and_then(|o| new.update_script(o)) {
-        run_script(&script)?;
+    if let Some(delta) = old.and_then(|o| ElementDelta::between(o, new)) {
+        delta.apply_in(None).map_err(ApplyError::Netlink)?;
         return Ok(Applied::Elements);
     }
     run_script(&new.replace_script())?;

@@ -5,10 +5,11 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
+use netlink_sys::Socket;
 use palisade_core::{Cluster, Protocol};
 use serde_json::{json, Value};
 
+use crate::netlink::{self, Attrs, NLM_F_ACK, NLM_F_REQUEST};
 use crate::ruleset::{LogMeaning, Ruleset};
 
 const NFNL_SUBSYS_ULOG: u16 = 4;
@@ -23,9 +24,6 @@ const NFULNL_COPY_PACKET: u8 = 2;
 const NFULA_MARK: u16 = 2;
 const NFULA_PAYLOAD: u16 = 9;
 const NFULA_PREFIX: u16 = 10;
-const NLM_F_REQUEST: u16 = 1;
-const NLM_F_ACK: u16 = 4;
-const NLMSG_ERROR: u16 = 2;
 
 /// One logged packet, as the kernel reported it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,89 +43,37 @@ pub struct FlowLog {
     pending: Vec<Record>,
 }
 
-fn nlmsg(kind: u16, flags: u16, seq: u32, family: u8, group: u16, attrs: &[(u16, Vec<u8>)]) -> Vec<u8> {
-    let mut body = vec![family, 0];
-    body.extend(group.to_be_bytes());
-    for (t, v) in attrs {
-        let len = 4 + v.len();
-        body.extend((len as u16).to_ne_bytes());
-        body.extend(t.to_ne_bytes());
-        body.extend(v);
-        while body.len() % 4 != 0 {
-            body.push(0);
-        }
-    }
-    let mut m = Vec::with_capacity(16 + body.len());
-    m.extend(((16 + body.len()) as u32).to_ne_bytes());
-    m.extend(kind.to_ne_bytes());
-    m.extend(flags.to_ne_bytes());
-    m.extend(seq.to_ne_bytes());
-    m.extend(0u32.to_ne_bytes());
-    m.extend(body);
-    m
-}
-
 impl FlowLog {
     /// Binds NFLOG `group` (in the calling thread's network namespace).
     pub fn open(group: u16) -> std::io::Result<FlowLog> {
-        let mut sock = Socket::new(NETLINK_NETFILTER)?;
-        sock.bind(&SocketAddr::new(0, 0))?;
+        let mut sock = netlink::open_socket()?;
         let _ = sock.set_rx_buf_sz(4 << 20);
-        let mut log = FlowLog {
+        let kind = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
+        let config =
+            |seq: u32, attrs: Attrs| netlink::message(kind, NLM_F_REQUEST | NLM_F_ACK, seq, 0, group, attrs);
+        netlink::request(
+            &mut sock,
+            &config(1, Attrs::new().bytes(NFULA_CFG_CMD, &[NFULNL_CFG_CMD_BIND])),
+        )?;
+        let mut mode = 256u32.to_be_bytes().to_vec();
+        mode.extend([NFULNL_COPY_PACKET, 0]);
+        netlink::request(&mut sock, &config(2, Attrs::new().bytes(NFULA_CFG_MODE, &mode)))?;
+        // Deliver every packet at once (the kernel batches 100 or waits a second by default).
+        netlink::request(
+            &mut sock,
+            &config(
+                3,
+                Attrs::new()
+                    .u32_be(NFULA_CFG_QTHRESH, 1)
+                    .u32_be(NFULA_CFG_TIMEOUT, 1),
+            ),
+        )?;
+        sock.set_non_blocking(true)?;
+        Ok(FlowLog {
             sock,
             buf: Vec::with_capacity(1 << 16),
             pending: Vec::new(),
-        };
-        let kind = (NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_CONFIG;
-        let bind = nlmsg(
-            kind,
-            NLM_F_REQUEST | NLM_F_ACK,
-            1,
-            0,
-            group,
-            &[(NFULA_CFG_CMD, vec![NFULNL_CFG_CMD_BIND])],
-        );
-        log.request(&bind)?;
-        let mut mode = 256u32.to_be_bytes().to_vec();
-        mode.extend([NFULNL_COPY_PACKET, 0]);
-        let mode = nlmsg(
-            kind,
-            NLM_F_REQUEST | NLM_F_ACK,
-            2,
-            0,
-            group,
-            &[(NFULA_CFG_MODE, mode)],
-        );
-        log.request(&mode)?;
-        // Deliver every packet at once (the kernel batches 100 or waits a second by default).
-        let batch = nlmsg(
-            kind,
-            NLM_F_REQUEST | NLM_F_ACK,
-            3,
-            0,
-            group,
-            &[
-                (NFULA_CFG_QTHRESH, 1u32.to_be_bytes().to_vec()),
-                (NFULA_CFG_TIMEOUT, 1u32.to_be_bytes().to_vec()),
-            ],
-        );
-        log.request(&batch)?;
-        log.sock.set_non_blocking(true)?;
-        Ok(log)
-    }
-
-    fn request(&mut self, msg: &[u8]) -> std::io::Result<()> {
-        self.sock.send(msg, 0)?;
-        self.buf.clear();
-        self.sock.recv(&mut self.buf, 0)?;
-        // An ack is an NLMSG_ERROR with error 0.
-        if self.buf.len() >= 20 && u16::from_ne_bytes([self.buf[4], self.buf[5]]) == NLMSG_ERROR {
-            let err = i32::from_ne_bytes([self.buf[16], self.buf[17], self.buf[18], self.buf[19]]);
-            if err != 0 {
-                return Err(std::io::Error::from_raw_os_error(-err));
-            }
-        }
-        Ok(())
+        })
     }
 
     /// Waits up to `timeout` for records; returns what arrived (possibly nothing).
@@ -326,12 +272,11 @@ mod tests {
         let mut ip = vec![0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
         ip.extend([0x9c, 0x40, 0, 80]);
         ip.extend([0u8; 16]);
-        let attrs = vec![
-            (NFULA_PREFIX, b"D:i:0 \0".to_vec()),
-            (NFULA_MARK, 3u32.to_be_bytes().to_vec()),
-            (NFULA_PAYLOAD, ip),
-        ];
-        let msg = nlmsg((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET, 0, 0, 2, 100, &attrs);
+        let attrs = Attrs::new()
+            .string(NFULA_PREFIX, "D:i:0 ")
+            .u32_be(NFULA_MARK, 3)
+            .bytes(NFULA_PAYLOAD, &ip);
+        let msg = netlink::message((NFNL_SUBSYS_ULOG << 8) | NFULNL_MSG_PACKET, 0, 0, 2, 100, attrs);
         let mut out = Vec::new();
         parse_messages(&msg, &mut out);
         assert_eq!(

@@ -4,10 +4,15 @@
 //! flow log it produces.
 
 pub mod apply;
+pub mod elements;
 pub mod flowlog;
+pub mod incremental;
+pub mod netlink;
 pub mod render;
 pub mod ruleset;
 
 pub use apply::{apply, flush, Applied, ApplyError};
+pub use elements::{ElementDelta, ElementOp, NftSocket};
+pub use incremental::{Change, NodeTable, Path};
 pub use render::{render, Options, AUDIT_ANNOTATION};
 pub use ruleset::{LogMeaning, Ruleset, TABLE};

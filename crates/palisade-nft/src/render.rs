@@ -7,9 +7,12 @@
 //! - A rule's peers are one interval set: the addresses of the pods of its peer classes,
 //!   plus its ipBlock ranges minus their excepts (minus every pod address when ipBlock
 //!   must not match pods).
-//! - Egress chains `return` on allow so that the destination's ingress still decides;
-//!   both chains end by logging to NFLOG and dropping (or, in audit mode, logging and
-//!   letting the packet through).
+//! - Egress and ingress are two base chains on the forward hook, so an egress allow
+//!   (`accept`) still leaves the destination's ingress to decide; every profile chain ends
+//!   by logging to NFLOG and dropping (or, in audit mode, logging and letting it through).
+//! - Names are stable under pod churn: chains are numbered in profile order and rules
+//!   come in port order, so sets keep their names while policy shapes stay (what lets
+//!   [`crate::incremental`] reach the same ruleset by element changes alone).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -416,6 +419,12 @@ impl Ctx<'_> {
             for ((proto, ports), addrs) in by_ports {
                 groups.entry((proto, addrs)).or_default().push(ports);
             }
+            // In port order, not address order: a pod joining a set must not reorder the
+            // rules (and rename the sets) of an unchanged policy shape.
+            let mut groups: Vec<_> = groups.into_iter().collect();
+            groups.sort_by_key(|((proto, _), ports): &((Protocol, Ranges), Vec<(u16, u16)>)| {
+                (*proto, ports[0])
+            });
             for ((proto, addrs), ports) in groups {
                 let items: Vec<String> = ports
                     .iter()
@@ -552,6 +561,7 @@ pub fn render(cluster: &Cluster, compiled: &Compiled, opts: &Options) -> Ruleset
     // Profiles: (direction, policies, named ports for ingress, audit) -> chain.
     type Key = (bool, Vec<usize>, Vec<(String, Protocol, u16)>, bool);
     let mut chains: BTreeMap<Key, String> = BTreeMap::new();
+    let mut entries: Vec<(String, std::net::IpAddr, Key)> = Vec::new();
     for (i, pod) in cluster.pods.iter().enumerate() {
         let local = !pod.host_network && opts.node.as_ref().is_none_or(|n| pod.node.as_ref() == Some(n));
         if !local {
@@ -574,20 +584,27 @@ pub fn render(cluster: &Cluster, compiled: &Compiled, opts: &Options) -> Ruleset
                 Vec::new()
             };
             let key: Key = (ingress, policies.clone(), named, audit);
-            let next = chains.len();
-            let chain = chains
-                .entry(key)
-                .or_insert_with(|| format!("{}{next}", if ingress { "in" } else { "out" }))
-                .clone();
+            chains.insert(key.clone(), String::new());
             for ip in &pod.ips {
                 let f = if ip.is_ipv4() { "4" } else { "6" };
                 let map = format!("{}{f}", if ingress { "ingress" } else { "egress" });
-                maps.get_mut(&map)
-                    .expect("map exists")
-                    .entries
-                    .push((*ip, chain.clone()));
+                entries.push((map, *ip, key.clone()));
             }
         }
+    }
+    // Chains are numbered in profile order, so that they keep their names while the
+    // profiles stay, whatever pods come and go.
+    let mut counts = [0usize; 2];
+    for (key, name) in chains.iter_mut() {
+        let n = &mut counts[key.0 as usize];
+        *name = format!("{}{n}", if key.0 { "in" } else { "out" });
+        *n += 1;
+    }
+    for (map, ip, key) in entries {
+        maps.get_mut(&map)
+            .expect("map exists")
+            .entries
+            .push((ip, chains[&key].clone()));
     }
     for ((ingress, policies, named, audit), chain) in &chains {
         let mut matches = Vec::new();

@@ -1,7 +1,7 @@
 //! What the dataplane installs, as a value: interval sets of addresses, verdict maps from
 //! local pod addresses to policy chains, the chains' rules, and what each log prefix means.
-//! Rendered to an `nft -f` script that replaces the whole table in one transaction, or to
-//! an element-only update when nothing but addresses changed.
+//! Rendered to an `nft -f` script that replaces the whole table in one transaction (see
+//! [`crate::elements`] for updates that touch only elements).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -164,33 +164,6 @@ impl Ruleset {
                 .iter()
                 .zip(&old.maps)
                 .all(|((a, x), (b, y))| a == b && x.family == y.family)
-    }
-
-    /// One transaction that rewrites the elements of the sets and maps that changed, when
-    /// the chains are the same as `old`'s (a pod added, removed or readdressed); `None`
-    /// when the table must be replaced.
-    pub fn update_script(&self, old: &Ruleset) -> Option<String> {
-        if !self.same_shape(old) {
-            return None;
-        }
-        let mut o = String::new();
-        for (name, s) in &self.sets {
-            if old.sets[name] != *s {
-                writeln!(o, "flush set inet {TABLE} {name}").unwrap();
-                if !s.ranges.is_empty() {
-                    writeln!(o, "add element inet {TABLE} {name} {{ {} }}", set_elements(s)).unwrap();
-                }
-            }
-        }
-        for (name, m) in &self.maps {
-            if old.maps[name] != *m {
-                writeln!(o, "flush map inet {TABLE} {name}").unwrap();
-                if !m.entries.is_empty() {
-                    writeln!(o, "add element inet {TABLE} {name} {{ {} }}", map_elements(m)).unwrap();
-                }
-            }
-        }
-        Some(o)
     }
 
     /// Rules in all chains (the figure that must track policy shapes, not pods).

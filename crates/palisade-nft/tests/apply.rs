@@ -6,6 +6,7 @@ use common::Netns;
 use std::process::Command;
 
 use palisade_nft::apply::run_script_in;
+use palisade_nft::{ElementDelta, ElementOp};
 
 fn list(ns: &str) -> String {
     let out = Command::new("ip")
@@ -53,9 +54,29 @@ fn failed_apply_keeps_the_old_rules() {
     let more = shop(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: backend-2, namespace: shop, labels: {app: backend, tier: api}}\nspec: {containers: [{name: api, image: x, ports: [{name: http, containerPort: 8080}, {name: metrics, containerPort: 9090}]}]}\nstatus: {podIP: 10.244.200.1}\n",
     );
-    let script = more.update_script(&good).expect("only elements changed");
-    run_script_in(Some(ns.0), &script).unwrap();
+    let delta = ElementDelta::between(&good, &more).expect("only elements changed");
+    delta.apply_in(Some(ns.0)).unwrap();
     let after = list(ns.0);
     assert!(after.contains("10.244.200.1"), "{after}");
-    assert_eq!(after.matches("chain ").count(), before.matches("chain ").count());
+    // The kernel now holds what a fresh apply of the new ruleset holds.
+    let fresh = Netns::new("pal-applyfresh");
+    run_script_in(Some(fresh.0), &more.replace_script()).unwrap();
+    assert_eq!(after, list(fresh.0));
+    // A rejected element update (a chain that does not exist) changes nothing.
+    let mut wrong = delta.clone();
+    wrong.ops.push(ElementOp::AddEntry {
+        map: "ingress4".into(),
+        ip: "10.244.200.2".parse().unwrap(),
+        chain: "nosuchchain".into(),
+    });
+    wrong.ops.insert(
+        0,
+        ElementOp::DelEntry {
+            map: "ingress4".into(),
+            ip: "10.244.200.1".parse().unwrap(),
+        },
+    );
+    let err = wrong.apply_in(Some(ns.0)).unwrap_err();
+    assert!(err.to_string().contains("message"), "{err}");
+    assert_eq!(list(ns.0), after, "a failed element update changes nothing");
 }

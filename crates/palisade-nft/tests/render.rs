@@ -3,7 +3,7 @@
 
 use palisade_core::{compile, IpBlockPods, Options as EngineOptions};
 use palisade_load::{load, LoadOptions, Source};
-use palisade_nft::{render, LogMeaning, Options, Ruleset};
+use palisade_nft::{render, ElementDelta, LogMeaning, Options, Ruleset};
 
 fn ruleset_of(yaml: &str, engine: EngineOptions, opts: &Options) -> (palisade_core::Cluster, Ruleset) {
     let loaded = load(
@@ -298,7 +298,9 @@ fn pod_changes_update_elements_only() {
         TWO_PODS.replace("10.1.0.5", "10.1.0.6")
     );
     let (_, new) = ruleset_of(&after, EngineOptions::default(), &Options::default());
-    let script = new.update_script(&old).expect("same chains: element update");
+    let script = ElementDelta::between(&old, &new)
+        .expect("same chains: element update")
+        .script();
     assert!(
         script.contains("10.1.0.77") && script.contains("10.1.0.6 : jump"),
         "{script}"
@@ -314,5 +316,5 @@ fn pod_changes_update_elements_only() {
     );
     assert_ne!(changed, before);
     let (_, other) = ruleset_of(&changed, EngineOptions::default(), &Options::default());
-    assert!(other.update_script(&old).is_none());
+    assert!(ElementDelta::between(&old, &other).is_none());
 }

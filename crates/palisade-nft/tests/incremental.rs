@@ -1,0 +1,252 @@
+//! The incremental path against the full one (the oracle): after every pod added, removed,
+//! readdressed or relabelled, the table a `NodeTable` holds equals a fresh compile and
+//! render of its cluster, and the element changes it reported turn the previous ruleset
+//! into it. As root, the same changes sent over netlink leave the kernel's listing of the
+//! table equal to the listing of a freshly applied one.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::process::Command;
+
+use palisade_core::ip::{ip_to_num, num_to_ip};
+use palisade_core::{compile, Cluster, IpBlockPods, Options as EngineOptions};
+use palisade_nft::apply::run_script_in;
+use palisade_nft::{render, Change, ElementOp, NftSocket, NodeTable, Options, Path, Ruleset};
+use palisade_synth::{generate, to_json_list, Spec};
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+fn synthetic(seed: u64) -> Cluster {
+    let spec = Spec {
+        namespaces: 4,
+        pods: 160,
+        policies: 40,
+        seed,
+    };
+    let text = to_json_list(generate(&spec));
+    let mut cluster = palisade_load::load(
+        &[palisade_load::Source::Text {
+            name: "synth.json".into(),
+            text,
+        }],
+        &Default::default(),
+    )
+    .unwrap()
+    .cluster;
+    // Two nodes, so that the node's table holds only some pods' verdict-map entries.
+    for (i, p) in cluster.pods.iter_mut().enumerate() {
+        p.node = Some(if i % 3 == 0 { "b" } else { "a" }.into());
+    }
+    cluster
+}
+
+/// The element changes, applied to a model of the kernel's sets and maps (each must make
+/// sense: deleting what is there, adding what is not).
+fn apply_model(rs: &mut Ruleset, ops: &[ElementOp]) {
+    for op in ops {
+        match op {
+            ElementOp::DelRange { set, range, .. } => {
+                let r = &mut rs.sets.get_mut(set).unwrap().ranges;
+                let i = r
+                    .iter()
+                    .position(|x| x == range)
+                    .unwrap_or_else(|| panic!("{set}: no {range:?}"));
+                r.remove(i);
+            }
+            ElementOp::AddRange { set, range, .. } => {
+                let r = &mut rs.sets.get_mut(set).unwrap().ranges;
+                assert!(
+                    r.iter().all(|x| x.1 < range.0 || x.0 > range.1),
+                    "{set}: {range:?} overlaps"
+                );
+                r.push(*range);
+                r.sort();
+            }
+            ElementOp::DelEntry { map, ip } => {
+                let e = &mut rs.maps.get_mut(map).unwrap().entries;
+                let i = e.iter().position(|x| x.0 == *ip).unwrap();
+                e.remove(i);
+            }
+            ElementOp::AddEntry { map, ip, chain } => {
+                let e = &mut rs.maps.get_mut(map).unwrap().entries;
+                assert!(e.iter().all(|x| x.0 != *ip), "{map}: {ip} twice");
+                e.push((*ip, chain.clone()));
+                e.sort();
+            }
+        }
+    }
+}
+
+/// Where two rulesets differ, briefly.
+fn difference(got: &Ruleset, want: &Ruleset) -> String {
+    let mut o = String::new();
+    for (name, s) in &want.sets {
+        if got.sets.get(name) != Some(s) {
+            o += &format!(
+                "set {name}: got {:?} want {:?}\n",
+                got.sets.get(name).map(|s| &s.ranges),
+                s.ranges
+            );
+        }
+    }
+    for name in got.sets.keys().filter(|n| !want.sets.contains_key(*n)) {
+        o += &format!("extra set {name}\n");
+    }
+    for (name, m) in &want.maps {
+        if got.maps[name] != *m {
+            o += &format!("map {name} differs\n");
+        }
+    }
+    if got.chains != want.chains {
+        o += "chains differ\n";
+    }
+    o
+}
+
+fn list(ns: &str) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "list", "table", "inet", "palisade"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A free address `d` steps from `ip` (often a twin's neighbour, sometimes far away).
+fn free_near(ip: IpAddr, d: u128, used: &HashSet<IpAddr>) -> IpAddr {
+    let (f, n) = ip_to_num(ip);
+    let mut c = n + d;
+    while used.contains(&num_to_ip(f, c)) {
+        c += 1;
+    }
+    num_to_ip(f, c)
+}
+
+fn scenario(seed: u64, mode: IpBlockPods, kernel: Option<&'static str>) {
+    let engine = EngineOptions { ipblock_pods: mode };
+    let opts = Options {
+        node: Some("a".into()),
+        ..Default::default()
+    };
+    let mut table = NodeTable::new(synthetic(seed), engine.clone(), opts.clone());
+    let mut model = table.ruleset().clone();
+    let _ns = kernel.map(common::Netns::new);
+    let mut sock = kernel.map(|ns| {
+        run_script_in(Some(ns), &model.replace_script()).unwrap();
+        NftSocket::open_in(Some(ns)).unwrap()
+    });
+    let mut rng = Rng(seed);
+    let mut twins = 0;
+    for step in 0..80 {
+        let pods = &table.cluster().pods;
+        let used: HashSet<IpAddr> = pods.iter().flat_map(|p| p.ips.clone()).collect();
+        let i = rng.below(pods.len());
+        let (change, path) = match rng.below(6) {
+            // A new replica next to the original, or far from it.
+            0..=2 => {
+                let mut p = pods[i].clone();
+                p.name = format!("new-{step}");
+                let d = if rng.below(4) == 0 {
+                    1 << 20
+                } else {
+                    1 + rng.below(8) as u128
+                };
+                p.ips = p.ips.iter().map(|ip| free_near(*ip, d, &used)).collect();
+                table.add_pod(p)
+            }
+            3 => {
+                let (ns, name) = (pods[i].namespace.clone(), pods[i].name.clone());
+                table.remove_pod(&ns, &name).unwrap()
+            }
+            // The same pod at a new address.
+            4 => {
+                let mut p = pods[i].clone();
+                p.ips = p.ips.iter().map(|ip| free_near(*ip, 3, &used)).collect();
+                table.add_pod(p)
+            }
+            // Relabelled: usually no twin, a full rebuild.
+            _ => {
+                let mut p = pods[i].clone();
+                p.labels.insert("extra".into(), step.to_string());
+                table.add_pod(p)
+            }
+        };
+        twins += (path == Path::Twin) as usize;
+        let cluster = table.cluster();
+        let full = render(cluster, &compile(cluster, &engine), &opts);
+        assert!(
+            table.ruleset() == &full,
+            "seed {seed} step {step} ({path:?}): {}",
+            difference(table.ruleset(), &full)
+        );
+        match &change {
+            Change::Elements(d) => apply_model(&mut model, &d.ops),
+            Change::Replace => model = full.clone(),
+        }
+        assert_eq!(model, full, "seed {seed} step {step}: the reported changes");
+        if let (Some(ns), Some(sock)) = (kernel, sock.as_mut()) {
+            match &change {
+                Change::Elements(d) => d
+                    .send(sock)
+                    .unwrap_or_else(|e| panic!("step {step}: {e}\n{}", d.script())),
+                Change::Replace => run_script_in(Some(ns), &full.replace_script()).unwrap(),
+            }
+        }
+    }
+    assert!(twins >= 30, "the incremental path ran {twins} times of 80");
+    if let Some(ns) = kernel {
+        let fresh = common::Netns::new("pal-incfresh");
+        run_script_in(Some(fresh.0), &model.replace_script()).unwrap();
+        let (got, want) = (list(ns), list(fresh.0));
+        assert!(want.contains("elements"), "{want}");
+        assert_eq!(got, want, "kernel after incremental updates vs fresh apply");
+    }
+}
+
+#[test]
+fn incremental_equals_full_render_ipblock_matching_pods() {
+    for seed in 1..=3 {
+        scenario(seed, IpBlockPods::Match, None);
+    }
+}
+
+#[test]
+fn incremental_equals_full_render_ipblock_ignoring_pods() {
+    for seed in 4..=6 {
+        scenario(seed, IpBlockPods::Ignore, None);
+    }
+}
+
+/// Root: the kernel follows the netlink element updates exactly.
+#[test]
+fn kernel_follows_element_updates() {
+    scenario(7, IpBlockPods::Ignore, Some("pal-inctest"));
+    scenario(8, IpBlockPods::Match, Some("pal-inctest"));
+}
+
+#[test]
+fn families_are_kept_apart() {
+    // An IPv6 replica of a dual-stack-less cluster has no twin: the full path.
+    let mut table = NodeTable::new(synthetic(9), Default::default(), Default::default());
+    let mut p = table.cluster().pods[0].clone();
+    p.name = "v6".into();
+    p.ips = vec!["fd00::99".parse().unwrap()];
+    let (_, path) = table.add_pod(p);
+    assert_eq!(path, Path::Full);
+    let c = table.cluster();
+    assert_eq!(
+        table.ruleset(),
+        &render(c, &compile(c, &Default::default()), &Default::default())
+    );
+}
