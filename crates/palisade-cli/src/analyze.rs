@@ -8,7 +8,7 @@ use palisade_core::{compile, summarize, Cluster, Compiled, Protocol};
 use serde_json::{json, Map, Value};
 
 use crate::inputs::{self, Failure, InputArgs};
-use crate::report::{ranges_text, Report};
+use palisade_check::report::{ranges_text, Report};
 use crate::text;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

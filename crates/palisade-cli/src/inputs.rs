@@ -107,9 +107,13 @@ pub fn sources(paths: &[String]) -> anyhow::Result<Vec<Source>> {
 }
 
 pub fn load(args: &InputArgs) -> Result<Loaded, Failure> {
+    load_sources(args, &sources(&args.paths)?)
+}
+
+/// Loads `sources` with the options of `args` (its paths are not read).
+pub fn load_sources(args: &InputArgs, sources: &[Source]) -> Result<Loaded, Failure> {
     let opts = args.load_options()?;
-    let sources = sources(&args.paths)?;
-    let loaded = palisade_load::load(&sources, &opts).map_err(|e| Failure::Input(e.0))?;
+    let loaded = palisade_load::load(sources, &opts).map_err(|e| Failure::Input(e.0))?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }

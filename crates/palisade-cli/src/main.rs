@@ -4,10 +4,10 @@ mod analyze;
 mod bench_dataplane;
 mod dataplane;
 mod demo;
+mod diff;
 mod explain;
 mod inputs;
 mod lab;
-mod report;
 mod synth;
 mod text;
 
@@ -40,6 +40,8 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Whether one connection is allowed, and why.
     Explain(explain::ExplainArgs),
+    /// What a change of manifests opens and closes (exit 1 when something changes).
+    Diff(diff::DiffArgs),
     /// The nftables dataplane: render, apply, flush.
     #[command(subcommand)]
     Dataplane(dataplane::DataplaneCommand),
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
     finish(match cli.command {
         Command::Analyze(args) => analyze::run(&args).map(ok),
         Command::Explain(args) => explain::run(&args).map(|(s, _)| (s, true)),
+        Command::Diff(args) => diff::run(&args),
         Command::Dataplane(cmd) => dataplane::run(&cmd).map(ok),
         Command::Lab(cmd) => lab::run(&cmd),
         Command::Synth(args) => Ok(ok(synth::synth(&args))),

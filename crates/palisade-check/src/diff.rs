@@ -1,0 +1,230 @@
+//! What a change of manifests opens and closes: every pod present on both sides, every
+//! protocol and port range, compared through the engine's reports, grouped by namespace,
+//! workload and port, with the policies that decide now (the engine's explanation of one
+//! example pair per group).
+
+use std::collections::{BTreeMap, HashMap};
+
+use palisade_core::{compile, explain, Cluster, Endpoint, Explanation, Options, Protocol};
+use serde::Serialize;
+
+use crate::report::{ranges_text, Report};
+
+/// One group of changed connections.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FlowChange {
+    pub from: String,
+    pub to: String,
+    pub protocol: String,
+    /// Port ranges, as `80,443,8000-8080` or `all`.
+    pub ports: String,
+    /// Pod pairs in the group.
+    pub pairs: usize,
+    /// One pod pair of the group (`ns/pod`).
+    pub example: (String, String),
+    /// Policies (`ns/name`) that decide the example now: for an opened flow, those whose
+    /// rules allow it; for a closed one, those that isolate without allowing it.
+    pub policies: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Diff {
+    pub opened: Vec<FlowChange>,
+    pub closed: Vec<FlowChange>,
+    /// Pods only in the new or only in the old manifests (their flows are not compared).
+    pub pods_added: Vec<String>,
+    pub pods_removed: Vec<String>,
+}
+
+/// `a − b` for sorted, merged port ranges.
+pub fn subtract(a: &[(u16, u16)], b: &[(u16, u16)]) -> Vec<(u16, u16)> {
+    let mut out = Vec::new();
+    for &(lo, hi) in a {
+        let mut cur = lo as u32;
+        for &(blo, bhi) in b {
+            if (bhi as u32) < cur || blo > hi {
+                continue;
+            }
+            if (blo as u32) > cur {
+                out.push((cur as u16, blo - 1));
+            }
+            cur = bhi as u32 + 1;
+        }
+        if cur <= hi as u32 {
+            out.push((cur as u16, hi));
+        }
+    }
+    out
+}
+
+/// Policies deciding an explained connection (see [`FlowChange::policies`]).
+pub fn deciding_policies(cluster: &Cluster, e: &Explanation) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in [&e.egress, &e.ingress] {
+        // Denied: only the directions that deny count.
+        if !e.allowed && d.allowed {
+            continue;
+        }
+        for t in &d.policies {
+            if t.allows() == e.allowed {
+                out.push(cluster.policies[t.policy].key());
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn group_name(r: &Report, i: usize) -> String {
+    let ep = &r.endpoints[i];
+    match &ep.namespace {
+        Some(ns) => format!("{ns}/{}", ep.group),
+        None => ep.group.clone(),
+    }
+}
+
+type Key = (String, String, Protocol, Vec<(u16, u16)>);
+
+/// Compares the reachability of `old` and `new` (pods matched by namespace and name).
+pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<Diff> {
+    let (co, cn) = (compile(old, options), compile(new, options));
+    let (ro, rn) = (Report::build(old, &co)?, Report::build(new, &cn)?);
+    let old_index: HashMap<&str, usize> = ro
+        .endpoints
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.is_pod)
+        .map(|(i, e)| (e.name.as_str(), i))
+        .collect();
+    let new_pods: Vec<Option<usize>> = rn
+        .endpoints
+        .iter()
+        .map(|e| if e.is_pod { old_index.get(e.name.as_str()).copied() } else { None })
+        .collect();
+    let mut out = Diff::default();
+    for (i, e) in rn.endpoints.iter().enumerate() {
+        if e.is_pod && new_pods[i].is_none() {
+            out.pods_added.push(e.name.clone());
+        }
+    }
+    let present: std::collections::HashSet<&str> =
+        rn.endpoints.iter().filter(|e| e.is_pod).map(|e| e.name.as_str()).collect();
+    out.pods_removed = ro
+        .endpoints
+        .iter()
+        .filter(|e| e.is_pod && !present.contains(e.name.as_str()))
+        .map(|e| e.name.clone())
+        .collect();
+    // (from group, to group, protocol, ranges) -> (pairs, example pair of new indices)
+    let mut groups: [BTreeMap<Key, (usize, (usize, usize))>; 2] = Default::default();
+    let pods: Vec<(usize, usize)> = new_pods
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| o.map(|o| (i, o)))
+        .collect();
+    for &(a, oa) in &pods {
+        for &(b, ob) in &pods {
+            if a == b {
+                continue;
+            }
+            for proto in Protocol::ALL {
+                let (now, before) = (rn.ranges(a, b, proto), ro.ranges(oa, ob, proto));
+                if now == before {
+                    continue;
+                }
+                for (k, r) in [(0, subtract(now, before)), (1, subtract(before, now))] {
+                    if r.is_empty() {
+                        continue;
+                    }
+                    let key = (group_name(&rn, a), group_name(&rn, b), proto, r);
+                    groups[k].entry(key).or_insert((0, (a, b))).0 += 1;
+                }
+            }
+        }
+    }
+    let pod_index: HashMap<String, usize> = new.pods.iter().enumerate().map(|(i, p)| (p.key(), i)).collect();
+    for (k, g) in groups.into_iter().enumerate() {
+        for ((from, to, proto, ranges), (pairs, (a, b))) in g {
+            let (pa, pb) = (&rn.endpoints[a].name, &rn.endpoints[b].name);
+            let e = explain(
+                new,
+                options,
+                &Endpoint::Pod(pod_index[pa]),
+                &Endpoint::Pod(pod_index[pb]),
+                proto,
+                ranges[0].0,
+            );
+            let change = FlowChange {
+                from,
+                to,
+                protocol: proto.to_string(),
+                ports: ranges_text(&ranges),
+                pairs,
+                example: (pa.clone(), pb.clone()),
+                policies: deciding_policies(new, &e),
+            };
+            if k == 0 {
+                out.opened.push(change);
+            } else {
+                out.closed.push(change);
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.opened.is_empty() && self.closed.is_empty() && self.pods_added.is_empty() && self.pods_removed.is_empty()
+    }
+
+    /// A table per direction: from, to, protocol/ports, pod pairs, policies.
+    pub fn table(&self) -> String {
+        let mut o = String::new();
+        for (title, list) in [("opened", &self.opened), ("closed", &self.closed)] {
+            if list.is_empty() {
+                o.push_str(&format!("{title}: nothing\n"));
+                continue;
+            }
+            o.push_str(&format!("{title}: {} group(s)\n", list.len()));
+            for c in list {
+                o.push_str(&format!(
+                    "  {} -> {}  {}/{}  ({} pod pair{}; e.g. {} -> {})  policies: {}\n",
+                    c.from,
+                    c.to,
+                    c.protocol,
+                    c.ports,
+                    c.pairs,
+                    if c.pairs == 1 { "" } else { "s" },
+                    c.example.0,
+                    c.example.1,
+                    if c.policies.is_empty() {
+                        "none (not isolated)".to_string()
+                    } else {
+                        c.policies.join(", ")
+                    }
+                ));
+            }
+        }
+        for (title, list) in [("pods added", &self.pods_added), ("pods removed", &self.pods_removed)] {
+            if !list.is_empty() {
+                o.push_str(&format!("{title}: {}\n", list.join(", ")));
+            }
+        }
+        o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subtract_ranges() {
+        assert_eq!(subtract(&[(1, 65535)], &[(80, 80)]), vec![(1, 79), (81, 65535)]);
+        assert_eq!(subtract(&[(80, 80)], &[(1, 65535)]), vec![]);
+        assert_eq!(subtract(&[(53, 53), (80, 90)], &[(85, 100)]), vec![(53, 53), (80, 84)]);
+        assert_eq!(subtract(&[(10, 20)], &[]), vec![(10, 20)]);
+    }
+}

@@ -1,0 +1,7 @@
+//! Policy checks for CI, on top of the engine (never a second reading of the YAML): the
+//! pair-by-pair report, `diff` of two sets of manifests, `test` assertions, `lint`
+//! findings and the zero-trust `scaffold`. Pure functions from clusters to answers; the
+//! CLI reads the files and prints.
+
+pub mod diff;
+pub mod report;

@@ -1,0 +1,95 @@
+//! `palisade diff OLD NEW` and `palisade diff --git REV PATH…`: what a change opens and
+//! closes.
+
+use std::process::Command;
+
+use clap::{Args, ValueEnum};
+use palisade_load::Source;
+
+use crate::inputs::{self, Failure, InputArgs};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Opened,
+    Closed,
+    Any,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// OLD and NEW (files or directories); with --git, the working-tree paths to compare.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Compare the paths as they are in this git revision with the working tree.
+    #[arg(long, value_name = "REV")]
+    pub git: Option<String>,
+    /// Which changes make the exit code 1.
+    #[arg(long = "fail-on", value_enum, default_value = "any")]
+    pub fail_on: FailOn,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: Format,
+}
+
+fn git(args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new("git").args(args).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "git {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// The manifests under `paths` as they are at `rev` (paths relative to the current directory).
+fn at_revision(rev: &str, paths: &[String]) -> anyhow::Result<Vec<Source>> {
+    let mut out = Vec::new();
+    let mut args = vec!["ls-tree", "-r", "--name-only", rev, "--"];
+    args.extend(paths.iter().map(String::as_str));
+    for file in git(&args)?.lines() {
+        if !(file.ends_with(".yaml") || file.ends_with(".yml") || file.ends_with(".json")) {
+            continue;
+        }
+        let text = git(&["show", &format!("{rev}:./{file}")])?;
+        out.push(Source::Text {
+            name: format!("{rev}:{file}"),
+            text,
+        });
+    }
+    Ok(out)
+}
+
+pub fn run(args: &DiffArgs) -> Result<(String, bool), Failure> {
+    let paths = &args.input.paths;
+    let (old, new) = match &args.git {
+        Some(rev) => (at_revision(rev, paths)?, inputs::sources(paths)?),
+        None => {
+            if paths.len() != 2 {
+                return Err(anyhow::anyhow!("diff takes OLD and NEW (or --git REV PATH…)").into());
+            }
+            (
+                inputs::sources(&paths[..1])?,
+                inputs::sources(&paths[1..])?,
+            )
+        }
+    };
+    let old = inputs::load_sources(&args.input, &old)?;
+    let new = inputs::load_sources(&args.input, &new)?;
+    let d = palisade_check::diff::diff(&old.cluster, &new.cluster, &args.input.options())?;
+    let fails = match args.fail_on {
+        FailOn::Opened => !d.opened.is_empty(),
+        FailOn::Closed => !d.closed.is_empty(),
+        FailOn::Any => !d.opened.is_empty() || !d.closed.is_empty(),
+    };
+    let text = match args.output {
+        Format::Table => d.table(),
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&d).map_err(anyhow::Error::from)?),
+    };
+    Ok((text, !fails))
+}
