@@ -85,6 +85,8 @@ fn group_name(r: &Report, i: usize) -> String {
 }
 
 type Key = (String, String, Protocol, Vec<(u16, u16)>);
+/// Pod pairs in a group, and one example pair (new report indices).
+type Group = (usize, (usize, usize));
 
 /// Compares the reachability of `old` and `new` (pods matched by namespace and name).
 pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<Diff> {
@@ -100,7 +102,13 @@ pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<D
     let new_pods: Vec<Option<usize>> = rn
         .endpoints
         .iter()
-        .map(|e| if e.is_pod { old_index.get(e.name.as_str()).copied() } else { None })
+        .map(|e| {
+            if e.is_pod {
+                old_index.get(e.name.as_str()).copied()
+            } else {
+                None
+            }
+        })
         .collect();
     let mut out = Diff::default();
     for (i, e) in rn.endpoints.iter().enumerate() {
@@ -108,8 +116,12 @@ pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<D
             out.pods_added.push(e.name.clone());
         }
     }
-    let present: std::collections::HashSet<&str> =
-        rn.endpoints.iter().filter(|e| e.is_pod).map(|e| e.name.as_str()).collect();
+    let present: std::collections::HashSet<&str> = rn
+        .endpoints
+        .iter()
+        .filter(|e| e.is_pod)
+        .map(|e| e.name.as_str())
+        .collect();
     out.pods_removed = ro
         .endpoints
         .iter()
@@ -117,7 +129,7 @@ pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<D
         .map(|e| e.name.clone())
         .collect();
     // (from group, to group, protocol, ranges) -> (pairs, example pair of new indices)
-    let mut groups: [BTreeMap<Key, (usize, (usize, usize))>; 2] = Default::default();
+    let mut groups: [BTreeMap<Key, Group>; 2] = Default::default();
     let pods: Vec<(usize, usize)> = new_pods
         .iter()
         .enumerate()
@@ -176,7 +188,10 @@ pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<D
 
 impl Diff {
     pub fn is_empty(&self) -> bool {
-        self.opened.is_empty() && self.closed.is_empty() && self.pods_added.is_empty() && self.pods_removed.is_empty()
+        self.opened.is_empty()
+            && self.closed.is_empty()
+            && self.pods_added.is_empty()
+            && self.pods_removed.is_empty()
     }
 
     /// A table per direction: from, to, protocol/ports, pod pairs, policies.
@@ -207,7 +222,10 @@ impl Diff {
                 ));
             }
         }
-        for (title, list) in [("pods added", &self.pods_added), ("pods removed", &self.pods_removed)] {
+        for (title, list) in [
+            ("pods added", &self.pods_added),
+            ("pods removed", &self.pods_removed),
+        ] {
             if !list.is_empty() {
                 o.push_str(&format!("{title}: {}\n", list.join(", ")));
             }
@@ -224,7 +242,10 @@ mod tests {
     fn subtract_ranges() {
         assert_eq!(subtract(&[(1, 65535)], &[(80, 80)]), vec![(1, 79), (81, 65535)]);
         assert_eq!(subtract(&[(80, 80)], &[(1, 65535)]), vec![]);
-        assert_eq!(subtract(&[(53, 53), (80, 90)], &[(85, 100)]), vec![(53, 53), (80, 84)]);
+        assert_eq!(
+            subtract(&[(53, 53), (80, 90)], &[(85, 100)]),
+            vec![(53, 53), (80, 84)]
+        );
         assert_eq!(subtract(&[(10, 20)], &[]), vec![(10, 20)]);
     }
 }

@@ -3,5 +3,7 @@
 //! findings and the zero-trust `scaffold`. Pure functions from clusters to answers; the
 //! CLI reads the files and prints.
 
+pub mod assertions;
 pub mod diff;
+pub mod lint;
 pub mod report;

@@ -127,7 +127,8 @@ impl Report {
     }
 }
 
-fn merge(mut r: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
+/// Sorted, merged port ranges.
+pub fn merge(mut r: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
     r.sort_unstable();
     let mut out: Vec<(u16, u16)> = Vec::with_capacity(r.len());
     for (lo, hi) in r {

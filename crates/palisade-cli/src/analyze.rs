@@ -8,8 +8,8 @@ use palisade_core::{compile, summarize, Cluster, Compiled, Protocol};
 use serde_json::{json, Map, Value};
 
 use crate::inputs::{self, Failure, InputArgs};
-use palisade_check::report::{ranges_text, Report};
 use crate::text;
+use palisade_check::report::{ranges_text, Report};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {

@@ -73,10 +73,7 @@ pub fn run(args: &DiffArgs) -> Result<(String, bool), Failure> {
             if paths.len() != 2 {
                 return Err(anyhow::anyhow!("diff takes OLD and NEW (or --git REV PATH…)").into());
             }
-            (
-                inputs::sources(&paths[..1])?,
-                inputs::sources(&paths[1..])?,
-            )
+            (inputs::sources(&paths[..1])?, inputs::sources(&paths[1..])?)
         }
     };
     let old = inputs::load_sources(&args.input, &old)?;
@@ -89,7 +86,10 @@ pub fn run(args: &DiffArgs) -> Result<(String, bool), Failure> {
     };
     let text = match args.output {
         Format::Table => d.table(),
-        Format::Json => format!("{}\n", serde_json::to_string_pretty(&d).map_err(anyhow::Error::from)?),
+        Format::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&d).map_err(anyhow::Error::from)?
+        ),
     };
     Ok((text, !fails))
 }

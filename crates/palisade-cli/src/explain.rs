@@ -75,7 +75,7 @@ pub fn explain_loaded(c: &Cluster, args: &ExplainArgs) -> Result<(String, bool),
     Ok((out, e.allowed))
 }
 
-fn name(c: &Cluster, e: &Endpoint) -> String {
+pub fn name(c: &Cluster, e: &Endpoint) -> String {
     match e {
         Endpoint::Pod(i) => c.pods[*i].key(),
         Endpoint::External(cidr) if cidr.prefix == cidr.family.bits() => cidr.network_ip().to_string(),
@@ -91,7 +91,7 @@ fn verdict(b: bool) -> &'static str {
     }
 }
 
-fn text(c: &Cluster, options: &Options, from: &Endpoint, to: &Endpoint, e: &Explanation) -> String {
+pub fn text(c: &Cluster, options: &Options, from: &Endpoint, to: &Endpoint, e: &Explanation) -> String {
     let mut out = format!(
         "{} -> {} on {}/{}: {}\n",
         name(c, from),
@@ -182,7 +182,7 @@ fn policy(out: &mut String, c: &Cluster, p: &PolicyTrace, peer_field: &str) {
     }
 }
 
-fn to_json(c: &Cluster, from: &Endpoint, to: &Endpoint, e: &Explanation) -> Value {
+pub fn to_json(c: &Cluster, from: &Endpoint, to: &Endpoint, e: &Explanation) -> Value {
     let dir = |d: &DirectionTrace| {
         let subject = match &d.subject {
             Subject::NotAPod => "not-a-pod",

@@ -1,6 +1,7 @@
 //! The `palisade` command: Kubernetes NetworkPolicy analysis from manifests.
 
 mod analyze;
+mod assert;
 mod bench_dataplane;
 mod dataplane;
 mod demo;
@@ -8,6 +9,7 @@ mod diff;
 mod explain;
 mod inputs;
 mod lab;
+mod lint;
 mod synth;
 mod text;
 
@@ -40,6 +42,10 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Whether one connection is allowed, and why.
     Explain(explain::ExplainArgs),
+    /// Findings about the policies (table, JSON, SARIF); exit 1 at or above --fail-on.
+    Lint(lint::LintArgs),
+    /// Check reachability assertions (exit 1 when one fails); --junit for CI reports.
+    Test(assert::TestArgs),
     /// What a change of manifests opens and closes (exit 1 when something changes).
     Diff(diff::DiffArgs),
     /// The nftables dataplane: render, apply, flush.
@@ -103,6 +109,8 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze::run(&args).map(ok),
         Command::Explain(args) => explain::run(&args).map(|(s, _)| (s, true)),
         Command::Diff(args) => diff::run(&args),
+        Command::Test(args) => assert::run(&args),
+        Command::Lint(args) => lint::run(&args),
         Command::Dataplane(cmd) => dataplane::run(&cmd).map(ok),
         Command::Lab(cmd) => lab::run(&cmd),
         Command::Synth(args) => Ok(ok(synth::synth(&args))),

@@ -40,6 +40,23 @@ impl Compiled {
         }
     }
 
+    /// The two halves of the verdict on port class `q`, class by class: `egress.rows[s]`
+    /// holds the destinations the egress side of `s` admits, `ingress.rows[s]` the
+    /// destinations whose ingress side admits `s` (non-isolated sides admit everything).
+    /// `class_matrix` is their intersection; apart they show half-open flows.
+    pub fn sides(&self, proto: Protocol, q: usize) -> (BitMatrix, BitMatrix) {
+        let n = self.classes.len();
+        let (rows, index) = self.ingress_rows(proto, q);
+        let refs: Vec<&BitSet> = index.iter().map(|&i| &rows[i]).collect();
+        let mut ingress = BitMatrix::new(n);
+        transpose_into(&refs, &mut ingress);
+        let mut egress = BitMatrix::new(n);
+        for (s, class) in self.classes.iter().enumerate() {
+            egress.rows[s] = self.egress_row(&class.egress_policies, proto, q);
+        }
+        (egress, ingress)
+    }
+
     /// Class-level matrix for one port (`None` if the port is 0).
     pub fn port_matrix(&self, proto: Protocol, port: u16) -> Option<BitMatrix> {
         let q = self.port_space(proto).class_of(port)?;

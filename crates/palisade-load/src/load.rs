@@ -1,6 +1,6 @@
 //! Reading sources (files, directories, stdin) into a validated [`Cluster`].
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -78,6 +78,20 @@ pub struct Loaded {
     pub warnings: Vec<String>,
     /// Workload controllers turned into representative pods.
     pub workloads: usize,
+    /// Where each object came from, by `Kind namespace/name` (`Namespace name`).
+    pub origins: HashMap<String, Origin>,
+    /// The files read: name and text.
+    pub texts: Vec<(String, String)>,
+}
+
+impl Loaded {
+    /// File, and line and column when known, of a field of an object (`Kind ns/name`);
+    /// the object's own position for an empty path.
+    pub fn locate(&self, object: &str, field: &FieldPath) -> Option<(String, Option<yaml::Pos>)> {
+        let o = self.origins.get(object)?;
+        let (name, text) = &self.texts[o.file];
+        Some((name.clone(), yaml::locate(text, o.doc, &o.path.join(field))))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +123,16 @@ struct State {
     pending: Vec<Pending>,
     documents: usize,
     workloads: usize,
+    origins: HashMap<String, Origin>,
+}
+
+/// Where an object came from: file, document, and the path of the object in it (inside a
+/// List, `items[i]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub file: usize,
+    pub doc: usize,
+    pub path: FieldPath,
 }
 
 /// Loads every source. All problems are reported together; nothing is returned
@@ -163,7 +187,9 @@ pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError>
     if !diags.is_empty() {
         return Err(LoadError(diags));
     }
-    Ok(st.finish(files.len(), opts))
+    let mut loaded = st.finish(files.len(), opts);
+    loaded.texts = files.into_iter().map(|f| (f.name, f.text)).collect();
+    Ok(loaded)
 }
 
 fn collect(p: &Path, explicit: bool, files: &mut Vec<File>, diags: &mut Vec<Diagnostic>) {
@@ -497,6 +523,16 @@ impl State {
             }
             Typed::Skipped(_) => unreachable!("handled above"),
         };
+        if errs.is_empty() {
+            self.origins.insert(
+                object.clone(),
+                Origin {
+                    file,
+                    doc,
+                    path: base.clone(),
+                },
+            );
+        }
         self.problems(file, doc, base, &object, errs);
     }
 
@@ -649,6 +685,8 @@ impl State {
             documents: self.documents,
             warnings: self.warnings,
             workloads: self.workloads,
+            origins: self.origins,
+            texts: Vec::new(),
         }
     }
 }

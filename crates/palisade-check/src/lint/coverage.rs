@@ -1,0 +1,210 @@
+//! Zero-trust coverage: default deny per namespace and direction, and the DNS path of
+//! egress-isolated pods.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use palisade_core::{allowed, Cluster, Endpoint, Labels, Pod, Protocol};
+
+use super::{
+    some, Ctx, Finding, DNS_BLOCKED, DNS_TCP_BLOCKED, NO_DEFAULT_DENY_EGRESS, NO_DEFAULT_DENY_INGRESS,
+};
+
+fn default_deny(ns: &str, ingress: bool) -> String {
+    let (name, kind) = if ingress {
+        ("default-deny-ingress", "Ingress")
+    } else {
+        ("default-deny-egress", "Egress")
+    };
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  podSelector: {{}}\n  policyTypes: [{kind}]\n"
+    )
+}
+
+pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
+    let c = cx.cluster;
+    // Namespaces with selectable pods.
+    let mut pods_by_ns: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, p) in cx.selectable() {
+        *pods_by_ns.entry(p.namespace.as_str()).or_default() += 1;
+    }
+    for (ns, n) in &pods_by_ns {
+        if cx.opts.skip_namespaces.iter().any(|s| s == ns) {
+            continue;
+        }
+        for ingress in [true, false] {
+            // A default deny: a policy of the namespace selecting every pod (`podSelector: {}`)
+            // for this direction. Allow rules in it are fine; it still isolates every pod.
+            let covered = c.policies.iter().any(|p| {
+                p.namespace == *ns
+                    && p.pod_selector.is_everything()
+                    && if ingress { p.types.ingress } else { p.types.egress }
+            });
+            if covered {
+                continue;
+            }
+            let rule = if ingress {
+                NO_DEFAULT_DENY_INGRESS
+            } else {
+                NO_DEFAULT_DENY_EGRESS
+            };
+            let dir = if ingress { "ingress" } else { "egress" };
+            let open = cx
+                .selectable()
+                .filter(|(i, p)| {
+                    p.namespace == *ns && {
+                        let class = &cx.compiled.classes[cx.compiled.pod_class(*i)];
+                        if ingress {
+                            class.ingress_policies.is_empty()
+                        } else {
+                            class.egress_policies.is_empty()
+                        }
+                    }
+                })
+                .count();
+            out.push(
+                Finding::new(
+                    rule,
+                    format!("Namespace {ns}"),
+                    "",
+                    format!(
+                        "namespace {ns} ({n} pod(s)) has no default deny for {dir}: {open} pod(s) are open to any {}",
+                        if ingress { "source" } else { "destination" }
+                    ),
+                )
+                .fix(default_deny(ns, ingress)),
+            );
+        }
+    }
+    dns(cx, out);
+}
+
+/// The cluster DNS pods, or a stand-in when the manifests have none.
+fn dns_cluster(cx: &Ctx) -> (Cluster, Vec<usize>) {
+    let mut c = cx.cluster.clone();
+    let is_dns = |p: &Pod| {
+        p.namespace == cx.opts.dns_namespace
+            && cx.opts.dns_labels.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+    };
+    let mut pods: Vec<usize> = c
+        .pods
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| is_dns(p))
+        .map(|(i, _)| i)
+        .collect();
+    if pods.is_empty() {
+        let labels: Labels = cx.opts.dns_labels.iter().cloned().collect();
+        c.pods.push(Pod {
+            namespace: cx.opts.dns_namespace.clone(),
+            name: "cluster-dns (stand-in)".into(),
+            labels,
+            ips: vec![cx.opts.dns_stand_in_ip],
+            host_network: false,
+            ports: Vec::new(),
+            node: None,
+            workload: None,
+        });
+        if !c.namespaces.iter().any(|n| n.name == cx.opts.dns_namespace) {
+            c.namespaces.push(palisade_core::Namespace {
+                name: cx.opts.dns_namespace.clone(),
+                labels: [(
+                    "kubernetes.io/metadata.name".to_string(),
+                    cx.opts.dns_namespace.clone(),
+                )]
+                .into(),
+                annotations: Default::default(),
+            });
+        }
+        pods.push(c.pods.len() - 1);
+    }
+    (c, pods)
+}
+
+fn dns(cx: &Ctx, out: &mut Vec<Finding>) {
+    let (c, dns_pods) = dns_cluster(cx);
+    let dns_set: BTreeSet<usize> = dns_pods.iter().copied().collect();
+    // One representative pod per class: every pod of a class is judged alike.
+    let mut seen = BTreeSet::new();
+    // (UDP blocked?, isolating policies) -> pods
+    let mut groups: BTreeMap<(bool, Vec<usize>), Vec<String>> = BTreeMap::new();
+    let mut members: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (i, p) in cx.selectable() {
+        if dns_set.contains(&i) {
+            continue;
+        }
+        members.entry(cx.compiled.pod_class(i)).or_default().push(p.key());
+    }
+    for (i, _) in cx.selectable() {
+        let class = cx.compiled.pod_class(i);
+        if dns_set.contains(&i) || !seen.insert(class) {
+            continue;
+        }
+        let policies = &cx.compiled.classes[class].egress_policies;
+        if policies.is_empty() {
+            continue;
+        }
+        let reaches = |proto: Protocol| {
+            dns_pods.iter().any(|&d| {
+                allowed(
+                    &c,
+                    &cx.opts.engine,
+                    &Endpoint::Pod(i),
+                    &Endpoint::Pod(d),
+                    proto,
+                    53,
+                )
+            })
+        };
+        let (udp, tcp) = (reaches(Protocol::Udp), reaches(Protocol::Tcp));
+        if udp && tcp {
+            continue;
+        }
+        groups
+            .entry((!udp, policies.clone()))
+            .or_default()
+            .extend(members[&class].iter().cloned());
+    }
+    let selector = cx
+        .opts
+        .dns_labels
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for ((udp_blocked, policies), mut pods) in groups {
+        pods.sort();
+        let rule = if udp_blocked { DNS_BLOCKED } else { DNS_TCP_BLOCKED };
+        let what = if udp_blocked {
+            "UDP 53"
+        } else {
+            "TCP 53 (UDP works)"
+        };
+        let ns = &cx
+            .cluster
+            .pods
+            .iter()
+            .find(|p| p.key() == pods[0])
+            .expect("pod")
+            .namespace;
+        let names: Vec<String> = policies.iter().map(|&p| cx.cluster.policies[p].key()).collect();
+        out.push(
+            Finding::new(
+                rule,
+                cx.policy_object(policies[0]),
+                "",
+                format!(
+                    "{} pod(s) ({}) are egress-isolated by {} and cannot reach cluster DNS ({}/{{{selector}}}) on {what}",
+                    pods.len(),
+                    some(&pods),
+                    names.join(", "),
+                    cx.opts.dns_namespace
+                ),
+            )
+            .fix(format!(
+                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: allow-dns-egress\n  namespace: {ns}\nspec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - namespaceSelector:\n        matchLabels:\n          kubernetes.io/metadata.name: {}\n      podSelector:\n        matchLabels:\n          {}\n    ports:\n    - {{protocol: UDP, port: 53}}\n    - {{protocol: TCP, port: 53}}\n",
+                cx.opts.dns_namespace,
+                cx.opts.dns_labels.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n          ")
+            )),
+        );
+    }
+}

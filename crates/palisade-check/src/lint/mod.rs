@@ -1,0 +1,372 @@
+//! `palisade lint`: findings about a cluster's policies, each from a rule with a stable
+//! id, a severity, the object (and field) it is about, a message and a fix. Every
+//! judgement about what is allowed comes from the engine (compiled matrices, the direct
+//! evaluator, selector matching); the rules only decide what is worth saying.
+
+mod addresses;
+mod coverage;
+mod flows;
+mod hygiene;
+mod ports;
+mod redundancy;
+mod selectors;
+
+use std::fmt;
+use std::net::IpAddr;
+
+use palisade_core::{compile, Cluster, Compiled, Options, Pod};
+use serde::Serialize;
+
+/// How bad a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        })
+    }
+}
+
+/// A lint rule: stable id and name, default severity, what it catches and why it matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Rule {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub summary: &'static str,
+    /// The failure mode it guards against.
+    pub why: &'static str,
+}
+
+macro_rules! rules {
+    ($($konst:ident = $id:literal, $name:literal, $sev:ident, $summary:literal, $why:literal;)*) => {
+        $(pub const $konst: Rule = Rule { id: $id, name: $name, severity: Severity::$sev, summary: $summary, why: $why };)*
+        /// Every rule, in id order.
+        pub const RULES: &[Rule] = &[$($konst),*];
+    };
+}
+
+rules! {
+    INVALID = "PAL000", "invalid-manifest", Error,
+        "The manifests do not pass API-server validation",
+        "The API server rejects the object, so none of its policy is applied.";
+    NO_DEFAULT_DENY_INGRESS = "PAL001", "no-default-deny-ingress", Warning,
+        "A namespace with pods has no policy isolating all its pods for ingress",
+        "Pods stay open to every source until some policy selects them: zero trust starts with a default deny.";
+    NO_DEFAULT_DENY_EGRESS = "PAL002", "no-default-deny-egress", Warning,
+        "A namespace with pods has no policy isolating all its pods for egress",
+        "Without egress isolation a compromised pod can reach anything, inside or outside the cluster.";
+    DNS_BLOCKED = "PAL003", "dns-egress-blocked", Error,
+        "Egress-isolated pods cannot reach cluster DNS on UDP 53",
+        "The invisible DNS failure: every name lookup times out and the application blames the network.";
+    DNS_TCP_BLOCKED = "PAL004", "dns-tcp-blocked", Warning,
+        "Egress-isolated pods reach cluster DNS on UDP 53 but not on TCP 53",
+        "Large DNS answers fall back to TCP; lookups fail intermittently.";
+    UNKNOWN_NAMESPACE_LABEL = "PAL005", "unknown-namespace-label", Warning,
+        "A namespaceSelector uses a label that no namespace carries",
+        "`name: kube-system` instead of `kubernetes.io/metadata.name: kube-system` selects nothing and silently allows nothing.";
+    PEER_SELECTS_NOTHING = "PAL006", "peer-selects-nothing", Warning,
+        "A from/to item selects no pod",
+        "A typo in a label makes a rule allow nothing; the traffic it was written for is denied.";
+    POLICY_SELECTS_NOTHING = "PAL007", "policy-selects-nothing", Warning,
+        "A policy's podSelector selects no pod",
+        "The policy protects nothing: often a label mismatch with the workload.";
+    AND_OR = "PAL008", "and-or-confusion", Warning,
+        "A namespaceSelector and a podSelector in separate from/to items",
+        "Two items are ORed: every pod of those namespaces is allowed, not just the selected pods in them.";
+    IPBLOCK_PODS = "PAL009", "ipblock-covers-pods", Warning,
+        "An ipBlock covers pod IPs",
+        "Whether ipBlock matches pod traffic is implementation-defined (Calico: yes, Cilium: no); pod IPs also change.";
+    EGRESS_WORLD = "PAL010", "egress-world-without-private-except", Warning,
+        "Egress to 0.0.0.0/0 (or ::/0) without excepting private ranges",
+        "Meant as 'the internet', it also allows every private address: other pods, nodes, the cloud metadata network.";
+    NAMED_PORT_UNDECLARED = "PAL011", "named-port-undeclared", Warning,
+        "A named port that no pod it applies to declares",
+        "A named port resolves on the destination pod; if no pod declares it the rule allows nothing.";
+    ENDPORT_NAMED = "PAL012", "endport-on-named-port", Error,
+        "endPort with a named port",
+        "Invalid: the API server rejects it.";
+    SCTP = "PAL013", "sctp-rule", Info,
+        "A rule uses SCTP",
+        "SCTP support depends on the CNI and kernel modules; check that the dataplane enforces it.";
+    REDUNDANT_RULE = "PAL014", "redundant-rule", Info,
+        "A rule allows nothing that other rules do not already allow",
+        "Dead rules hide the real intent and survive the removal of the rules that shadow them.";
+    REDUNDANT_POLICY = "PAL015", "redundant-policy", Warning,
+        "A policy changes nothing: removing it leaves every connection as it is",
+        "A policy that changes nothing is either dead or not doing what its author thinks.";
+    POD_NO_LABELS = "PAL016", "pod-without-labels", Warning,
+        "A pod (or workload template) has no labels",
+        "Unlabelled pods can only be selected namespace-wide: no policy can single them out.";
+    POD_MISSING_LABELS = "PAL017", "pod-missing-policy-labels", Info,
+        "A pod carries none of the label keys its namespace's policies select on",
+        "Label hygiene: the pod falls through every targeted policy and gets only namespace-wide rules.";
+    HALF_OPEN = "PAL018", "half-open-flow", Warning,
+        "One side allows a connection that the other side denies",
+        "Egress allowed but ingress denied (or the reverse) shows up as timeouts, not as a clear refusal.";
+    MONITORING_BLIND = "PAL019", "monitoring-blind", Error,
+        "The monitoring namespace lost access to metrics ports it reached in the baseline",
+        "Prometheus goes blind: scrapes time out after a policy rollout and alerts stop firing.";
+}
+
+/// One finding.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    /// `Kind namespace/name` (`Namespace name`).
+    pub object: String,
+    /// Field inside the object (`spec.egress[0].to[1]`), empty for the object itself.
+    pub field: String,
+    pub message: String,
+    /// What to change, often a YAML snippet.
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    pub fn new(
+        rule: Rule,
+        object: impl Into<String>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Finding {
+        Finding {
+            rule: rule.id,
+            name: rule.name,
+            severity: rule.severity,
+            object: object.into(),
+            field: field.into(),
+            message: message.into(),
+            fix: None,
+        }
+    }
+
+    pub fn fix(mut self, fix: impl Into<String>) -> Finding {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+pub fn rule(id: &str) -> Option<&'static Rule> {
+    RULES.iter().find(|r| r.id == id)
+}
+
+/// What lint needs besides the cluster.
+#[derive(Clone, Debug)]
+pub struct LintOptions {
+    pub engine: Options,
+    /// The previous manifests, for rules that compare (`monitoring-blind`).
+    pub baseline: Option<Cluster>,
+    /// The namespace whose pods scrape metrics.
+    pub monitoring_namespace: String,
+    /// Where cluster DNS runs: namespace and pod labels.
+    pub dns_namespace: String,
+    pub dns_labels: Vec<(String, String)>,
+    /// The address of a stand-in DNS pod when the manifests have none.
+    pub dns_stand_in_ip: IpAddr,
+    /// Namespaces the coverage rules leave alone (the platform's own).
+    pub skip_namespaces: Vec<String>,
+    /// Redundancy is checked by recompiling once per rule: skipped above this many rules.
+    pub max_redundancy_rules: usize,
+}
+
+impl Default for LintOptions {
+    fn default() -> Self {
+        LintOptions {
+            engine: Options::default(),
+            baseline: None,
+            monitoring_namespace: "monitoring".into(),
+            dns_namespace: "kube-system".into(),
+            dns_labels: vec![("k8s-app".into(), "kube-dns".into())],
+            dns_stand_in_ip: "10.244.255.253".parse().expect("address"),
+            skip_namespaces: vec![
+                "kube-system".into(),
+                "kube-public".into(),
+                "kube-node-lease".into(),
+            ],
+            max_redundancy_rules: 400,
+        }
+    }
+}
+
+/// What the rules share: the cluster, its compiled form, options.
+pub struct Ctx<'a> {
+    pub cluster: &'a Cluster,
+    pub compiled: Compiled,
+    pub opts: &'a LintOptions,
+    notes: std::cell::RefCell<Vec<String>>,
+}
+
+impl Ctx<'_> {
+    /// A remark about the run itself (a check skipped), not about the manifests.
+    pub fn note(&self, s: String) {
+        self.notes.borrow_mut().push(s);
+    }
+
+    pub fn policy_object(&self, p: usize) -> String {
+        format!("NetworkPolicy {}", self.cluster.policies[p].key())
+    }
+
+    /// The object a pod came from: the pod itself, or its workload.
+    pub fn pod_object(&self, pod: &Pod) -> String {
+        match pod.workload.as_deref().and_then(|w| w.split_once('/')) {
+            Some((kind, name)) => format!("{kind} {}/{name}", pod.namespace),
+            None => format!("Pod {}", pod.key()),
+        }
+    }
+
+    /// Pods that policies can select (not hostNetwork).
+    pub fn selectable(&self) -> impl Iterator<Item = (usize, &Pod)> {
+        self.cluster
+            .pods
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.host_network)
+    }
+}
+
+/// Findings, and remarks about the run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct LintReport {
+    pub findings: Vec<Finding>,
+    pub notes: Vec<String>,
+}
+
+/// Runs every rule.
+pub fn lint(cluster: &Cluster, opts: &LintOptions) -> LintReport {
+    let cx = Ctx {
+        cluster,
+        compiled: compile(cluster, &opts.engine),
+        opts,
+        notes: Default::default(),
+    };
+    let mut out = Vec::new();
+    coverage::check(&cx, &mut out);
+    selectors::check(&cx, &mut out);
+    addresses::check(&cx, &mut out);
+    ports::check(&cx, &mut out);
+    redundancy::check(&cx, &mut out);
+    hygiene::check(&cx, &mut out);
+    flows::check(&cx, &mut out);
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| (a.rule, &a.object, &a.field).cmp(&(b.rule, &b.object, &b.field)))
+    });
+    LintReport {
+        findings: out,
+        notes: cx.notes.into_inner(),
+    }
+}
+
+/// A short list of names: `a, b, c and 4 more`.
+pub fn some(names: &[String]) -> String {
+    const SHOWN: usize = 3;
+    if names.len() <= SHOWN {
+        names.join(", ")
+    } else {
+        format!("{} and {} more", names[..SHOWN].join(", "), names.len() - SHOWN)
+    }
+}
+
+/// Every peer item of every rule: (policy, ingress?, rule, item, peer).
+pub fn peers(c: &Cluster) -> impl Iterator<Item = (usize, bool, usize, usize, &palisade_core::Peer)> {
+    c.policies.iter().enumerate().flat_map(|(pi, p)| {
+        [(true, &p.ingress), (false, &p.egress)]
+            .into_iter()
+            .flat_map(move |(ingress, rules)| {
+                rules.iter().enumerate().flat_map(move |(ri, r)| {
+                    r.peers
+                        .iter()
+                        .enumerate()
+                        .map(move |(xi, peer)| (pi, ingress, ri, xi, peer))
+                })
+            })
+    })
+}
+
+/// `spec.ingress[0]` / `spec.egress[2]`.
+pub fn rule_field(ingress: bool, rule: usize) -> String {
+    format!("spec.{}[{rule}]", if ingress { "ingress" } else { "egress" })
+}
+
+/// `spec.ingress[0].from[1]` / `spec.egress[2].to[0]`.
+pub fn peer_field(ingress: bool, rule: usize, item: usize) -> String {
+    format!(
+        "{}.{}[{item}]",
+        rule_field(ingress, rule),
+        if ingress { "from" } else { "to" }
+    )
+}
+
+/// Pods (indices) a `podSelector`/`namespaceSelector` item selects, as the API defines it:
+/// namespaces by the namespace selector (or the policy's own), pods by the pod selector (or all).
+pub fn peer_pods(
+    c: &Cluster,
+    own_namespace: &str,
+    namespace_selector: Option<&palisade_core::LabelSelector>,
+    pod_selector: Option<&palisade_core::LabelSelector>,
+) -> Vec<usize> {
+    let namespaces: std::collections::HashSet<&str> = match namespace_selector {
+        Some(s) => c
+            .namespaces
+            .iter()
+            .filter(|n| s.matches(&n.labels))
+            .map(|n| n.name.as_str())
+            .collect(),
+        None => [own_namespace].into_iter().collect(),
+    };
+    c.pods
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| {
+            !p.host_network
+                && namespaces.contains(p.namespace.as_str())
+                && pod_selector.is_none_or(|s| s.matches(&p.labels))
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// A selector as YAML lines (`matchLabels` when it can be), each line prefixed by `indent`.
+pub fn selector_yaml(s: &palisade_core::LabelSelector, indent: &str) -> String {
+    use palisade_core::Operator;
+    if s.is_everything() {
+        return format!("{indent}{{}}\n");
+    }
+    let simple = s
+        .requirements
+        .iter()
+        .all(|r| r.operator == Operator::In && r.values.len() == 1);
+    let mut o = String::new();
+    if simple {
+        o.push_str(&format!("{indent}matchLabels:\n"));
+        for r in &s.requirements {
+            o.push_str(&format!("{indent}  {}: {}\n", r.key, r.values[0]));
+        }
+    } else {
+        o.push_str(&format!("{indent}matchExpressions:\n"));
+        for r in &s.requirements {
+            o.push_str(&format!(
+                "{indent}- {{key: {}, operator: {}",
+                r.key,
+                r.operator.as_str()
+            ));
+            if !r.values.is_empty() {
+                o.push_str(&format!(", values: [{}]", r.values.join(", ")));
+            }
+            o.push_str("}\n");
+        }
+    }
+    o
+}

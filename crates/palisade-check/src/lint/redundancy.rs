@@ -1,0 +1,95 @@
+//! Redundant rules and policies, decided by the engine: remove one, recompile, and
+//! compare every pair of classes on every port class.
+
+use palisade_core::{compile, Cluster, Compiled, Protocol};
+
+use super::{rule_field, Ctx, Finding, REDUNDANT_POLICY, REDUNDANT_RULE};
+
+/// Whether `reduced` allows exactly what `full` allows. The full cluster's classes and
+/// port classes refine the reduced one's (removing a rule only merges classes), so one
+/// representative per class and port class decides.
+pub fn same_reachability(full: &Compiled, reduced: &Compiled) -> bool {
+    let reps: Vec<usize> = full.classes.iter().map(|c| c.members[0]).collect();
+    for proto in Protocol::ALL {
+        let space = full.port_space(proto);
+        for q in 0..space.classes.len() {
+            let port = space.classes[q][0].0;
+            let a = full.class_matrix(proto, q);
+            let Some(b) = reduced.port_matrix(proto, port) else {
+                continue;
+            };
+            for (s, &ps) in reps.iter().enumerate() {
+                let rs = reduced.endpoint_class[ps];
+                for (d, &pd) in reps.iter().enumerate() {
+                    if !full.is_pod_class(s) && !full.is_pod_class(d) {
+                        continue;
+                    }
+                    if a.get(s, d) != b.get(rs, reduced.endpoint_class[pd]) {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+    true
+}
+
+pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
+    let c = cx.cluster;
+    let rules: usize = c.policies.iter().map(|p| p.ingress.len() + p.egress.len()).sum();
+    if rules > cx.opts.max_redundancy_rules {
+        cx.note(format!(
+            "redundancy not checked: {rules} rules (the check recompiles once per rule; limit {}, see --max-redundancy-rules)",
+            cx.opts.max_redundancy_rules
+        ));
+        return;
+    }
+    let without = |edit: &dyn Fn(&mut Cluster)| {
+        let mut reduced = c.clone();
+        edit(&mut reduced);
+        compile(&reduced, &cx.opts.engine)
+    };
+    for (pi, policy) in c.policies.iter().enumerate() {
+        if policy.ingress.is_empty() && policy.egress.is_empty() {
+            continue; // a pure default deny: it isolates on purpose, even when others do too
+        }
+        let reduced = without(&|r: &mut Cluster| {
+            r.policies.remove(pi);
+        });
+        if same_reachability(&cx.compiled, &reduced) {
+            out.push(
+                Finding::new(
+                    REDUNDANT_POLICY,
+                    cx.policy_object(pi),
+                    "",
+                    "removing this policy changes no connection: other policies already isolate the same pods and allow everything it allows",
+                )
+                .fix("delete it, or fix what it was meant to allow"),
+            );
+            continue;
+        }
+        for (ingress, n) in [(true, policy.ingress.len()), (false, policy.egress.len())] {
+            for ri in 0..n {
+                let reduced = without(&|r: &mut Cluster| {
+                    let p = &mut r.policies[pi];
+                    if ingress {
+                        p.ingress.remove(ri);
+                    } else {
+                        p.egress.remove(ri);
+                    }
+                });
+                if same_reachability(&cx.compiled, &reduced) {
+                    out.push(
+                        Finding::new(
+                            REDUNDANT_RULE,
+                            cx.policy_object(pi),
+                            rule_field(ingress, ri),
+                            "everything this rule allows is already allowed by other rules",
+                        )
+                        .fix("delete the rule"),
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! `palisade lint PATH…`: findings as a table, JSON or SARIF 2.1.0; exit 1 when one is
+//! at or above `--fail-on`. Manifests the API server would reject are findings too
+//! (PAL000, PAL012), so code scanning shows them where they are.
+
+use clap::{Args, ValueEnum};
+use palisade_check::lint::{self, Finding, LintOptions, LintReport, Severity, ENDPORT_NAMED, INVALID, RULES};
+use palisade_load::path::{FieldPath, Seg};
+use palisade_load::{Diagnostic, Loaded};
+use serde_json::{json, Value};
+
+use crate::inputs::{self, Failure, InputArgs};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Sarif,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+    Never,
+}
+
+#[derive(Args, Debug)]
+pub struct LintArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
+    pub output: Format,
+    /// Exit 1 when a finding of this severity or worse exists.
+    #[arg(long = "fail-on", value_enum, default_value = "error")]
+    pub fail_on: FailOn,
+    /// The previous manifests (file or directory, repeatable): enables `monitoring-blind`.
+    #[arg(long, value_name = "PATH")]
+    pub baseline: Vec<String>,
+    /// The namespace whose pods scrape metrics.
+    #[arg(long = "monitoring-namespace", default_value = "monitoring")]
+    pub monitoring_namespace: String,
+    /// Where cluster DNS runs, as NAMESPACE/KEY=VALUE.
+    #[arg(long, default_value = "kube-system/k8s-app=kube-dns")]
+    pub dns: String,
+    /// Also check default deny in kube-system, kube-public and kube-node-lease.
+    #[arg(long = "include-system")]
+    pub include_system: bool,
+    /// Redundancy recompiles once per rule: skipped above this many rules.
+    #[arg(long = "max-redundancy-rules", default_value_t = 400)]
+    pub max_redundancy_rules: usize,
+}
+
+/// A finding with its place in the files.
+struct Placed {
+    finding: Finding,
+    file: Option<String>,
+    line: Option<usize>,
+    column: Option<usize>,
+}
+
+fn from_diagnostic(d: Diagnostic) -> Placed {
+    let endport =
+        matches!(d.path.0.last(), Some(Seg::Key(k)) if k == "endPort") && d.message.contains("non-numeric");
+    let rule = if endport { ENDPORT_NAMED } else { INVALID };
+    Placed {
+        finding: Finding::new(
+            rule,
+            d.object.clone().unwrap_or_default(),
+            d.path.to_string(),
+            d.message.clone(),
+        ),
+        file: Some(d.file.clone()),
+        line: d.pos.map(|p| p.line),
+        column: d.pos.map(|p| p.column),
+    }
+}
+
+fn place(loaded: &Loaded, f: Finding) -> Placed {
+    // The object itself: its name line rather than the document marker.
+    let field = if f.field.is_empty() {
+        "metadata.name"
+    } else {
+        f.field.as_str()
+    };
+    let at = loaded.locate(&f.object, &FieldPath::parse(field));
+    Placed {
+        file: at.as_ref().map(|(file, _)| file.clone()),
+        line: at.as_ref().and_then(|(_, p)| p.map(|p| p.line)),
+        column: at.as_ref().and_then(|(_, p)| p.map(|p| p.column)),
+        finding: f,
+    }
+}
+
+fn options(args: &LintArgs) -> Result<LintOptions, Failure> {
+    let mut o = LintOptions {
+        engine: args.input.options(),
+        monitoring_namespace: args.monitoring_namespace.clone(),
+        max_redundancy_rules: args.max_redundancy_rules,
+        ..Default::default()
+    };
+    let (ns, label) = args
+        .dns
+        .split_once('/')
+        .ok_or_else(|| anyhow::anyhow!("--dns: expected NAMESPACE/KEY=VALUE"))?;
+    let (k, v) = label
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("--dns: expected NAMESPACE/KEY=VALUE"))?;
+    o.dns_namespace = ns.into();
+    o.dns_labels = vec![(k.into(), v.into())];
+    if args.include_system {
+        o.skip_namespaces.clear();
+    }
+    // The stand-in DNS pod takes the last address of the first pod network.
+    if let Some(cidr) = args.input.load_options()?.pod_cidrs.first() {
+        let (lo, hi) = cidr.range();
+        if hi > lo + 2 {
+            o.dns_stand_in_ip = palisade_core::ip::num_to_ip(cidr.family, hi - 1);
+        }
+    }
+    if !args.baseline.is_empty() {
+        let base = inputs::load_sources(&args.input, &inputs::sources(&args.baseline)?)?;
+        o.baseline = Some(base.cluster);
+    }
+    Ok(o)
+}
+
+fn table(placed: &[Placed], notes: &[String]) -> String {
+    let mut s = String::new();
+    for p in placed {
+        let f = &p.finding;
+        let at = match (&p.file, p.line) {
+            (Some(file), Some(line)) => format!("{file}:{line}: "),
+            (Some(file), None) => format!("{file}: "),
+            _ => String::new(),
+        };
+        let field = if f.field.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", f.field)
+        };
+        s.push_str(&format!(
+            "{:<7} {} {}  {at}{}{field}\n  {}\n",
+            f.severity, f.rule, f.name, f.object, f.message
+        ));
+        if let Some(fix) = &f.fix {
+            s.push_str("  fix:\n");
+            for line in fix.lines() {
+                s.push_str(&format!("    {line}\n"));
+            }
+        }
+    }
+    let count = |sev| placed.iter().filter(|p| p.finding.severity == sev).count();
+    for n in notes {
+        s.push_str(&format!("note: {n}\n"));
+    }
+    s.push_str(&format!(
+        "{} finding(s): {} error(s), {} warning(s), {} info\n",
+        placed.len(),
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Info)
+    ));
+    s
+}
+
+fn json_out(placed: &[Placed], notes: &[String]) -> Value {
+    json!({
+        "findings": placed.iter().map(|p| {
+            let mut v = serde_json::to_value(&p.finding).expect("json");
+            v["file"] = json!(p.file);
+            v["line"] = json!(p.line);
+            v["column"] = json!(p.column);
+            v
+        }).collect::<Vec<_>>(),
+        "notes": notes,
+    })
+}
+
+fn sarif_level(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info => "note",
+    }
+}
+
+/// SARIF 2.1.0: one run, every rule described, one result per finding.
+fn sarif(placed: &[Placed]) -> Value {
+    let rules: Vec<Value> = RULES
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "name": r.name,
+                "shortDescription": {"text": r.summary},
+                "fullDescription": {"text": r.why},
+                "help": {"text": format!("{} {}", r.summary, r.why)},
+                "defaultConfiguration": {"level": sarif_level(r.severity)},
+            })
+        })
+        .collect();
+    let results: Vec<Value> = placed
+        .iter()
+        .map(|p| {
+            let f = &p.finding;
+            let index = RULES.iter().position(|r| r.id == f.rule).expect("known rule");
+            let mut text = f.message.clone();
+            if let Some(fix) = &f.fix {
+                text.push_str("\nFix:\n");
+                text.push_str(fix);
+            }
+            let mut result = json!({
+                "ruleId": f.rule,
+                "ruleIndex": index,
+                "level": sarif_level(f.severity),
+                "message": {"text": text},
+            });
+            if let Some(file) = &p.file {
+                let mut region = json!({});
+                if let Some(line) = p.line {
+                    region["startLine"] = json!(line);
+                }
+                if let Some(col) = p.column {
+                    region["startColumn"] = json!(col);
+                }
+                let mut physical = json!({"artifactLocation": {"uri": file}});
+                if p.line.is_some() {
+                    physical["region"] = region;
+                }
+                result["locations"] = json!([{
+                    "physicalLocation": physical,
+                    "logicalLocations": [{"fullyQualifiedName": format!("{}{}", f.object, if f.field.is_empty() { String::new() } else { format!(":{}", f.field) })}],
+                }]);
+            }
+            result
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "palisade",
+                "informationUri": "https://github.com/palisade-dev/palisade",
+                "version": env!("CARGO_PKG_VERSION"),
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    })
+}
+
+pub fn run(args: &LintArgs) -> Result<(String, bool), Failure> {
+    let report = match inputs::load(&args.input) {
+        Ok(loaded) => {
+            let LintReport { findings, notes } = lint::lint(&loaded.cluster, &options(args)?);
+            let placed: Vec<Placed> = findings.into_iter().map(|f| place(&loaded, f)).collect();
+            (placed, notes)
+        }
+        Err(Failure::Input(diags)) => (diags.into_iter().map(from_diagnostic).collect(), Vec::new()),
+        Err(other) => return Err(other),
+    };
+    let (placed, notes) = report;
+    let threshold = match args.fail_on {
+        FailOn::Error => Some(Severity::Error),
+        FailOn::Warning => Some(Severity::Warning),
+        FailOn::Info => Some(Severity::Info),
+        FailOn::Never => None,
+    };
+    let fails = threshold.is_some_and(|t| placed.iter().any(|p| p.finding.severity >= t));
+    let out = match args.output {
+        Format::Table => table(&placed, &notes),
+        Format::Json => serde_json::to_string_pretty(&json_out(&placed, &notes)).expect("json") + "\n",
+        Format::Sarif => serde_json::to_string_pretty(&sarif(&placed)).expect("json") + "\n",
+    };
+    Ok((out, !fails))
+}
