@@ -15,7 +15,8 @@ use crate::report::{ranges_text, Report};
 pub struct FlowChange {
     pub from: String,
     pub to: String,
-    pub protocol: String,
+    /// Protocols with these same ports (`TCP`, `UDP`, `SCTP`).
+    pub protocols: Vec<String>,
     /// Port ranges, as `80,443,8000-8080` or `all`.
     pub ports: String,
     /// Pod pairs in the group.
@@ -84,9 +85,9 @@ fn group_name(r: &Report, i: usize) -> String {
     }
 }
 
-type Key = (String, String, Protocol, Vec<(u16, u16)>);
-/// Pod pairs in a group, and one example pair (new report indices).
-type Group = (usize, (usize, usize));
+type Key = (String, String, Vec<(u16, u16)>);
+/// Protocols, pod pairs in the group, and one example pair (new report indices).
+type Group = (Vec<Protocol>, usize, (usize, usize));
 
 /// Compares the reachability of `old` and `new` (pods matched by namespace and name).
 pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<Diff> {
@@ -149,15 +150,22 @@ pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<D
                     if r.is_empty() {
                         continue;
                     }
-                    let key = (group_name(&rn, a), group_name(&rn, b), proto, r);
-                    groups[k].entry(key).or_insert((0, (a, b))).0 += 1;
+                    let key = (group_name(&rn, a), group_name(&rn, b), r);
+                    let g = groups[k].entry(key).or_insert((Vec::new(), 0, (a, b)));
+                    if !g.0.contains(&proto) {
+                        g.0.push(proto);
+                    }
+                    if proto == g.0[0] {
+                        g.1 += 1;
+                    }
                 }
             }
         }
     }
     let pod_index: HashMap<String, usize> = new.pods.iter().enumerate().map(|(i, p)| (p.key(), i)).collect();
     for (k, g) in groups.into_iter().enumerate() {
-        for ((from, to, proto, ranges), (pairs, (a, b))) in g {
+        for ((from, to, ranges), (protos, pairs, (a, b))) in g {
+            let proto = protos[0];
             let (pa, pb) = (&rn.endpoints[a].name, &rn.endpoints[b].name);
             let e = explain(
                 new,
@@ -170,7 +178,7 @@ pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<D
             let change = FlowChange {
                 from,
                 to,
-                protocol: proto.to_string(),
+                protocols: protos.iter().map(|p| p.to_string()).collect(),
                 ports: ranges_text(&ranges),
                 pairs,
                 example: (pa.clone(), pb.clone()),
@@ -208,7 +216,7 @@ impl Diff {
                     "  {} -> {}  {}/{}  ({} pod pair{}; e.g. {} -> {})  policies: {}\n",
                     c.from,
                     c.to,
-                    c.protocol,
+                    c.protocols.join("+"),
                     c.ports,
                     c.pairs,
                     if c.pairs == 1 { "" } else { "s" },

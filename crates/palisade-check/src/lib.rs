@@ -7,3 +7,4 @@ pub mod assertions;
 pub mod diff;
 pub mod lint;
 pub mod report;
+pub mod scaffold;

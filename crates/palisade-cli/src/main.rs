@@ -10,6 +10,7 @@ mod explain;
 mod inputs;
 mod lab;
 mod lint;
+mod scaffold;
 mod synth;
 mod text;
 
@@ -44,6 +45,9 @@ enum Command {
     Explain(explain::ExplainArgs),
     /// Findings about the policies (table, JSON, SARIF); exit 1 at or above --fail-on.
     Lint(lint::LintArgs),
+    /// Starting policy sets (`zero-trust`), with what they would close.
+    #[command(subcommand)]
+    Scaffold(scaffold::ScaffoldCommand),
     /// Check reachability assertions (exit 1 when one fails); --junit for CI reports.
     Test(assert::TestArgs),
     /// What a change of manifests opens and closes (exit 1 when something changes).
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Test(args) => assert::run(&args),
         Command::Lint(args) => lint::run(&args),
+        Command::Scaffold(cmd) => scaffold::run(&cmd),
         Command::Dataplane(cmd) => dataplane::run(&cmd).map(ok),
         Command::Lab(cmd) => lab::run(&cmd),
         Command::Synth(args) => Ok(ok(synth::synth(&args))),

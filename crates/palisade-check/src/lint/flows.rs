@@ -79,8 +79,9 @@ fn half_open(cx: &Ctx, out: &mut Vec<Finding>) {
                 .collect()
         };
         let (from, to) = (names(&comp.classes[s].members), names(&comp.classes[d].members));
-        // Only a side that names the other end (a pod or namespace selector that matched)
-        // is a deliberate allow; "from anywhere" is not a promise about this source.
+        // Only a side that singles the other end out (a pod selector that matched) is a
+        // deliberate allow; "from anywhere" or "the whole namespace" promises nothing
+        // about this pod.
         let side = if egress_allows { &e.egress } else { &e.ingress };
         let allowing: Vec<usize> = side
             .policies
@@ -95,9 +96,7 @@ fn half_open(cx: &Ctx, out: &mut Vec<Finding>) {
                 t.rules.iter().filter(|r| r.matched()).any(|r| {
                     r.peers.iter().filter(|o| o.matched).any(|o| {
                         matches!(&rules[r.index].peers[o.index],
-                            Peer::Pods { namespace_selector, pod_selector }
-                                if namespace_selector.as_ref().is_some_and(|x| !x.is_everything())
-                                    || pod_selector.as_ref().is_some_and(|x| !x.is_everything()))
+                            Peer::Pods { pod_selector: Some(x), .. } if !x.is_everything())
                     })
                 })
             })
