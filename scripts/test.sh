@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian machine with a Rust toolchain:
-# installs what the tests need, then format check, lints, and every test.
+# installs what the tests need, then format check, lints, every test, and the schema
+# validation of the SARIF and JUnit outputs (validators from PyPI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in nftables iproute2 procps; do
+for pkg in nftables iproute2 procps git python3 python3-venv; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -20,3 +21,10 @@ rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup compon
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# SARIF and JUnit outputs against their published schemas (validators from PyPI).
+venv=target/validate-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check 'jsonschema>=4,<5' 'xmlschema>=3,<5'
+cargo build --locked -q -p palisade-cli
+"$venv/bin/python" scripts/validate-reports.py target/debug/palisade target/schema-cache

@@ -1,0 +1,233 @@
+//! `lint`, `test`, `diff` and `scaffold` end to end on the bundled examples. Expectations
+//! are derived by hand from examples/shop (see the comments).
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn examples() -> String {
+    format!("{}/../../examples", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn shop() -> String {
+    format!("{}/shop", examples())
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Run {
+    let out = palisade().args(args).output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// The shop with one policy file edited.
+fn shop_copy(dir: &Path, edit: impl Fn(String) -> String) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    for f in ["namespaces.yaml", "workloads.yaml", "policies.yaml"] {
+        let text = std::fs::read_to_string(format!("{}/{f}", shop())).unwrap();
+        let text = if f == "policies.yaml" { edit(text) } else { text };
+        std::fs::write(dir.join(f), text).unwrap();
+    }
+    dir.display().to_string()
+}
+
+/// The policies file without the document of policy `name`.
+fn without(text: String, name: &str) -> String {
+    let docs: Vec<&str> = text.split("\n---\n").collect();
+    let kept: Vec<&str> = docs.into_iter().filter(|d| !d.contains(&format!("name: {name}\n"))).collect();
+    kept.join("\n---\n")
+}
+
+#[test]
+fn test_passes_the_shop_assertions_and_explains_failures() {
+    let spec = format!("{}/shop.test.yaml", examples());
+    let r = run(&["test", &spec, &shop()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("7 passed, 0 failed"), "{}", r.stdout);
+    // Wrong on purpose: frontend to database is denied (database-ingress admits only
+    // app=backend; frontend's egress allows only the backend and DNS).
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "- name: frontend reaches the database\n  from: {namespace: shop, pod: {app: frontend}}\n  to: {namespace: shop, pod: {app: database}}\n  port: 5432/TCP\n  expect: allow\n- from: {namespace: shop, pod: {app: nosuch}}\n  to: {namespace: shop}\n  port: 80\n  expect: deny\n",
+    )
+    .unwrap();
+    let junit = dir.path().join("junit.xml");
+    let r = run(&["test", bad.to_str().unwrap(), &shop(), "--junit", junit.to_str().unwrap()]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("FAIL  frontend reaches the database"), "{}", r.stdout);
+    assert!(r.stdout.contains("shop/database-ingress"), "the explanation names the policy: {}", r.stdout);
+    assert!(r.stdout.contains("matches no pod"), "a selector matching nothing fails: {}", r.stdout);
+    assert!(r.stdout.contains("0 passed, 2 failed"));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("tests=\"2\" failures=\"2\""), "{xml}");
+    assert!(xml.contains("<testcase name=\"frontend reaches the database\""), "{xml}");
+    // JSON has the engine's explanation of each failing pair.
+    let r = run(&["test", bad.to_str().unwrap(), &shop(), "-o", "json"]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["failed"], 2);
+    assert_eq!(v["results"][0]["failures"][0]["ingress"]["allowed"], false);
+}
+
+#[test]
+fn test_spec_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("spec.yaml");
+    std::fs::write(
+        &bad,
+        "tests:\n- from: {namespace: shop}\n  to: {namespace: shop}\n  port: 99999\n  expect: maybe\n",
+    )
+    .unwrap();
+    let r = run(&["test", bad.to_str().unwrap(), &shop()]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("spec.yaml:4:9: tests[0].port"), "{}", r.stderr);
+    assert!(r.stderr.contains("spec.yaml:5:11: tests[0].expect"), "{}", r.stderr);
+}
+
+#[test]
+fn diff_shows_what_a_change_closes_and_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    // Without backend-ingress the backend (isolated by default-deny-all) no longer takes
+    // the frontend's calls on 8080: one group closes, nothing opens.
+    let new = shop_copy(&dir.path().join("new"), |t| without(t, "backend-ingress"));
+    let r = run(&["diff", &shop(), &new]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("opened: nothing"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("shop/frontend -> shop/backend  TCP/8080  (1 pod pair"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("closed: 1 group(s)"));
+    assert_eq!(run(&["diff", &shop(), &new, "--fail-on", "opened"]).code, 0);
+    // The other way round it opens.
+    let r = run(&["diff", &new, &shop(), "-o", "json"]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["opened"].as_array().unwrap().len(), 1);
+    assert_eq!(v["opened"][0]["ports"], "8080");
+    assert_eq!(v["opened"][0]["policies"], serde_json::json!(["shop/backend-ingress", "shop/frontend-to-backend"]));
+    assert_eq!(run(&["diff", &shop(), &shop()]).code, 0);
+}
+
+#[test]
+fn diff_against_a_git_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(repo)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    shop_copy(&repo.join("k8s"), |t| t);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "shop"]);
+    shop_copy(&repo.join("k8s"), |t| without(t, "database-ingress"));
+    let out = palisade()
+        .args(["diff", "--git", "HEAD", "k8s"])
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // database-ingress gone: the database keeps its isolation (default-deny-all,
+    // allow-metrics-scraping) and loses the backend's 5432.
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("shop/backend -> shop/database  TCP/5432"), "{stdout}");
+}
+
+#[test]
+fn lint_the_shop_table_json_sarif() {
+    // The shop: monitoring runs prometheus with no policy at all (two warnings); the shop
+    // namespace is zero trust; kube-system is the platform's and skipped.
+    let r = run(&["lint", &shop()]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("2 finding(s): 0 error(s), 2 warning(s)"), "{}", r.stdout);
+    assert!(r.stdout.contains("PAL001 no-default-deny-ingress"));
+    assert!(r.stdout.contains("namespaces.yaml:11: Namespace monitoring"), "{}", r.stdout);
+    assert_eq!(run(&["lint", &shop(), "--fail-on", "warning"]).code, 1);
+    let v: Value = serde_json::from_str(&run(&["lint", &shop(), "-o", "json"]).stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 2);
+    assert_eq!(v["findings"][0]["line"], 11);
+    let s: Value = serde_json::from_str(&run(&["lint", &shop(), "-o", "sarif"]).stdout).unwrap();
+    assert_eq!(s["version"], "2.1.0");
+    let results = s["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["level"], "warning");
+    assert_eq!(
+        results[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+        11
+    );
+}
+
+#[test]
+fn lint_reports_invalid_manifests_as_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("p.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p, namespace: x}\nspec:\n  podSelector: {}\n  ingress:\n  - ports:\n    - port: http\n      endPort: 90\n",
+    )
+    .unwrap();
+    let r = run(&["lint", f.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(r.code, 1);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let x = &v["findings"][0];
+    assert_eq!(x["rule"], "PAL012", "{v}");
+    assert_eq!(x["line"], 9);
+    assert_eq!(x["field"], "spec.ingress[0].ports[0].endPort");
+}
+
+#[test]
+fn scaffold_closes_what_the_shop_did_not_declare() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("policies");
+    let ws = format!("{}/workloads.yaml", shop());
+    let ns = format!("{}/namespaces.yaml", shop());
+    let r = run(&["scaffold", "zero-trust", &ws, &ns, "--monitoring", "monitoring", "--out", out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // Without any policy everything is open. The scaffold keeps traffic inside each
+    // namespace, DNS (53) to coredns and prometheus' scrapes of each shop pod's metrics
+    // port (9090 on frontend and backend, 9187 on the database); it closes the rest.
+    assert!(r.stdout.contains("opened: nothing"), "{}", r.stdout);
+    for line in [
+        "shop/frontend -> monitoring/prometheus  TCP+UDP+SCTP/all",
+        "shop/frontend -> kube-system/coredns  TCP+UDP/1-52,54-65535",
+        "monitoring/prometheus -> shop/database  TCP/1-9186,9188-65535",
+        "monitoring/prometheus -> shop/backend  TCP/1-9089,9091-65535",
+        "kube-system/coredns -> shop/backend  TCP+UDP+SCTP/all",
+    ] {
+        assert!(r.stdout.contains(line), "{line}\n{}", r.stdout);
+    }
+    assert!(!r.stdout.contains("shop/frontend -> shop/backend"), "same-namespace traffic stays open");
+    assert!(r.stdout.contains("0 error(s)"), "{}", r.stdout);
+    assert!(out.join("shop.yaml").exists() && out.join("monitoring.yaml").exists());
+    assert!(!out.join("kube-system.yaml").exists());
+    // The generated files lint clean with the workloads, and keep the shop's tests true
+    // where the shop's own policies agree with the scaffold.
+    let r = run(&["lint", &ws, &ns, out.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("0 finding(s)"), "{}", r.stdout);
+    // To stdout without --out: YAML that loads.
+    let r = run(&["scaffold", "zero-trust", &ws, &ns, "--internet-egress"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("name: palisade-allow-internet-egress"));
+    assert!(r.stderr.contains("What applying it would change"));
+    let yaml = r.stdout;
+    let out = palisade().args(["analyze", "-", "-o", "summary"]).write_stdin(yaml).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
