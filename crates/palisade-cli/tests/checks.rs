@@ -43,7 +43,10 @@ fn shop_copy(dir: &Path, edit: impl Fn(String) -> String) -> String {
 /// The policies file without the document of policy `name`.
 fn without(text: String, name: &str) -> String {
     let docs: Vec<&str> = text.split("\n---\n").collect();
-    let kept: Vec<&str> = docs.into_iter().filter(|d| !d.contains(&format!("name: {name}\n"))).collect();
+    let kept: Vec<&str> = docs
+        .into_iter()
+        .filter(|d| !d.contains(&format!("name: {name}\n")))
+        .collect();
     kept.join("\n---\n")
 }
 
@@ -63,15 +66,36 @@ fn test_passes_the_shop_assertions_and_explains_failures() {
     )
     .unwrap();
     let junit = dir.path().join("junit.xml");
-    let r = run(&["test", bad.to_str().unwrap(), &shop(), "--junit", junit.to_str().unwrap()]);
+    let r = run(&[
+        "test",
+        bad.to_str().unwrap(),
+        &shop(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 1);
-    assert!(r.stdout.contains("FAIL  frontend reaches the database"), "{}", r.stdout);
-    assert!(r.stdout.contains("shop/database-ingress"), "the explanation names the policy: {}", r.stdout);
-    assert!(r.stdout.contains("matches no pod"), "a selector matching nothing fails: {}", r.stdout);
+    assert!(
+        r.stdout.contains("FAIL  frontend reaches the database"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("shop/database-ingress"),
+        "the explanation names the policy: {}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("matches no pod"),
+        "a selector matching nothing fails: {}",
+        r.stdout
+    );
     assert!(r.stdout.contains("0 passed, 2 failed"));
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("tests=\"2\" failures=\"2\""), "{xml}");
-    assert!(xml.contains("<testcase name=\"frontend reaches the database\""), "{xml}");
+    assert!(
+        xml.contains("<testcase name=\"frontend reaches the database\""),
+        "{xml}"
+    );
     // JSON has the engine's explanation of each failing pair.
     let r = run(&["test", bad.to_str().unwrap(), &shop(), "-o", "json"]);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
@@ -91,7 +115,11 @@ fn test_spec_errors_name_the_line() {
     let r = run(&["test", bad.to_str().unwrap(), &shop()]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("spec.yaml:4:9: tests[0].port"), "{}", r.stderr);
-    assert!(r.stderr.contains("spec.yaml:5:11: tests[0].expect"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("spec.yaml:5:11: tests[0].expect"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -104,7 +132,8 @@ fn diff_shows_what_a_change_closes_and_opens() {
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("opened: nothing"), "{}", r.stdout);
     assert!(
-        r.stdout.contains("shop/frontend -> shop/backend  TCP/8080  (1 pod pair"),
+        r.stdout
+            .contains("shop/frontend -> shop/backend  TCP/8080  (1 pod pair"),
         "{}",
         r.stdout
     );
@@ -115,7 +144,10 @@ fn diff_shows_what_a_change_closes_and_opens() {
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["opened"].as_array().unwrap().len(), 1);
     assert_eq!(v["opened"][0]["ports"], "8080");
-    assert_eq!(v["opened"][0]["policies"], serde_json::json!(["shop/backend-ingress", "shop/frontend-to-backend"]));
+    assert_eq!(
+        v["opened"][0]["policies"],
+        serde_json::json!(["shop/backend-ingress", "shop/frontend-to-backend"])
+    );
     assert_eq!(run(&["diff", &shop(), &shop()]).code, 0);
 }
 
@@ -125,7 +157,14 @@ fn diff_against_a_git_revision() {
     let repo = dir.path();
     let git = |args: &[&str]| {
         let ok = std::process::Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
             .args(args)
             .current_dir(repo)
             .status()
@@ -146,8 +185,16 @@ fn diff_against_a_git_revision() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     // database-ingress gone: the database keeps its isolation (default-deny-all,
     // allow-metrics-scraping) and loses the backend's 5432.
-    assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("shop/backend -> shop/database  TCP/5432"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("shop/backend -> shop/database  TCP/5432"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -156,9 +203,17 @@ fn lint_the_shop_table_json_sarif() {
     // namespace is zero trust; kube-system is the platform's and skipped.
     let r = run(&["lint", &shop()]);
     assert_eq!(r.code, 0, "{}", r.stdout);
-    assert!(r.stdout.contains("2 finding(s): 0 error(s), 2 warning(s)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("2 finding(s): 0 error(s), 2 warning(s)"),
+        "{}",
+        r.stdout
+    );
     assert!(r.stdout.contains("PAL001 no-default-deny-ingress"));
-    assert!(r.stdout.contains("namespaces.yaml:11: Namespace monitoring"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("namespaces.yaml:11: Namespace monitoring"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(run(&["lint", &shop(), "--fail-on", "warning"]).code, 1);
     let v: Value = serde_json::from_str(&run(&["lint", &shop(), "-o", "json"]).stdout).unwrap();
     assert_eq!(v["findings"].as_array().unwrap().len(), 2);
@@ -190,6 +245,27 @@ fn lint_reports_invalid_manifests_as_findings() {
     assert_eq!(x["rule"], "PAL012", "{v}");
     assert_eq!(x["line"], 9);
     assert_eq!(x["field"], "spec.ingress[0].ports[0].endPort");
+    // A numeric port with endPort is valid: no PAL012, no PAL000.
+    let text = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("port: http", "port: 80");
+    std::fs::write(&f, text).unwrap();
+    let v: Value = serde_json::from_str(&run(&["lint", f.to_str().unwrap(), "-o", "json"]).stdout).unwrap();
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["rule"] != "PAL012" && x["rule"] != "PAL000"),
+        "{v}"
+    );
+    // Any other rejected object is PAL000, at its line.
+    std::fs::write(&f, "apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name}\n").unwrap();
+    let r = run(&["lint", f.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(r.code, 1);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["findings"][0]["rule"], "PAL000", "{v}");
+    assert_eq!(v["findings"][0]["line"], 3);
 }
 
 #[test]
@@ -198,7 +274,16 @@ fn scaffold_closes_what_the_shop_did_not_declare() {
     let out = dir.path().join("policies");
     let ws = format!("{}/workloads.yaml", shop());
     let ns = format!("{}/namespaces.yaml", shop());
-    let r = run(&["scaffold", "zero-trust", &ws, &ns, "--monitoring", "monitoring", "--out", out.to_str().unwrap()]);
+    let r = run(&[
+        "scaffold",
+        "zero-trust",
+        &ws,
+        &ns,
+        "--monitoring",
+        "monitoring",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     // Without any policy everything is open. The scaffold keeps traffic inside each
     // namespace, DNS (53) to coredns and prometheus' scrapes of each shop pod's metrics
@@ -213,7 +298,10 @@ fn scaffold_closes_what_the_shop_did_not_declare() {
     ] {
         assert!(r.stdout.contains(line), "{line}\n{}", r.stdout);
     }
-    assert!(!r.stdout.contains("shop/frontend -> shop/backend"), "same-namespace traffic stays open");
+    assert!(
+        !r.stdout.contains("shop/frontend -> shop/backend"),
+        "same-namespace traffic stays open"
+    );
     assert!(r.stdout.contains("0 error(s)"), "{}", r.stdout);
     assert!(out.join("shop.yaml").exists() && out.join("monitoring.yaml").exists());
     assert!(!out.join("kube-system.yaml").exists());
@@ -228,6 +316,10 @@ fn scaffold_closes_what_the_shop_did_not_declare() {
     assert!(r.stdout.contains("name: palisade-allow-internet-egress"));
     assert!(r.stderr.contains("What applying it would change"));
     let yaml = r.stdout;
-    let out = palisade().args(["analyze", "-", "-o", "summary"]).write_stdin(yaml).output().unwrap();
+    let out = palisade()
+        .args(["analyze", "-", "-o", "summary"])
+        .write_stdin(yaml)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
