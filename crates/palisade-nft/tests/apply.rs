@@ -2,19 +2,10 @@
 //! apply in place.
 
 mod common;
-use common::Netns;
-use std::process::Command;
+use common::{list, Netns};
 
 use palisade_nft::apply::run_script_in;
 use palisade_nft::{ElementDelta, ElementOp};
-
-fn list(ns: &str) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "list", "table", "inet", "palisade"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn shop(extra: &str) -> palisade_nft::Ruleset {
     let dir = format!("{}/../../examples/shop", env!("CARGO_MANIFEST_DIR"));

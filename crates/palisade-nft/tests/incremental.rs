@@ -5,10 +5,10 @@
 //! table equal to the listing of a freshly applied one.
 
 mod common;
+use common::list;
 
 use std::collections::HashSet;
 use std::net::IpAddr;
-use std::process::Command;
 
 use palisade_core::ip::{ip_to_num, num_to_ip};
 use palisade_core::{compile, Cluster, IpBlockPods, Options as EngineOptions};
@@ -113,14 +113,6 @@ fn difference(got: &Ruleset, want: &Ruleset) -> String {
         o += "chains differ\n";
     }
     o
-}
-
-fn list(ns: &str) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "list", "table", "inet", "palisade"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// A free address `d` steps from `ip` (often a twin's neighbour, sometimes far away).

@@ -22,3 +22,13 @@ impl Drop for Netns {
         let _ = Command::new("ip").args(["netns", "delete", self.0]).status();
     }
 }
+
+/// `nft list table inet palisade` in namespace `ns`.
+#[allow(dead_code)]
+pub fn list(ns: &str) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "list", "table", "inet", "palisade"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
