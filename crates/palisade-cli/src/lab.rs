@@ -48,6 +48,10 @@ pub enum LabCommand {
         /// Extra listener ports on every pod, `80/TCP,81/UDP`.
         #[arg(long, value_delimiter = ',')]
         ports: Vec<String>,
+        /// Leave enforcement to agents (`palisade agent` in each node namespace): the
+        /// nodes get an empty table.
+        #[arg(long = "no-dataplane")]
+        no_dataplane: bool,
         #[command(flatten)]
         flags: DataplaneFlags,
         #[command(flatten)]
@@ -275,13 +279,16 @@ pub fn run(cmd: &LabCommand) -> Result<(String, bool), Failure> {
         LabCommand::Up {
             name,
             ports: extra,
+            no_dataplane,
             flags,
             input,
         } => {
             let extra = ports(extra)?;
             let p = prepare(&name.lab, input, flags, &extra)?;
             cleanup_on_signal(&name.lab);
-            palisade_lab::up(&p.topo, &p.rulesets).map_err(lab_err)?;
+            let empty = vec![palisade_nft::Ruleset::default(); p.topo.nodes.len()];
+            let rulesets = if *no_dataplane { &empty } else { &p.rulesets };
+            palisade_lab::up(&p.topo, rulesets).map_err(lab_err)?;
             let started = (|| -> anyhow::Result<u32> {
                 palisade_lab::save_state(&palisade_lab::State {
                     topology: p.topo.clone(),

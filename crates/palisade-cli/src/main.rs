@@ -1,5 +1,6 @@
 //! The `palisade` command: Kubernetes NetworkPolicy analysis from manifests.
 
+mod agent;
 mod analyze;
 mod assert;
 mod bench_dataplane;
@@ -43,6 +44,10 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Whether one connection is allowed, and why.
     Explain(explain::ExplainArgs),
+    /// The node agent: keeps this node's nftables table equal to the cluster's policies.
+    Agent(agent::AgentArgs),
+    /// Tail and filter an agent's flow log.
+    Flows(agent::FlowsArgs),
     /// Findings about the policies (table, JSON, SARIF); exit 1 at or above --fail-on.
     Lint(lint::LintArgs),
     /// Starting policy sets (`zero-trust`), with what they would close.
@@ -115,6 +120,8 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Test(args) => assert::run(&args),
         Command::Lint(args) => lint::run(&args),
+        Command::Agent(args) => agent::run(&args),
+        Command::Flows(args) => agent::flows(&args),
         Command::Scaffold(cmd) => scaffold::run(&cmd),
         Command::Dataplane(cmd) => dataplane::run(&cmd).map(ok),
         Command::Lab(cmd) => lab::run(&cmd),

@@ -12,4 +12,7 @@ pub mod path;
 pub mod yaml;
 
 pub use diagnostic::Diagnostic;
-pub use load::{assign_addresses, load, LoadError, LoadOptions, Loaded, Source, NAMESPACE_NAME_LABEL};
+pub use load::{
+    assign_addresses, from_objects, load, LoadError, LoadOptions, Loaded, Object, Source, API_SOURCE,
+    NAMESPACE_NAME_LABEL,
+};

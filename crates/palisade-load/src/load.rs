@@ -192,6 +192,58 @@ pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError>
     Ok(loaded)
 }
 
+/// A typed object as the Kubernetes API delivers it (a watch, a list).
+#[derive(Clone, Debug)]
+pub enum Object {
+    Namespace(Box<K8sNamespace>),
+    Pod(Box<K8sPod>),
+    Policy(Box<NetworkPolicy>),
+}
+
+/// The origin name of objects that came from the API rather than from a file.
+pub const API_SOURCE: &str = "<kubernetes api>";
+
+/// Builds the cluster from typed objects, with the same validation and conversion as
+/// manifests (diagnostics name the object and field; there is no file position).
+pub fn from_objects(
+    objects: impl IntoIterator<Item = Object>,
+    opts: &LoadOptions,
+) -> Result<Loaded, LoadError> {
+    let mut st = State::default();
+    for o in objects {
+        let (kind, name, typed) = match o {
+            Object::Namespace(n) => ("Namespace", n.metadata.name.clone(), Typed::Namespace(n)),
+            Object::Pod(p) => ("Pod", p.metadata.name.clone(), Typed::Pod(p)),
+            Object::Policy(p) => ("NetworkPolicy", p.metadata.name.clone(), Typed::Policy(p)),
+        };
+        st.add(
+            0,
+            0,
+            &FieldPath::root(),
+            kind,
+            &name.unwrap_or_default(),
+            Ok(typed),
+            opts,
+        );
+    }
+    let diags: Vec<Diagnostic> = std::mem::take(&mut st.pending)
+        .into_iter()
+        .map(|p| Diagnostic {
+            file: API_SOURCE.into(),
+            pos: None,
+            path: p.path,
+            object: p.object,
+            message: p.message,
+        })
+        .collect();
+    if !diags.is_empty() {
+        return Err(LoadError(diags));
+    }
+    let mut loaded = st.finish(0, opts);
+    loaded.origins.clear();
+    Ok(loaded)
+}
+
 fn collect(p: &Path, explicit: bool, files: &mut Vec<File>, diags: &mut Vec<Diagnostic>) {
     let io_error = |e: std::io::Error| Diagnostic {
         file: p.display().to_string(),

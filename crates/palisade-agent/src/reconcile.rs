@@ -1,0 +1,173 @@
+//! Keeping the kernel equal to the state: the first state (and any after a failure)
+//! replaces the whole `inet palisade` table in one transaction — adopting a table left by
+//! an older run without a moment unprotected; pod churn goes through the node table's
+//! incremental path as element changes over netlink; policy and namespace changes
+//! recompile and send elements or a replacement, whichever the change needs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use palisade_core::{Cluster, Options as EngineOptions, Pod};
+use palisade_nft::apply::{run_script, ApplyError};
+use palisade_nft::{Change, ElementDelta, NftSocket, NodeTable, Ruleset};
+
+use crate::metrics::Metrics;
+
+/// What the flow log decodes against: the cluster and ruleset in force.
+pub type Snapshot = Arc<RwLock<Arc<(Cluster, Ruleset)>>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    #[error("element update: {0}")]
+    Elements(std::io::Error),
+}
+
+/// How a state went in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// The whole table, atomically.
+    Replaced,
+    /// Element changes only (how many).
+    Elements(usize),
+    /// Nothing to change.
+    Unchanged,
+}
+
+pub struct Reconciler {
+    engine: EngineOptions,
+    opts: palisade_nft::Options,
+    table: Option<NodeTable>,
+    sock: Option<NftSocket>,
+    metrics: Arc<Metrics>,
+    snapshot: Snapshot,
+}
+
+fn by_name(c: &Cluster) -> HashMap<(&str, &str), &Pod> {
+    c.pods
+        .iter()
+        .map(|p| ((p.namespace.as_str(), p.name.as_str()), p))
+        .collect()
+}
+
+impl Reconciler {
+    pub fn new(engine: EngineOptions, opts: palisade_nft::Options, metrics: Arc<Metrics>) -> Reconciler {
+        Reconciler {
+            engine,
+            opts,
+            table: None,
+            sock: None,
+            metrics,
+            snapshot: Arc::new(RwLock::new(Arc::new((Cluster::default(), Ruleset::default())))),
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.clone()
+    }
+
+    /// The ruleset believed to be in the kernel.
+    pub fn ruleset(&self) -> Option<&Ruleset> {
+        self.table.as_ref().map(NodeTable::ruleset)
+    }
+
+    /// The changes that take the table from its current cluster to `new`.
+    fn plan(table: &mut NodeTable, new: Cluster) -> Change {
+        let old = table.cluster();
+        let same_rules = old.namespaces == new.namespaces
+            && old.policies == new.policies
+            && old.externals == new.externals;
+        if !same_rules {
+            return table.set_cluster(new);
+        }
+        let (before, after) = (by_name(old), by_name(&new));
+        let removed: Vec<(String, String)> = before
+            .keys()
+            .filter(|k| !after.contains_key(*k))
+            .map(|(n, p)| (n.to_string(), p.to_string()))
+            .collect();
+        let changed: Vec<Pod> = after
+            .iter()
+            .filter(|(k, p)| before.get(*k) != Some(*p))
+            .map(|(_, p)| (*p).clone())
+            .collect();
+        let mut change = Change::Elements(ElementDelta::default());
+        let mut then = |next: Change| {
+            change = match (std::mem::replace(&mut change, Change::Replace), next) {
+                (Change::Elements(a), Change::Elements(b)) => Change::Elements(a.followed_by(b)),
+                _ => Change::Replace,
+            };
+        };
+        for (ns, name) in removed {
+            if let Some((c, _)) = table.remove_pod(&ns, &name) {
+                then(c);
+            }
+        }
+        for pod in changed {
+            then(table.add_pod(pod).0);
+        }
+        change
+    }
+
+    fn replace(&mut self, table: &NodeTable) -> Result<(), ReconcileError> {
+        run_script(&table.ruleset().replace_script())?;
+        Ok(())
+    }
+
+    fn send(&mut self, d: &ElementDelta) -> Result<(), ReconcileError> {
+        if self.sock.is_none() {
+            self.sock = Some(NftSocket::open_in(None).map_err(ReconcileError::Elements)?);
+        }
+        let sock = self.sock.as_mut().expect("opened");
+        d.send(sock).map_err(|e| {
+            // A socket in a bad state is not worth keeping.
+            self.sock = None;
+            ReconcileError::Elements(e)
+        })
+    }
+
+    /// Makes the kernel enforce `cluster`. On failure the kernel keeps what it had and the
+    /// next state is applied by a full replacement.
+    pub fn apply(&mut self, cluster: Cluster, seen: Instant) -> Result<Applied, ReconcileError> {
+        let result = match self.table.take() {
+            None => {
+                let table = NodeTable::new(cluster, self.engine.clone(), self.opts.clone());
+                self.replace(&table).map(|_| (table, Applied::Replaced))
+            }
+            Some(mut table) => match Self::plan(&mut table, cluster) {
+                Change::Replace => self.replace(&table).map(|_| (table, Applied::Replaced)),
+                Change::Elements(d) if d.is_empty() => Ok((table, Applied::Unchanged)),
+                Change::Elements(d) => self.send(&d).map(|_| (table, Applied::Elements(d.ops.len()))),
+            },
+        };
+        let m = &self.metrics;
+        m.reconciles.inc();
+        match result {
+            Ok((table, applied)) => {
+                m.observe_latency(seen.elapsed());
+                m.pods.set(table.cluster().pods.len() as u64);
+                m.policies.set(table.cluster().policies.len() as u64);
+                m.rules.set(table.ruleset().rule_count() as u64);
+                m.elements.set(table.ruleset().element_count() as u64);
+                *self.snapshot.write().expect("snapshot lock") =
+                    Arc::new((table.cluster().clone(), table.ruleset().clone()));
+                self.table = Some(table);
+                Ok(applied)
+            }
+            Err(e) => {
+                m.reconcile_errors.inc();
+                // `self.table` stays empty: the next state replaces the whole table.
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes the table (for `--cleanup-on-exit`).
+    pub fn cleanup(&mut self) -> Result<(), ReconcileError> {
+        palisade_nft::flush()?;
+        self.table = None;
+        Ok(())
+    }
+}

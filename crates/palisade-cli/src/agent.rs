@@ -1,0 +1,231 @@
+//! `palisade agent`: the node agent (see palisade-agent), and `palisade flows`, which tails
+//! and filters its flow log.
+
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::channel;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use palisade_agent::flowlog::{self, RotatingFile, Sink};
+use palisade_agent::run::log;
+use palisade_agent::{metrics, source, Metrics, Reconciler};
+use palisade_core::{Cidr, IpBlockPods, Options};
+use palisade_load::LoadOptions;
+use serde_json::Value;
+
+use crate::dataplane::DataplaneFlags;
+use crate::inputs::{Failure, IpBlockMode};
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// `dir:PATH` (manifests on disk, re-read on change) or `kube` (the Kubernetes API:
+    /// in-cluster configuration, else the kubeconfig).
+    #[arg(long, value_name = "dir:PATH|kube")]
+    pub source: String,
+    #[command(flatten)]
+    pub flags: DataplaneFlags,
+    /// Namespace for objects that name none (dir source).
+    #[arg(short = 'n', long = "namespace", default_value = "default")]
+    pub namespace: String,
+    /// Pod network for pods without status.podIP (dir source; repeat for dual-stack).
+    #[arg(long = "pod-cidr", value_name = "CIDR", default_values_t = vec!["10.244.0.0/16".to_string()])]
+    pub pod_cidrs: Vec<String>,
+    #[arg(long = "ipblock-pods", value_enum, default_value = "match")]
+    pub ipblock_pods: IpBlockMode,
+    /// Prometheus metrics, /healthz and /readyz.
+    #[arg(long = "metrics-addr", default_value = "127.0.0.1:9464")]
+    pub metrics_addr: SocketAddr,
+    /// Write the flow log here (JSON lines, rotated) instead of standard output.
+    #[arg(long = "flow-log", value_name = "FILE")]
+    pub flow_log: Option<PathBuf>,
+    /// Rotate the flow log file at this size.
+    #[arg(long = "flow-log-max-bytes", default_value_t = 50 << 20)]
+    pub flow_log_max_bytes: u64,
+    /// Rotated flow log files kept (FILE.1 … FILE.N).
+    #[arg(long = "flow-log-keep", default_value_t = 3)]
+    pub flow_log_keep: usize,
+    /// Remove the table on SIGTERM/SIGINT (by default the rules stay in force).
+    #[arg(long = "cleanup-on-exit")]
+    pub cleanup_on_exit: bool,
+}
+
+pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
+    let node = args
+        .flags
+        .node
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("--node is required: the agent enforces for one node's pods"))?;
+    let engine = Options {
+        ipblock_pods: match args.ipblock_pods {
+            IpBlockMode::Match => IpBlockPods::Match,
+            IpBlockMode::Ignore => IpBlockPods::Ignore,
+        },
+    };
+    let mut pod_cidrs = Vec::new();
+    for c in &args.pod_cidrs {
+        pod_cidrs.push(
+            c.parse::<Cidr>()
+                .map_err(|e| anyhow::anyhow!("--pod-cidr: {e}"))?,
+        );
+    }
+    let load_opts = LoadOptions {
+        default_namespace: args.namespace.clone(),
+        pod_cidrs,
+        externals: Vec::new(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .map_err(|e| anyhow::anyhow!("signal handler: {e}"))?;
+    }
+    let m = Arc::new(Metrics::default());
+    let listener = metrics::bind(args.metrics_addr)
+        .map_err(|e| anyhow::anyhow!("--metrics-addr {}: {e}", args.metrics_addr))?;
+    metrics::serve(listener, m.clone());
+    let rec = Reconciler::new(engine, args.flags.options(), m.clone());
+    let sink = match &args.flow_log {
+        Some(p) => Sink::File(
+            RotatingFile::open(p.clone(), args.flow_log_max_bytes, args.flow_log_keep)
+                .map_err(|e| anyhow::anyhow!("--flow-log {}: {e}", p.display()))?,
+        ),
+        None => Sink::Stdout,
+    };
+    let flows = match flowlog::spawn(
+        args.flags.log_group,
+        sink,
+        rec.snapshot(),
+        m.clone(),
+        stop.clone(),
+    ) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            log(&format!(
+                "flow log unavailable (NFLOG group {}): {e}",
+                args.flags.log_group
+            ));
+            None
+        }
+    };
+    let (tx, rx) = channel();
+    // The watcher must live as long as the loop.
+    let _watcher = match args.source.split_once(':') {
+        Some(("dir", path)) => Some(
+            source::spawn_dir(PathBuf::from(path), load_opts, tx)
+                .map_err(|e| anyhow::anyhow!("--source {}: {e}", args.source))?,
+        ),
+        None if args.source == "kube" => {
+            palisade_agent::kube::spawn(load_opts, tx).map_err(|e| anyhow::anyhow!("--source kube: {e}"))?;
+            None
+        }
+        _ => return Err(anyhow::anyhow!("--source: expected dir:PATH or kube, got {}", args.source).into()),
+    };
+    log(&format!(
+        "node {node}, source {}, metrics on http://{}",
+        args.source, args.metrics_addr
+    ));
+    let mut rec = palisade_agent::run::run(rx, rec, m, stop.clone());
+    stop.store(true, Ordering::Relaxed);
+    if let Some(h) = flows {
+        let _ = h.join();
+    }
+    if args.cleanup_on_exit {
+        rec.cleanup().map_err(|e| anyhow::anyhow!("cleanup: {e}"))?;
+        log("table removed (--cleanup-on-exit)");
+    } else {
+        log("stopped; the rules stay in force");
+    }
+    Ok((String::new(), true))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Verdict {
+    Allowed,
+    Denied,
+    Audit,
+}
+
+#[derive(Args, Debug)]
+pub struct FlowsArgs {
+    /// The agent's flow log file (`--flow-log`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Keep reading as the file grows (and after it rotates).
+    #[arg(short, long)]
+    pub follow: bool,
+    #[arg(long, value_enum)]
+    pub verdict: Option<Verdict>,
+    /// Flows from or to pods of this namespace.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Flows from or to this pod (`ns/name`, or a name in any namespace).
+    #[arg(long)]
+    pub pod: Option<String>,
+}
+
+/// Whether a flow line passes the filters.
+pub fn keep(v: &Value, args: &FlowsArgs) -> bool {
+    let ends = [v["src"].as_str().unwrap_or(""), v["dst"].as_str().unwrap_or("")];
+    let verdict_ok = args.verdict.is_none_or(|want| {
+        v["verdict"].as_str()
+            == Some(match want {
+                Verdict::Allowed => "allowed",
+                Verdict::Denied => "denied",
+                Verdict::Audit => "audit",
+            })
+    });
+    let ns_ok = args.namespace.as_ref().is_none_or(|ns| {
+        ends.iter()
+            .any(|e| e.split_once('/').is_some_and(|(n, _)| n == ns))
+    });
+    let pod_ok = args.pod.as_ref().is_none_or(|p| {
+        ends.iter()
+            .any(|e| *e == p || (!p.contains('/') && e.split_once('/').is_some_and(|(_, n)| n == p)))
+    });
+    verdict_ok && ns_ok && pod_ok
+}
+
+pub fn flows(args: &FlowsArgs) -> Result<(String, bool), Failure> {
+    let open =
+        || std::fs::File::open(&args.file).map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()));
+    let mut reader = BufReader::new(open()?);
+    let mut pos = 0u64;
+    let mut line = String::new();
+    let mut out = std::io::stdout().lock();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).map_err(anyhow::Error::from)?;
+        if n > 0 && line.ends_with('\n') {
+            pos += n as u64;
+            if let Ok(v) = serde_json::from_str::<Value>(line.trim_end()) {
+                if keep(&v, args) {
+                    use std::io::Write;
+                    if writeln!(out, "{}", line.trim_end()).is_err() {
+                        return Ok((String::new(), true));
+                    }
+                }
+            }
+            continue;
+        }
+        if !args.follow {
+            return Ok((String::new(), true));
+        }
+        // A partial line: read it again when complete.
+        if n > 0 {
+            reader.seek(SeekFrom::Start(pos)).map_err(anyhow::Error::from)?;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        // Rotated (the file is new and shorter): start over on the new file.
+        if std::fs::metadata(&args.file)
+            .map(|m| m.len() < pos)
+            .unwrap_or(false)
+        {
+            reader = BufReader::new(open()?);
+            pos = 0;
+        }
+    }
+}
