@@ -69,17 +69,19 @@ pub fn spawn_dir(
 /// or the events end.
 pub fn debounce(events: &Receiver<Instant>, mut reload: impl FnMut(Instant) -> bool) {
     while let Ok(first) = events.recv() {
-        loop {
-            if first.elapsed() >= MAX_DELAY {
-                break;
-            }
+        let mut closed = false;
+        while first.elapsed() < MAX_DELAY {
             match events.recv_timeout(SETTLE) {
                 Ok(_) => continue,
                 Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Disconnected) => {
+                    closed = true;
+                    break;
+                }
             }
         }
-        if !reload(first) {
+        // The last burst still counts when the events end with it.
+        if !reload(first) || closed {
             return;
         }
     }
