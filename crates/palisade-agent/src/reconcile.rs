@@ -43,6 +43,8 @@ pub struct Reconciler {
     sock: Option<NftSocket>,
     metrics: Arc<Metrics>,
     snapshot: Snapshot,
+    /// A state the kernel refused, kept for a retry.
+    failed: Option<(Cluster, Instant)>,
 }
 
 fn by_name(c: &Cluster) -> HashMap<(&str, &str), &Pod> {
@@ -50,6 +52,49 @@ fn by_name(c: &Cluster) -> HashMap<(&str, &str), &Pod> {
         .iter()
         .map(|p| ((p.namespace.as_str(), p.name.as_str()), p))
         .collect()
+}
+
+/// What the flow log needs to name a flow, and no more: pod names and addresses, policy
+/// names, and the meaning of log prefixes and marks.
+fn decoding_view(table: &NodeTable) -> (Cluster, Ruleset) {
+    let c = table.cluster();
+    let cluster = Cluster {
+        namespaces: Vec::new(),
+        pods: c
+            .pods
+            .iter()
+            .map(|p| Pod {
+                namespace: p.namespace.clone(),
+                name: p.name.clone(),
+                labels: Default::default(),
+                ips: p.ips.clone(),
+                host_network: p.host_network,
+                ports: Vec::new(),
+                node: None,
+                workload: None,
+            })
+            .collect(),
+        policies: c
+            .policies
+            .iter()
+            .map(|p| palisade_core::Policy {
+                namespace: p.namespace.clone(),
+                name: p.name.clone(),
+                pod_selector: Default::default(),
+                types: p.types,
+                ingress: Vec::new(),
+                egress: Vec::new(),
+            })
+            .collect(),
+        externals: Vec::new(),
+    };
+    let rs = table.ruleset();
+    let ruleset = Ruleset {
+        prefixes: rs.prefixes.clone(),
+        marks: rs.marks.clone(),
+        ..Default::default()
+    };
+    (cluster, ruleset)
 }
 
 impl Reconciler {
@@ -61,6 +106,7 @@ impl Reconciler {
             sock: None,
             metrics,
             snapshot: Arc::new(RwLock::new(Arc::new((Cluster::default(), Ruleset::default())))),
+            failed: None,
         }
     }
 
@@ -131,16 +177,25 @@ impl Reconciler {
     /// Makes the kernel enforce `cluster`. On failure the kernel keeps what it had and the
     /// next state is applied by a full replacement.
     pub fn apply(&mut self, cluster: Cluster, seen: Instant) -> Result<Applied, ReconcileError> {
-        let result = match self.table.take() {
+        self.failed = None;
+        let (table, change) = match self.table.take() {
             None => {
                 let table = NodeTable::new(cluster, self.engine.clone(), self.opts.clone());
-                self.replace(&table).map(|_| (table, Applied::Replaced))
+                (table, Change::Replace)
             }
-            Some(mut table) => match Self::plan(&mut table, cluster) {
-                Change::Replace => self.replace(&table).map(|_| (table, Applied::Replaced)),
-                Change::Elements(d) if d.is_empty() => Ok((table, Applied::Unchanged)),
-                Change::Elements(d) => self.send(&d).map(|_| (table, Applied::Elements(d.ops.len()))),
-            },
+            Some(mut table) => {
+                let change = Self::plan(&mut table, cluster);
+                (table, change)
+            }
+        };
+        let outcome = match &change {
+            Change::Replace => self.replace(&table).map(|_| Applied::Replaced),
+            Change::Elements(d) if d.is_empty() => Ok(Applied::Unchanged),
+            Change::Elements(d) => self.send(d).map(|_| Applied::Elements(d.ops.len())),
+        };
+        let result = match outcome {
+            Ok(a) => Ok((table, a)),
+            Err(e) => Err((e, table.into_cluster())),
         };
         let m = &self.metrics;
         m.reconciles.inc();
@@ -151,17 +206,24 @@ impl Reconciler {
                 m.policies.set(table.cluster().policies.len() as u64);
                 m.rules.set(table.ruleset().rule_count() as u64);
                 m.elements.set(table.ruleset().element_count() as u64);
-                *self.snapshot.write().expect("snapshot lock") =
-                    Arc::new((table.cluster().clone(), table.ruleset().clone()));
+                *self.snapshot.write().expect("snapshot lock") = Arc::new(decoding_view(&table));
                 self.table = Some(table);
                 Ok(applied)
             }
-            Err(e) => {
+            Err((e, cluster)) => {
                 m.reconcile_errors.inc();
-                // `self.table` stays empty: the next state replaces the whole table.
+                // `self.table` stays empty: the next state replaces the whole table; until
+                // one comes, this one is retried.
+                self.failed = Some((cluster, seen));
                 Err(e)
             }
         }
+    }
+
+    /// Applies again the last state the kernel refused, if any (`None`: nothing to retry).
+    pub fn retry(&mut self) -> Option<Result<Applied, ReconcileError>> {
+        let (cluster, seen) = self.failed.take()?;
+        Some(self.apply(cluster, seen))
     }
 
     /// Removes the table (for `--cleanup-on-exit`).

@@ -6,8 +6,6 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palisade_core::Cluster;
-
 use crate::metrics::Metrics;
 use crate::reconcile::{Applied, Reconciler};
 use crate::source::Input;
@@ -33,25 +31,28 @@ pub fn run(
 ) -> Reconciler {
     let mut source_ok = false;
     let mut applied_once = false;
-    // A valid state not (yet) in the kernel, to retry.
-    let mut pending: Option<(Cluster, Instant)> = None;
     let mut last_try = Instant::now();
-    let ready = |m: &Metrics, source_ok: bool, applied: bool, pending: bool| {
+    let ready = |m: &Metrics, source_ok: bool, applied: bool, failing: bool| {
         let reason = if !source_ok {
             "source not in sync"
         } else if !applied {
             "no state applied yet"
-        } else if pending {
+        } else if failing {
             "the latest state is not applied"
         } else {
             ""
         };
         m.set_ready(reason.is_empty(), reason);
     };
+    let mut failing = false;
     while !stop.load(Ordering::Relaxed) {
         metrics.beat();
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Input::State { cluster, seen }) => pending = Some((*cluster, seen)),
+        let outcome = match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(Input::State { cluster, seen }) => {
+                let (pods, policies) = (cluster.pods.len(), cluster.policies.len());
+                last_try = Instant::now();
+                Some((rec.apply(*cluster, seen), pods, policies, seen))
+            }
             Ok(Input::Invalid { problems, .. }) => {
                 metrics.invalid_inputs.inc();
                 log(&format!(
@@ -61,48 +62,49 @@ pub fn run(
                 for p in &problems {
                     eprintln!("  {p}");
                 }
+                None
             }
             Ok(Input::Synced(ok, why)) => {
                 if ok != source_ok {
                     log(if ok { "source in sync" } else { &why });
                 }
                 source_ok = ok;
+                None
             }
-            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Timeout) if failing && last_try.elapsed() >= RETRY => {
+                last_try = Instant::now();
+                rec.retry().map(|r| (r, 0, 0, Instant::now()))
+            }
+            Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => {
                 log("source ended");
                 break;
             }
-        }
-        // Apply the newest pending state (retrying after a refusal).
-        let retry_due = last_try.elapsed() >= RETRY;
-        if let Some((cluster, seen)) = pending.take() {
-            if !applied_once || retry_due || rec.ruleset().is_some() {
-                last_try = Instant::now();
-                let (pods, policies) = (cluster.pods.len(), cluster.policies.len());
-                match rec.apply(cluster.clone(), seen) {
-                    Ok(a) => {
-                        applied_once = true;
-                        let how = match a {
-                            Applied::Replaced => "table replaced".to_string(),
-                            Applied::Elements(n) => format!("{n} element change(s)"),
-                            Applied::Unchanged => "nothing to change".to_string(),
-                        };
-                        log(&format!(
-                            "enforcing {pods} pod(s), {policies} polic(ies): {how} in {:.1} ms",
-                            seen.elapsed().as_secs_f64() * 1000.0
-                        ));
-                    }
-                    Err(e) => {
-                        log(&format!("apply failed, the previous rules stay in force: {e}"));
-                        pending = Some((cluster, seen));
-                    }
+        };
+        if let Some((result, pods, policies, seen)) = outcome {
+            match result {
+                Ok(a) => {
+                    applied_once = true;
+                    failing = false;
+                    let how = match a {
+                        Applied::Replaced => "table replaced".to_string(),
+                        Applied::Elements(n) => format!("{n} element change(s)"),
+                        Applied::Unchanged => "nothing to change".to_string(),
+                    };
+                    log(&format!(
+                        "enforcing {pods} pod(s), {policies} polic(ies): {how} in {:.1} ms",
+                        seen.elapsed().as_secs_f64() * 1000.0
+                    ));
                 }
-            } else {
-                pending = Some((cluster, seen));
+                Err(e) => {
+                    failing = true;
+                    log(&format!(
+                        "apply failed, the previous rules stay in force (retrying): {e}"
+                    ));
+                }
             }
         }
-        ready(&metrics, source_ok, applied_once, pending.is_some());
+        ready(&metrics, source_ok, applied_once, failing);
     }
     rec
 }

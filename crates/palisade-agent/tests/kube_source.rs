@@ -26,8 +26,10 @@ fn pod(name: &str, ip: Option<&str>, rv: &str) -> Value {
 }
 
 fn list(kind: &str, rv: &str, items: Vec<Value>) -> Vec<u8> {
-    serde_json::to_vec(&json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": rv}, "items": items}))
-        .unwrap()
+    serde_json::to_vec(
+        &json!({"apiVersion": "v1", "kind": kind, "metadata": {"resourceVersion": rv}, "items": items}),
+    )
+    .unwrap()
 }
 
 fn events(evs: &[(&str, Value)]) -> Vec<u8> {
@@ -48,14 +50,19 @@ fn gone() -> Vec<u8> {
 }
 
 fn ok(body: Vec<u8>) -> Response<Body> {
-    Response::builder().status(StatusCode::OK).body(Body::from(body)).unwrap()
+    Response::builder()
+        .status(StatusCode::OK)
+        .body(Body::from(body))
+        .unwrap()
 }
 
 /// The pod names of the next state input, skipping readiness inputs (collected).
 fn next_state(rx: &Receiver<Input>, synced: &mut Vec<bool>, deadline: Instant) -> Option<BTreeSet<String>> {
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match rx.recv_timeout(left) {
-            Ok(Input::State { cluster, .. }) => return Some(cluster.pods.iter().map(|p| p.name.clone()).collect()),
+            Ok(Input::State { cluster, .. }) => {
+                return Some(cluster.pods.iter().map(|p| p.name.clone()).collect())
+            }
             Ok(Input::Synced(ok, _)) => synced.push(ok),
             Ok(Input::Invalid { problems, .. }) => panic!("invalid: {problems:?}"),
             Err(_) => return None,
@@ -68,7 +75,10 @@ fn next_state(rx: &Receiver<Input>, synced: &mut Vec<bool>, deadline: Instant) -
 fn relists_rewatches_and_reports_outages() {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let (tx, rx) = channel();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     std::thread::spawn(move || {
         rt.block_on(async move {
             let client = Client::new(service, "default");
@@ -144,9 +154,20 @@ fn relists_rewatches_and_reports_outages() {
         }
     }
     let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>();
-    assert_eq!(states.first(), Some(&names(&["a"])), "b is pending (no address): left out");
-    assert!(states.contains(&names(&["a", "b"])), "b joins once it has an address: {states:?}");
-    assert_eq!(states.last().unwrap(), &names(&["b", "c"]), "after the relist a is gone: {states:?}");
+    assert_eq!(
+        states.first(),
+        Some(&names(&["a"])),
+        "b is pending (no address): left out"
+    );
+    assert!(
+        states.contains(&names(&["a", "b"])),
+        "b joins once it has an address: {states:?}"
+    );
+    assert_eq!(
+        states.last().unwrap(),
+        &names(&["b", "c"]),
+        "after the relist a is gone: {states:?}"
+    );
     // Ready, then not ready during the outage, then ready again.
     let first_true = synced.iter().position(|s| *s);
     let first_false = synced.iter().position(|s| !*s);

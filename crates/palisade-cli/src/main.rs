@@ -3,6 +3,7 @@
 mod agent;
 mod analyze;
 mod assert;
+mod bench_agent;
 mod bench_dataplane;
 mod dataplane;
 mod demo;
@@ -133,6 +134,9 @@ fn main() -> ExitCode {
         )
         .map(ok)
         .map_err(Failure::Other),
+        Command::Bench(args) if args.what.as_deref() == Some("agent") => {
+            bench_agent::run().map(ok).map_err(Failure::Other)
+        }
         Command::Bench(args) => synth::bench(&args).map_err(Failure::Other),
         Command::Demo => demo::run().map(ok),
     })

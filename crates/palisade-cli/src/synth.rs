@@ -51,7 +51,8 @@ pub fn synth(a: &SynthArgs) -> String {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// `analyze` (default) or `dataplane` (root: apply time and connection rate).
+    /// `analyze` (default), `dataplane` (root: apply time and connection rate) or `agent`
+    /// (root: policy change to enforcement, agent memory).
     pub what: Option<String>,
     /// For `dataplane`: pods and policies of the synthetic cluster (default 10000 / 2000).
     #[arg(long)]

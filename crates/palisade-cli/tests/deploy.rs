@@ -23,20 +23,29 @@ fn docs() -> Vec<Value> {
 }
 
 fn kind<'a>(docs: &'a [Value], k: &str) -> &'a Value {
-    docs.iter().find(|d| d["kind"] == k).unwrap_or_else(|| panic!("no {k}"))
+    docs.iter()
+        .find(|d| d["kind"] == k)
+        .unwrap_or_else(|| panic!("no {k}"))
 }
 
 #[test]
 fn the_loader_accepts_the_manifests() {
     let loaded = load(&[Source::Path(deploy().into())], &Default::default()).unwrap_or_else(|e| {
-        panic!("{}", e.0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))
+        panic!(
+            "{}",
+            e.0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+        )
     });
     // The DaemonSet becomes one representative pod on the host network.
     let pods = &loaded.cluster.pods;
     assert_eq!(pods.len(), 1);
     assert_eq!(pods[0].key(), "palisade-system/palisade-agent");
     assert!(pods[0].host_network);
-    for k in ["ServiceAccount (v1)", "ClusterRole (rbac.authorization.k8s.io/v1)", "ClusterRoleBinding (rbac.authorization.k8s.io/v1)"] {
+    for k in [
+        "ServiceAccount (v1)",
+        "ClusterRole (rbac.authorization.k8s.io/v1)",
+        "ClusterRoleBinding (rbac.authorization.k8s.io/v1)",
+    ] {
         assert_eq!(loaded.skipped.get(k), Some(&1), "{:?}", loaded.skipped);
     }
     let out = palisade().args(["lint", &deploy()]).output().unwrap();
@@ -49,9 +58,20 @@ fn rbac_is_read_only_on_three_resources() {
     let role = kind(&d, "ClusterRole");
     let mut resources = Vec::new();
     for rule in role["rules"].as_array().unwrap() {
-        let verbs: Vec<&str> = rule["verbs"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let verbs: Vec<&str> = rule["verbs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
         assert_eq!(verbs, ["get", "list", "watch"], "{rule}");
-        resources.extend(rule["resources"].as_array().unwrap().iter().map(|r| r.as_str().unwrap().to_string()));
+        resources.extend(
+            rule["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string()),
+        );
     }
     resources.sort();
     assert_eq!(resources, ["namespaces", "networkpolicies", "pods"]);
@@ -73,8 +93,16 @@ fn daemonset_has_host_network_and_net_admin_only() {
     assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]));
     assert!(sc["privileged"].is_null() || sc["privileged"] == false);
     assert_eq!(sc["allowPrivilegeEscalation"], false);
-    let args: Vec<&str> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
-    assert!(args.contains(&"--source=kube") && args.contains(&"--node=$(NODE_NAME)"), "{args:?}");
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        args.contains(&"--source=kube") && args.contains(&"--node=$(NODE_NAME)"),
+        "{args:?}"
+    );
     assert_eq!(c["env"][0]["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName");
     assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");

@@ -491,47 +491,53 @@ impl State {
             self.add(file, doc, &FieldPath::root(), kind, name, result, opts);
             return Ok(());
         };
-        type Item = Result<(String, String, Result<Typed, FieldError>), ()>;
-        let parsed: Vec<Item> = items
-            .par_iter()
-            .map(|raw| {
-                let h: Head<'_> = serde_json::from_str(raw.get()).map_err(|_| ())?;
-                let kind = h.kind.as_deref().unwrap_or("").to_string();
-                let name = h
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.name.as_deref())
-                    .unwrap_or("")
-                    .to_string();
-                if h.items.is_some() && kind.ends_with("List") {
-                    return Err(()); // a List inside a List: the general path handles it
-                }
-                let result = if kind.is_empty() {
-                    Err(missing_kind())
-                } else {
-                    typed(
-                        &kind,
-                        h.api_version.as_deref().unwrap_or(""),
-                        Src::Json(raw.get()),
-                    )
-                };
-                Ok((kind, name, result))
-            })
-            .collect();
-        if parsed.iter().any(|p| p.is_err()) {
+        // Every item must be an object with a kind, and not a List: checked first (cheaply),
+        // so that nothing is added unless the whole file takes this path.
+        let heads_ok = items.par_iter().all(|raw| {
+            serde_json::from_str::<Head<'_>>(raw.get())
+                .is_ok_and(|h| !(h.items.is_some() && h.kind.as_deref().unwrap_or("").ends_with("List")))
+        });
+        if !heads_ok {
             return Err(());
         }
-        for (i, p) in parsed.into_iter().enumerate() {
-            let (kind, name, result) = p.expect("checked above");
-            self.add(
-                file,
-                doc,
-                &FieldPath::root().key("items").index(i),
-                &kind,
-                &name,
-                result,
-                opts,
-            );
+        // Typed objects are large (a k8s-openapi Pod is kilobytes of options): converted a
+        // chunk at a time, so that only one chunk of them is alive at once.
+        const CHUNK: usize = 1024;
+        for (c, chunk) in items.chunks(CHUNK).enumerate() {
+            let parsed: Vec<(String, String, Result<Typed, FieldError>)> = chunk
+                .par_iter()
+                .map(|raw| {
+                    let h: Head<'_> = serde_json::from_str(raw.get()).expect("checked above");
+                    let kind = h.kind.as_deref().unwrap_or("").to_string();
+                    let name = h
+                        .metadata
+                        .as_ref()
+                        .and_then(|m| m.name.as_deref())
+                        .unwrap_or("")
+                        .to_string();
+                    let result = if kind.is_empty() {
+                        Err(missing_kind())
+                    } else {
+                        typed(
+                            &kind,
+                            h.api_version.as_deref().unwrap_or(""),
+                            Src::Json(raw.get()),
+                        )
+                    };
+                    (kind, name, result)
+                })
+                .collect();
+            for (i, (kind, name, result)) in parsed.into_iter().enumerate() {
+                self.add(
+                    file,
+                    doc,
+                    &FieldPath::root().key("items").index(c * CHUNK + i),
+                    &kind,
+                    &name,
+                    result,
+                    opts,
+                );
+            }
         }
         Ok(())
     }

@@ -155,6 +155,11 @@ impl NodeTable {
         &self.cluster
     }
 
+    /// The cluster, giving up the table.
+    pub fn into_cluster(self) -> Cluster {
+        self.cluster
+    }
+
     pub fn ruleset(&self) -> &Ruleset {
         &self.ruleset
     }
