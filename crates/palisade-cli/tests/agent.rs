@@ -273,6 +273,11 @@ fn agents_enforce_follow_changes_survive_kill_and_restart() {
                     .is_some_and(|p| p.iter().any(|x| x == "x/deny"))),
         "{flows}"
     );
+    let metrics = http_get(&node_ns("n1"), "/metrics").unwrap().1;
+    assert!(
+        metrics.contains("palisade_flows_total{verdict=\"denied\",policy=\"default-deny\"}"),
+        "{metrics}"
+    );
     // `palisade flows` filters it.
     let out = palisade()
         .args([
