@@ -13,12 +13,10 @@ use clap::{Args, ValueEnum};
 use palisade_agent::flowlog::{self, RotatingFile, Sink};
 use palisade_agent::run::log;
 use palisade_agent::{metrics, source, Metrics, Reconciler};
-use palisade_core::{Cidr, IpBlockPods, Options};
-use palisade_load::LoadOptions;
 use serde_json::Value;
 
 use crate::dataplane::DataplaneFlags;
-use crate::inputs::{Failure, IpBlockMode};
+use crate::inputs::{Failure, ModelArgs};
 
 #[derive(Args, Debug)]
 pub struct AgentArgs {
@@ -28,14 +26,9 @@ pub struct AgentArgs {
     pub source: String,
     #[command(flatten)]
     pub flags: DataplaneFlags,
-    /// Namespace for objects that name none (dir source).
-    #[arg(short = 'n', long = "namespace", default_value = "default")]
-    pub namespace: String,
-    /// Pod network for pods without status.podIP (dir source; repeat for dual-stack).
-    #[arg(long = "pod-cidr", value_name = "CIDR", default_values_t = vec!["10.244.0.0/16".to_string()])]
-    pub pod_cidrs: Vec<String>,
-    #[arg(long = "ipblock-pods", value_enum, default_value = "match")]
-    pub ipblock_pods: IpBlockMode,
+    /// For `dir:`: how manifests become the model (as for `analyze`).
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Prometheus metrics, /healthz and /readyz.
     #[arg(long = "metrics-addr", default_value = "127.0.0.1:9464")]
     pub metrics_addr: SocketAddr,
@@ -59,24 +52,8 @@ pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
         .node
         .clone()
         .ok_or_else(|| anyhow::anyhow!("--node is required: the agent enforces for one node's pods"))?;
-    let engine = Options {
-        ipblock_pods: match args.ipblock_pods {
-            IpBlockMode::Match => IpBlockPods::Match,
-            IpBlockMode::Ignore => IpBlockPods::Ignore,
-        },
-    };
-    let mut pod_cidrs = Vec::new();
-    for c in &args.pod_cidrs {
-        pod_cidrs.push(
-            c.parse::<Cidr>()
-                .map_err(|e| anyhow::anyhow!("--pod-cidr: {e}"))?,
-        );
-    }
-    let load_opts = LoadOptions {
-        default_namespace: args.namespace.clone(),
-        pod_cidrs,
-        externals: Vec::new(),
-    };
+    let engine = args.model.options();
+    let load_opts = args.model.load_options()?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();

@@ -132,7 +132,7 @@ pub fn junit(suite: &str, results: &[(Assertion, Outcome, String)]) -> String {
 }
 
 pub fn run(args: &TestArgs) -> Result<(String, bool), Failure> {
-    let spec = read_spec(&args.spec, &args.input.namespace)?;
+    let spec = read_spec(&args.spec, &args.input.model.namespace)?;
     let loaded = inputs::load(&args.input)?;
     let c = &loaded.cluster;
     let options = args.input.options();

@@ -50,10 +50,12 @@ pub fn run() -> Result<String, crate::inputs::Failure> {
             output: crate::explain::Format::Text,
             input: crate::inputs::InputArgs {
                 paths: vec![],
-                namespace: "default".into(),
-                pod_cidrs: vec![],
-                ipblock_pods: crate::inputs::IpBlockMode::Match,
-                externals: vec![],
+                model: crate::inputs::ModelArgs {
+                    namespace: "default".into(),
+                    pod_cidrs: vec![],
+                    ipblock_pods: crate::inputs::IpBlockMode::Match,
+                    externals: vec![],
+                },
             },
         };
         out.push_str(&format!(

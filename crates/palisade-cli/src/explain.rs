@@ -63,8 +63,8 @@ pub fn run(args: &ExplainArgs) -> Result<(String, bool), Failure> {
 
 /// Explains on an already loaded cluster.
 pub fn explain_loaded(c: &Cluster, args: &ExplainArgs) -> Result<(String, bool), Failure> {
-    let from = resolve(c, &args.input.namespace, &args.from)?;
-    let to = resolve(c, &args.input.namespace, &args.to)?;
+    let from = resolve(c, &args.input.model.namespace, &args.from)?;
+    let to = resolve(c, &args.input.model.namespace, &args.to)?;
     let (port, proto) = parse_port(&args.port)?;
     let options = args.input.options();
     let e = explain(c, &options, &from, &to, proto, port);

@@ -20,6 +20,24 @@ pub struct InputArgs {
     /// Manifest files or directories (recursive: .yaml, .yml, .json); `-` reads stdin.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<String>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+impl InputArgs {
+    pub fn options(&self) -> Options {
+        self.model.options()
+    }
+
+    pub fn load_options(&self) -> anyhow::Result<LoadOptions> {
+        self.model.load_options()
+    }
+}
+
+/// How manifests become the model: defaults for what they leave out, and the
+/// implementation-defined choices.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
     /// Namespace for objects that name none, as `kubectl apply -n`.
     #[arg(short = 'n', long = "namespace", default_value = "default")]
     pub namespace: String,
@@ -34,7 +52,7 @@ pub struct InputArgs {
     pub externals: Vec<String>,
 }
 
-impl InputArgs {
+impl ModelArgs {
     pub fn options(&self) -> Options {
         Options {
             ipblock_pods: match self.ipblock_pods {
