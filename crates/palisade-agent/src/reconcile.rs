@@ -32,6 +32,8 @@ pub enum Applied {
     Replaced,
     /// Element changes only (how many).
     Elements(usize),
+    /// Sets and chains that changed, in place.
+    Updated,
     /// Nothing to change.
     Unchanged,
 }
@@ -141,10 +143,7 @@ impl Reconciler {
             .collect();
         let mut change = Change::Elements(ElementDelta::default());
         let mut then = |next: Change| {
-            change = match (std::mem::replace(&mut change, Change::Replace), next) {
-                (Change::Elements(a), Change::Elements(b)) => Change::Elements(a.followed_by(b)),
-                _ => Change::Replace,
-            };
+            change = std::mem::replace(&mut change, Change::Replace).then(next);
         };
         for (ns, name) in removed {
             if let Some((c, _)) = table.remove_pod(&ns, &name) {
@@ -190,6 +189,14 @@ impl Reconciler {
         };
         let outcome = match &change {
             Change::Replace => self.replace(&table).map(|_| Applied::Replaced),
+            // An in-place update the kernel refuses falls back to a whole replacement.
+            Change::Script(script) => match run_script(script) {
+                Ok(()) => Ok(Applied::Updated),
+                Err(e) => {
+                    crate::run::log(&format!("in-place update refused ({e}); replacing the table"));
+                    self.replace(&table).map(|_| Applied::Replaced)
+                }
+            },
             Change::Elements(d) if d.is_empty() => Ok(Applied::Unchanged),
             Change::Elements(d) => self.send(d).map(|_| Applied::Elements(d.ops.len())),
         };

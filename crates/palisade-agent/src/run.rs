@@ -89,6 +89,7 @@ pub fn run(
                     let how = match a {
                         Applied::Replaced => "table replaced".to_string(),
                         Applied::Elements(n) => format!("{n} element change(s)"),
+                        Applied::Updated => "changed sets and chains updated".to_string(),
                         Applied::Unchanged => "nothing to change".to_string(),
                     };
                     log(&format!(

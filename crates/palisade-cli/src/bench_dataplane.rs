@@ -107,6 +107,7 @@ const REPLICAS: usize = 20;
 fn apply_change(table: &NodeTable, change: &Change, sock: &mut NftSocket, node: &str) -> anyhow::Result<()> {
     match change {
         Change::Elements(d) => d.send(sock)?,
+        Change::Script(s) => run_script_in(Some(node), s)?,
         Change::Replace => run_script_in(Some(node), &table.ruleset().replace_script())?,
     }
     Ok(())

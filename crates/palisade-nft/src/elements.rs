@@ -138,9 +138,20 @@ impl ElementDelta {
                 });
             }
         }
+        ops.extend(Self::map_changes(old, new).ops);
+        ops.sort();
+        Some(ElementDelta { ops })
+    }
+
+    /// The verdict-map entries to delete and add between two rulesets with the same maps.
+    pub fn map_changes(old: &Ruleset, new: &Ruleset) -> ElementDelta {
+        let mut ops = Vec::new();
         for (name, m) in &new.maps {
-            let before: BTreeMap<IpAddr, &String> =
-                old.maps[name].entries.iter().map(|(ip, c)| (*ip, c)).collect();
+            let before: BTreeMap<IpAddr, &String> = old
+                .maps
+                .get(name)
+                .map(|o| o.entries.iter().map(|(ip, c)| (*ip, c)).collect())
+                .unwrap_or_default();
             let after: BTreeMap<IpAddr, &String> = m.entries.iter().map(|(ip, c)| (*ip, c)).collect();
             for (ip, chain) in &before {
                 if after.get(ip) != Some(chain) {
@@ -161,7 +172,7 @@ impl ElementDelta {
             }
         }
         ops.sort();
-        Some(ElementDelta { ops })
+        ElementDelta { ops }
     }
 
     /// The net effect of these changes followed by `next`, with no element both added and

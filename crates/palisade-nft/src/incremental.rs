@@ -5,7 +5,8 @@
 //! free address with the same ipBlock signature). The result is the ruleset a full
 //! compile and render would produce, reached in microseconds, and written to the kernel
 //! as an [`ElementDelta`]. Anything else (policies, namespaces, labels, pods without a
-//! twin) recompiles and re-renders, and still updates only elements when the chains stay.
+//! twin) recompiles and re-renders, keeping the installed set names, and updates only
+//! elements when the chains stay, or only the sets and chains that changed.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -23,8 +24,23 @@ use crate::ruleset::{AddrSet, Ruleset};
 pub enum Change {
     /// Element changes only (possibly none).
     Elements(ElementDelta),
-    /// The chains changed: replace the whole table with [`NodeTable::ruleset`].
+    /// Chains changed: this `nft -f` transaction updates the table in place (new sets and
+    /// chains, rewritten chains, moved map entries, deletions), keeping it all along.
+    Script(String),
+    /// Replace the whole table with [`NodeTable::ruleset`].
     Replace,
+}
+
+impl Change {
+    /// This change followed by `next` (computed on the state after this one), as one.
+    pub fn then(self, next: Change) -> Change {
+        match (self, next) {
+            (Change::Elements(a), Change::Elements(b)) => Change::Elements(a.followed_by(b)),
+            (Change::Elements(a), Change::Script(s)) => Change::Script(a.script() + &s),
+            (Change::Script(s), Change::Elements(b)) => Change::Script(s + &b.script()),
+            _ => Change::Replace,
+        }
+    }
 }
 
 /// How a change was computed.
@@ -164,12 +180,17 @@ impl NodeTable {
         &self.ruleset
     }
 
-    /// Recompiles and re-renders the current cluster.
+    /// Recompiles and re-renders the current cluster, keeping the installed set names
+    /// where contents are the same.
     fn rebuild(&mut self) -> (Change, Path) {
-        let new = render(&self.cluster, &compile(&self.cluster, &self.engine), &self.opts);
+        let mut new = render(&self.cluster, &compile(&self.cluster, &self.engine), &self.opts);
+        new.adopt_names(&self.ruleset);
         let change = match ElementDelta::between(&self.ruleset, &new) {
             Some(d) => Change::Elements(d),
-            None => Change::Replace,
+            None => match new.update_script(&self.ruleset) {
+                Some(script) => Change::Script(script),
+                None => Change::Replace,
+            },
         };
         self.ruleset = new;
         self.count_ips();
@@ -216,10 +237,7 @@ impl NodeTable {
                 } else {
                     Path::Twin
                 };
-                let change = match (first, second) {
-                    (Change::Elements(a), Change::Elements(b)) => Change::Elements(a.followed_by(b)),
-                    _ => Change::Replace,
-                };
+                let change = first.then(second);
                 (change, path)
             }
         }
@@ -315,10 +333,8 @@ impl NodeTable {
         if !self.reshaped(&ops, left_chains) {
             return (Change::Elements(ElementDelta { ops }), Path::Twin);
         }
-        match self.rebuild() {
-            (Change::Elements(d), path) => (Change::Elements(ElementDelta { ops }.followed_by(d)), path),
-            (Change::Replace, path) => (Change::Replace, path),
-        }
+        let (change, path) = self.rebuild();
+        (Change::Elements(ElementDelta { ops }).then(change), path)
     }
 
     /// Whether element changes would make a full render come out with other chains: a

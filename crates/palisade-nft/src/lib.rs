@@ -10,6 +10,7 @@ pub mod incremental;
 pub mod netlink;
 pub mod render;
 pub mod ruleset;
+pub mod structure;
 
 pub use apply::{apply, flush, Applied, ApplyError};
 pub use elements::{ElementDelta, ElementOp, NftSocket};

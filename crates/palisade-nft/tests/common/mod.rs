@@ -32,3 +32,23 @@ pub fn list(ns: &str) -> String {
         .unwrap();
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// A table listing with its sets, maps and chains in name order: the kernel lists them in
+/// the order they were created, which in-place updates change.
+#[allow(dead_code)]
+pub fn sorted_blocks(listing: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut cur = String::new();
+    for line in listing.lines() {
+        if line.starts_with("\tset ") || line.starts_with("\tmap ") || line.starts_with("\tchain ") {
+            cur.clear();
+        }
+        cur.push_str(line);
+        cur.push('\n');
+        if line == "\t}" {
+            blocks.push(std::mem::take(&mut cur));
+        }
+    }
+    blocks.sort();
+    blocks
+}
