@@ -13,6 +13,9 @@ use palisade_core::ip::Family;
 use crate::elements::ElementDelta;
 use crate::ruleset::{range_text, AddrSet, Ruleset, TABLE};
 
+/// A set's family and contents.
+type SetKey<'a> = (Family, &'a [(u128, u128)]);
+
 fn family_digit(f: Family) -> u8 {
     if f == Family::V4 {
         4
@@ -48,7 +51,7 @@ impl Ruleset {
     /// Gives every set the name `old` has for the same contents; sets with new contents get
     /// names `old` does not use (so both can exist during one transaction).
     pub fn adopt_names(&mut self, old: &Ruleset) {
-        let by_content: HashMap<(Family, &[(u128, u128)]), &String> = old
+        let by_content: HashMap<SetKey<'_>, &String> = old
             .sets
             .iter()
             .map(|(n, s)| ((s.family, s.ranges.as_slice()), n))
