@@ -196,10 +196,13 @@ pub fn flows(args: &FlowsArgs) -> Result<(String, bool), Failure> {
             reader.seek(SeekFrom::Start(pos)).map_err(anyhow::Error::from)?;
         }
         std::thread::sleep(Duration::from_millis(200));
-        // Rotated (the file is new and shorter): start over on the new file.
-        if std::fs::metadata(&args.file)
-            .map(|m| m.len() < pos)
-            .unwrap_or(false)
+        // Rotated (another file at the path) or truncated: start over on what is there now.
+        use std::os::unix::fs::MetadataExt;
+        let here = reader.get_ref().metadata().map(|m| m.ino()).ok();
+        let now = std::fs::metadata(&args.file).ok();
+        if now
+            .as_ref()
+            .is_some_and(|m| Some(m.ino()) != here || m.len() < pos)
         {
             reader = BufReader::new(open()?);
             pos = 0;
