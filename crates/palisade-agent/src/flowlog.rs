@@ -108,7 +108,7 @@ pub fn spawn(
             let records = match log.read(Duration::from_millis(200)) {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("palisade agent: flow log: {e}");
+                    crate::run::log(&format!("flow log: {e}"));
                     std::thread::sleep(Duration::from_secs(1));
                     continue;
                 }
@@ -128,7 +128,7 @@ pub fn spawn(
                     .unwrap_or("");
                 metrics.flow(verdict, policy);
                 if let Err(e) = sink.write(&v.to_string()) {
-                    eprintln!("palisade agent: flow log: {e}");
+                    crate::run::log(&format!("flow log: {e}"));
                 }
             }
         }
