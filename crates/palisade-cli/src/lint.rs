@@ -76,20 +76,31 @@ fn from_diagnostic(d: Diagnostic) -> Placed {
     }
 }
 
-fn place(loaded: &Loaded, f: Finding) -> Placed {
+/// Places every finding in the files (each file read once).
+fn place(loaded: &Loaded, findings: Vec<Finding>) -> Vec<Placed> {
     // The object itself: its name line rather than the document marker.
-    let field = if f.field.is_empty() {
-        "metadata.name"
-    } else {
-        f.field.as_str()
-    };
-    let at = loaded.locate(&f.object, &FieldPath::parse(field));
-    Placed {
-        file: at.as_ref().map(|(file, _)| file.clone()),
-        line: at.as_ref().and_then(|(_, p)| p.map(|p| p.line)),
-        column: at.as_ref().and_then(|(_, p)| p.map(|p| p.column)),
-        finding: f,
-    }
+    let places: Vec<(&str, FieldPath)> = findings
+        .iter()
+        .map(|f| {
+            let field = if f.field.is_empty() {
+                "metadata.name"
+            } else {
+                f.field.as_str()
+            };
+            (f.object.as_str(), FieldPath::parse(field))
+        })
+        .collect();
+    let at = loaded.locate_many(&places);
+    findings
+        .into_iter()
+        .zip(at)
+        .map(|(finding, at)| Placed {
+            file: at.as_ref().map(|(file, _)| file.clone()),
+            line: at.as_ref().and_then(|(_, p)| p.map(|p| p.line)),
+            column: at.as_ref().and_then(|(_, p)| p.map(|p| p.column)),
+            finding,
+        })
+        .collect()
 }
 
 fn options(args: &LintArgs) -> Result<LintOptions, Failure> {
@@ -255,7 +266,7 @@ pub fn run(args: &LintArgs) -> Result<(String, bool), Failure> {
     let report = match inputs::load(&args.input) {
         Ok(loaded) => {
             let LintReport { findings, notes } = lint::lint(&loaded.cluster, &options(args)?);
-            let placed: Vec<Placed> = findings.into_iter().map(|f| place(&loaded, f)).collect();
+            let placed = place(&loaded, findings);
             (placed, notes)
         }
         Err(Failure::Input(diags)) => (diags.into_iter().map(from_diagnostic).collect(), Vec::new()),

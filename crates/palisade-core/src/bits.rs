@@ -73,6 +73,20 @@ impl BitSet {
         }
     }
 
+    /// `(a ^ b) & mask`: where two rows disagree, within `mask`.
+    pub fn differences_within(a: &BitSet, b: &BitSet, mask: &BitSet) -> BitSet {
+        BitSet {
+            words: a
+                .words
+                .iter()
+                .zip(&b.words)
+                .zip(&mask.words)
+                .map(|((x, y), m)| (x ^ y) & m)
+                .collect(),
+            len: a.len,
+        }
+    }
+
     pub fn count(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }

@@ -88,9 +88,30 @@ impl Loaded {
     /// File, and line and column when known, of a field of an object (`Kind ns/name`);
     /// the object's own position for an empty path.
     pub fn locate(&self, object: &str, field: &FieldPath) -> Option<(String, Option<yaml::Pos>)> {
-        let o = self.origins.get(object)?;
-        let (name, text) = &self.texts[o.file];
-        Some((name.clone(), yaml::locate(text, o.doc, &o.path.join(field))))
+        self.locate_many(&[(object, field.clone())]).pop().flatten()
+    }
+
+    /// [`Loaded::locate`] for many places, reading each file once.
+    pub fn locate_many(&self, places: &[(&str, FieldPath)]) -> Vec<Option<(String, Option<yaml::Pos>)>> {
+        let mut out: Vec<Option<(String, Option<yaml::Pos>)>> = vec![None; places.len()];
+        // Per file: (place index, document, full path).
+        let mut by_file: BTreeMap<usize, Vec<(usize, usize, FieldPath)>> = BTreeMap::new();
+        for (i, (object, field)) in places.iter().enumerate() {
+            if let Some(o) = self.origins.get(*object) {
+                by_file
+                    .entry(o.file)
+                    .or_default()
+                    .push((i, o.doc, o.path.join(field)));
+            }
+        }
+        for (file, qs) in by_file {
+            let (name, text) = &self.texts[file];
+            let queries: Vec<(usize, &FieldPath)> = qs.iter().map(|(_, d, p)| (*d, p)).collect();
+            for ((i, _, _), pos) in qs.iter().zip(yaml::locate_many(text, &queries)) {
+                out[*i] = Some((name.clone(), pos));
+            }
+        }
+        out
     }
 }
 

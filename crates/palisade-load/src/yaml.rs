@@ -297,6 +297,11 @@ fn parse_float(text: &str) -> Option<f64> {
 /// Where `path` is in document `doc` of `text`: the value's position, or the closest
 /// existing ancestor's when the field itself is missing (a required field).
 pub fn locate(text: &str, doc: usize, path: &FieldPath) -> Option<Pos> {
+    locate_many(text, &[(doc, path)])[0]
+}
+
+/// [`locate`] for many places in one reading of `text`.
+pub fn locate_many(text: &str, queries: &[(usize, &FieldPath)]) -> Vec<Option<Pos>> {
     let mut parser = Parser::new_from_str(text);
     let mut index = 0usize;
     let mut in_doc = false;
@@ -307,31 +312,46 @@ pub fn locate(text: &str, doc: usize, path: &FieldPath) -> Option<Pos> {
     }
     let mut stack: Vec<C> = Vec::new();
     let mut cur: Vec<Seg> = Vec::new();
-    let mut best: Option<(usize, Pos)> = None;
-    let target = &path.0;
+    let mut best: Vec<Option<(usize, Pos)>> = vec![None; queries.len()];
+    let mut open = queries.len();
+    // The queries of the document being read.
+    let mut here: Vec<usize> = Vec::new();
     // At equal depth a key's position is kept over its container value's.
-    let consider = |cur: &[Seg], pos: Pos, best: &mut Option<(usize, Pos)>, replace_equal: bool| {
-        if cur.len() <= target.len()
-            && target[..cur.len()] == *cur
-            && best.is_none_or(|(d, _)| cur.len() > d || (replace_equal && cur.len() == d))
-        {
-            *best = Some((cur.len(), pos));
+    let mut done = vec![false; queries.len()];
+    let consider = |cur: &[Seg],
+                    pos: Pos,
+                    best: &mut [Option<(usize, Pos)>],
+                    here: &[usize],
+                    done: &[bool],
+                    replace_equal: bool| {
+        for &q in here {
+            let target = &queries[q].1 .0;
+            let b = &mut best[q];
+            if !done[q]
+                && cur.len() <= target.len()
+                && target[..cur.len()] == *cur
+                && b.is_none_or(|(d, _)| cur.len() > d || (replace_equal && cur.len() == d))
+            {
+                *b = Some((cur.len(), pos));
+            }
         }
     };
     while let Some(Ok((ev, span))) = parser.next_event() {
         match ev {
             Event::DocumentStart(_) => {
-                in_doc = index == doc;
+                here = (0..queries.len()).filter(|&q| queries[q].0 == index).collect();
+                in_doc = !here.is_empty();
                 if in_doc {
-                    consider(&[], Pos::of(&span), &mut best, true);
+                    consider(&[], Pos::of(&span), &mut best, &here, &done, true);
                 }
                 continue;
             }
             Event::DocumentEnd => {
-                if in_doc {
+                index += 1;
+                in_doc = false;
+                if !queries.iter().any(|q| q.0 >= index) {
                     break;
                 }
-                index += 1;
                 continue;
             }
             _ if !in_doc => continue,
@@ -342,7 +362,7 @@ pub fn locate(text: &str, doc: usize, path: &FieldPath) -> Option<Pos> {
         if let (Event::Scalar(text, ..), Some(C::Map(key @ None))) = (&ev, stack.last_mut()) {
             *key = Some(text.to_string());
             cur.push(Seg::Key(text.to_string()));
-            consider(&cur, pos, &mut best, true);
+            consider(&cur, pos, &mut best, &here, &done, true);
             cur.pop();
             continue;
         }
@@ -362,11 +382,11 @@ pub fn locate(text: &str, doc: usize, path: &FieldPath) -> Option<Pos> {
         }
         match ev {
             Event::SequenceStart(..) => {
-                consider(&cur, pos, &mut best, false);
+                consider(&cur, pos, &mut best, &here, &done, false);
                 stack.push(C::Seq(0));
             }
             Event::MappingStart(..) => {
-                consider(&cur, pos, &mut best, false);
+                consider(&cur, pos, &mut best, &here, &done, false);
                 stack.push(C::Map(None));
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -374,15 +394,23 @@ pub fn locate(text: &str, doc: usize, path: &FieldPath) -> Option<Pos> {
                 cur.pop();
             }
             _ => {
-                consider(&cur, pos, &mut best, true);
+                consider(&cur, pos, &mut best, &here, &done, true);
                 cur.truncate(value_path_len);
             }
         }
-        if best.is_some_and(|(d, _)| d == target.len()) {
+        // A value at the full depth ends a query (a key at that depth does not: its value
+        // comes next and is the better place).
+        for &q in &here {
+            if !done[q] && best[q].is_some_and(|(d, _)| d == queries[q].1 .0.len()) {
+                done[q] = true;
+                open -= 1;
+            }
+        }
+        if open == 0 {
             break;
         }
     }
-    best.map(|(_, p)| p)
+    best.into_iter().map(|b| b.map(|(_, p)| p)).collect()
 }
 
 #[cfg(test)]
@@ -393,6 +421,38 @@ mod tests {
         let (docs, err) = parse_documents(text);
         assert!(err.is_none(), "{err:?}");
         docs.into_iter().next().unwrap().value
+    }
+
+    #[test]
+    fn locate_many_agrees_with_locate() {
+        let text =
+            "a: 1\nb:\n  c: [x, y]\n  d: {e: f}\n---\nitems:\n- name: p\n  spec: {port: 80}\n- name: q\n";
+        let paths = [
+            (0, "b.c[1]"),
+            (0, "b.d.e"),
+            (0, "b.missing"),
+            (1, "items[1].name"),
+            (1, "items[0].spec.port"),
+            (1, "items[0]"),
+            (0, "a"),
+        ];
+        let parsed: Vec<(usize, FieldPath)> = paths.iter().map(|(d, p)| (*d, FieldPath::parse(p))).collect();
+        let queries: Vec<(usize, &FieldPath)> = parsed.iter().map(|(d, p)| (*d, p)).collect();
+        let many = locate_many(text, &queries);
+        for ((d, p), got) in parsed.iter().zip(&many) {
+            assert_eq!(*got, locate(text, *d, p), "{p}");
+        }
+        assert_eq!(many[0], Some(Pos { line: 3, column: 10 }), "the value y");
+        assert_eq!(
+            many[3],
+            Some(Pos { line: 9, column: 9 }),
+            "q, in the second document"
+        );
+        assert_eq!(
+            many[2],
+            Some(Pos { line: 2, column: 1 }),
+            "missing: its closest ancestor, b"
+        );
     }
 
     #[test]

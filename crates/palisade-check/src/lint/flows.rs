@@ -1,8 +1,9 @@
 //! Flows: half-open connections (one side allows, the other denies) and, against a
 //! baseline, metrics the monitoring namespace can no longer scrape.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use palisade_core::bits::BitSet;
 use palisade_core::{allowed, explain, Endpoint, Peer, Protocol};
 
 use super::{some, Ctx, Finding, HALF_OPEN, MONITORING_BLIND};
@@ -24,8 +25,14 @@ fn half_open(cx: &Ctx, out: &mut Vec<Finding>) {
     let comp = &cx.compiled;
     let n = comp.classes.len();
     let rep: Vec<usize> = comp.classes.iter().map(|c| c.members[0]).collect();
-    // (source class, destination class, egress allows?, protocol) -> port ranges
+    // Destinations that can be half-open: pod classes isolated for ingress.
+    let mut isolated_in = BitSet::new(n);
+    for d in (0..n).filter(|&d| comp.is_pod_class(d) && !comp.classes[d].ingress_policies.is_empty()) {
+        isolated_in.insert(d);
+    }
+    // The first groups in full; the others only counted (a big cluster has many).
     let mut found: BTreeMap<HalfOpen, Vec<(u16, u16)>> = BTreeMap::new();
+    let mut others: HashSet<HalfOpen> = HashSet::new();
     for proto in Protocol::ALL {
         for q in 0..comp.port_space(proto).classes.len() {
             let (eg, ig) = comp.sides(proto, q);
@@ -36,31 +43,26 @@ fn half_open(cx: &Ctx, out: &mut Vec<Finding>) {
                 {
                     continue;
                 }
-                for d in 0..n {
-                    if !comp.is_pod_class(d) || comp.classes[d].ingress_policies.is_empty() {
-                        continue;
-                    }
+                // Word by word: the destinations where the two sides disagree.
+                for d in BitSet::differences_within(&eg.rows[s], &ig.rows[s], &isolated_in).iter() {
                     if s == d && comp.classes[s].members.len() == 1 {
                         continue; // a pod talking to itself is always allowed
                     }
-                    let (e, i) = (eg.get(s, d), ig.get(s, d));
-                    if e != i {
+                    let key = (s, d, eg.rows[s].contains(d), proto);
+                    if found.len() < MAX_HALF_OPEN || found.contains_key(&key) {
                         found
-                            .entry((s, d, e, proto))
+                            .entry(key)
                             .or_default()
                             .extend(comp.port_space(proto).classes[q].iter().copied());
+                    } else {
+                        others.insert(key);
                     }
                 }
             }
         }
     }
-    let mut shown = 0;
-    let mut more = 0;
+    let more = others.len();
     for ((s, d, egress_allows, proto), mut ranges) in found {
-        if shown == MAX_HALF_OPEN {
-            more += 1;
-            continue;
-        }
         ranges.sort_unstable();
         let (a, b) = (rep[s], rep[d]);
         let e = explain(
@@ -120,7 +122,6 @@ fn half_open(cx: &Ctx, out: &mut Vec<Finding>) {
                 denying.join(", ")
             )
         };
-        shown += 1;
         out.push(
             Finding::new(HALF_OPEN, cx.policy_object(at), "", message)
                 .fix("allow the flow on the other side too, or remove it from this side"),
