@@ -45,22 +45,22 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Whether one connection is allowed, and why.
     Explain(explain::ExplainArgs),
-    /// The node agent: keeps this node's nftables table equal to the cluster's policies.
-    Agent(agent::AgentArgs),
-    /// Tail and filter an agent's flow log.
-    Flows(agent::FlowsArgs),
     /// Findings about the policies (table, JSON, SARIF); exit 1 at or above --fail-on.
     Lint(lint::LintArgs),
-    /// Starting policy sets (`zero-trust`), with what they would close.
-    #[command(subcommand)]
-    Scaffold(scaffold::ScaffoldCommand),
     /// Check reachability assertions (exit 1 when one fails); --junit for CI reports.
     Test(assert::TestArgs),
     /// What a change of manifests opens and closes (exit 1 when something changes).
     Diff(diff::DiffArgs),
-    /// The nftables dataplane: render, apply, flush.
+    /// Starting policy sets (`zero-trust`), with what they would close.
+    #[command(subcommand)]
+    Scaffold(scaffold::ScaffoldCommand),
+    /// The nftables dataplane: render, apply, flush, log.
     #[command(subcommand)]
     Dataplane(dataplane::DataplaneCommand),
+    /// The node agent: keeps this node's nftables table equal to the cluster's policies.
+    Agent(agent::AgentArgs),
+    /// Tail and filter an agent's flow log.
+    Flows(agent::FlowsArgs),
     /// Real pods in network namespaces, enforced and probed: up, run, probe, down.
     #[command(subcommand)]
     Lab(lab::LabCommand),
@@ -68,7 +68,7 @@ enum Command {
     Demo,
     /// Write a seeded synthetic cluster (namespaces, pods, policies) as manifests.
     Synth(synth::SynthArgs),
-    /// Measure `analyze -o summary` on synthetic clusters against the performance targets.
+    /// Benchmarks against the targets: analyze (default), dataplane, agent.
     Bench(synth::BenchArgs),
 }
 
