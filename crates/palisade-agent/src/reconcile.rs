@@ -99,6 +99,12 @@ fn decoding_view(table: &NodeTable) -> (Cluster, Ruleset) {
     (cluster, ruleset)
 }
 
+/// Replaces the whole table with `table`'s ruleset, in one transaction.
+fn replace(table: &NodeTable) -> Result<(), ReconcileError> {
+    run_script(&table.ruleset().replace_script())?;
+    Ok(())
+}
+
 impl Reconciler {
     pub fn new(engine: EngineOptions, opts: palisade_nft::Options, metrics: Arc<Metrics>) -> Reconciler {
         Reconciler {
@@ -156,11 +162,6 @@ impl Reconciler {
         change
     }
 
-    fn replace(&mut self, table: &NodeTable) -> Result<(), ReconcileError> {
-        run_script(&table.ruleset().replace_script())?;
-        Ok(())
-    }
-
     fn send(&mut self, d: &ElementDelta) -> Result<(), ReconcileError> {
         if self.sock.is_none() {
             self.sock = Some(NftSocket::open_in(None).map_err(ReconcileError::Elements)?);
@@ -188,13 +189,13 @@ impl Reconciler {
             }
         };
         let outcome = match &change {
-            Change::Replace => self.replace(&table).map(|_| Applied::Replaced),
+            Change::Replace => replace(&table).map(|_| Applied::Replaced),
             // An in-place update the kernel refuses falls back to a whole replacement.
             Change::Script(script) => match run_script(script) {
                 Ok(()) => Ok(Applied::Updated),
                 Err(e) => {
                     crate::run::log(&format!("in-place update refused ({e}); replacing the table"));
-                    self.replace(&table).map(|_| Applied::Replaced)
+                    replace(&table).map(|_| Applied::Replaced)
                 }
             },
             Change::Elements(d) if d.is_empty() => Ok(Applied::Unchanged),

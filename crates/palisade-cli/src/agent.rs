@@ -61,7 +61,7 @@ pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
             .map_err(|e| anyhow::anyhow!("signal handler: {e}"))?;
     }
     let m = Arc::new(Metrics::default());
-    let listener = metrics::bind(args.metrics_addr)
+    let listener = std::net::TcpListener::bind(args.metrics_addr)
         .map_err(|e| anyhow::anyhow!("--metrics-addr {}: {e}", args.metrics_addr))?;
     metrics::serve(listener, m.clone());
     let rec = Reconciler::new(engine, args.flags.options(), m.clone());

@@ -157,10 +157,6 @@ impl Finding {
     }
 }
 
-pub fn rule(id: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|r| r.id == id)
-}
-
 /// What lint needs besides the cluster.
 #[derive(Clone, Debug)]
 pub struct LintOptions {
