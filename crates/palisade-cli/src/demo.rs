@@ -55,6 +55,7 @@ pub fn run() -> Result<String, crate::inputs::Failure> {
                     pod_cidrs: vec![],
                     ipblock_pods: crate::inputs::IpBlockMode::Match,
                     externals: vec![],
+                    validate: crate::inputs::ValidateMode::Strict,
                 },
             },
         };

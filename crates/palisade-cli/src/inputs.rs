@@ -5,13 +5,26 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use palisade_core::{Cidr, External, IpBlockPods, Options};
-use palisade_load::{LoadOptions, Loaded, Source};
+use palisade_load::{LoadOptions, Loaded, Source, Validation};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum IpBlockMode {
     /// ipBlock also matches pod IPs (upstream conformance behaviour).
     Match,
     /// ipBlock matches only non-pod traffic (Cilium, GKE Dataplane V2).
+    Ignore,
+}
+
+/// kubectl's `--validate`: what to do with fields the Kubernetes types do not know.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ValidateMode {
+    /// An error naming the field and the closest known one (kubectl's default).
+    #[value(alias = "true")]
+    Strict,
+    /// A warning; the field is ignored.
+    Warn,
+    /// Ignored without a word.
+    #[value(alias = "false")]
     Ignore,
 }
 
@@ -39,7 +52,7 @@ impl InputArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
     /// Namespace for objects that name none, as `kubectl apply -n`.
-    #[arg(short = 'n', long = "namespace", default_value = "default")]
+    #[arg(short = 'n', long = "namespace", default_value = "default", value_parser = namespace_name)]
     pub namespace: String,
     /// Pod network for pods without status.podIP (repeat for dual-stack: one IPv4, one IPv6).
     #[arg(long = "pod-cidr", value_name = "CIDR", default_values_t = vec!["10.244.0.0/16".to_string()])]
@@ -47,9 +60,21 @@ pub struct ModelArgs {
     /// Whether ipBlock peers also match pod IPs.
     #[arg(long = "ipblock-pods", value_enum, default_value = "match")]
     pub ipblock_pods: IpBlockMode,
-    /// External address blocks to analyse as endpoints: `NAME=CIDR` or `CIDR` (repeatable).
-    #[arg(long = "external", value_name = "[NAME=]CIDR", num_args = 1..)]
+    /// An external address block to analyse as an endpoint: `NAME=CIDR` or `CIDR` (repeat
+    /// the option for more).
+    #[arg(long = "external", value_name = "[NAME=]CIDR")]
     pub externals: Vec<String>,
+    /// Fields the Kubernetes types do not know: an error (strict), a warning, or nothing.
+    #[arg(long = "validate", value_enum, default_value = "strict", value_name = "MODE")]
+    pub validate: ValidateMode,
+}
+
+/// `-n`: a namespace name as the API server checks it.
+fn namespace_name(s: &str) -> Result<String, String> {
+    match palisade_load::names::dns1123_label(s) {
+        None => Ok(s.to_string()),
+        Some(why) => Err(format!("not a valid namespace name: {why}")),
+    }
 }
 
 impl ModelArgs {
@@ -83,6 +108,11 @@ impl ModelArgs {
             default_namespace: self.namespace.clone(),
             pod_cidrs,
             externals,
+            validation: match self.validate {
+                ValidateMode::Strict => Validation::Strict,
+                ValidateMode::Warn => Validation::Warn,
+                ValidateMode::Ignore => Validation::Ignore,
+            },
         })
     }
 }
@@ -107,12 +137,23 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-pub fn sources(paths: &[String]) -> anyhow::Result<Vec<Source>> {
+pub fn sources(paths: &[String]) -> Result<Vec<Source>, Failure> {
     let mut out = Vec::new();
     for p in paths {
         if p == "-" {
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text)?;
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .take(palisade_load::walk::MAX_FILE_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .map_err(anyhow::Error::from)?;
+            if bytes.len() as u64 > palisade_load::walk::MAX_FILE_BYTES {
+                return Err(anyhow::anyhow!(
+                    "<stdin>: larger than {} MiB, the most Palisade reads from one file",
+                    palisade_load::walk::MAX_FILE_BYTES >> 20
+                )
+                .into());
+            }
+            let text = palisade_load::walk::text_of("<stdin>", bytes).map_err(|d| Failure::Input(vec![d]))?;
             out.push(Source::Text {
                 name: "<stdin>".into(),
                 text,

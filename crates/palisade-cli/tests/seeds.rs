@@ -28,8 +28,11 @@ fn seed_000_namespace_isolation() {
     let ext = [
         "--external",
         "internet=8.8.8.8",
+        "--external",
         "cloudsql=10.123.182.3",
+        "--external",
         "internal=10.50.0.1",
+        "--external",
         "node=10.20.5.5",
     ];
     for mode in ["match", "ignore"] {

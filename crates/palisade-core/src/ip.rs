@@ -142,22 +142,55 @@ impl fmt::Display for Cidr {
     }
 }
 
+/// An IPv4 address with leading zeros in its parts (`010.0.0.1`), read as decimal the way
+/// Go's parser (and so the API server, which warns) reads it.
+pub fn parse_ipv4_leading_zeros(s: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() != 4 {
+        return None;
+    }
+    let mut octets = [0u8; 4];
+    for (o, p) in octets.iter_mut().zip(&parts) {
+        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *o = p.parse().ok()?;
+    }
+    Some(std::net::Ipv4Addr::from(octets))
+}
+
+/// Whether `s` (a CIDR or an address) has an IPv4 part written with a leading zero.
+pub fn has_leading_zeros(s: &str) -> bool {
+    let addr = s.split('/').next().unwrap_or("");
+    addr.parse::<IpAddr>().is_err() && parse_ipv4_leading_zeros(addr).is_some()
+}
+
 impl FromStr for Cidr {
     type Err = String;
-    /// Parses `a.b.c.d/n` or `x::/n`. A bare address is not a CIDR here.
+    /// Parses `a.b.c.d/n` or `x::/n` as Kubernetes does: IPv4 parts with leading zeros are
+    /// decimal, and an IPv4-mapped IPv6 block (`::ffff:10.0.0.0/104`) is the IPv4 block it
+    /// maps (`10.0.0.0/8`). A bare address is not a CIDR here.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (addr, len) = s
             .split_once('/')
             .ok_or_else(|| format!("{s:?} is not a CIDR (missing /prefix)"))?;
         let ip: IpAddr = addr
             .parse()
-            .map_err(|_| format!("{s:?} is not a CIDR: {addr:?} is not an IP address"))?;
+            .ok()
+            .or_else(|| parse_ipv4_leading_zeros(addr).map(IpAddr::V4))
+            .ok_or_else(|| format!("{s:?} is not a CIDR: {addr:?} is not an IP address"))?;
         if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) || len.len() > 3 {
             return Err(format!("{s:?} is not a CIDR: bad prefix length {len:?}"));
         }
         let prefix: u8 = len
             .parse()
             .map_err(|_| format!("{s:?} is not a CIDR: bad prefix length {len:?}"))?;
+        if let IpAddr::V6(v6) = ip {
+            if let (Some(v4), true) = (v6.to_ipv4_mapped(), (96..=128).contains(&prefix)) {
+                return Cidr::new(IpAddr::V4(v4), prefix - 96)
+                    .map_err(|e| format!("{s:?} is not a CIDR: {e}"));
+            }
+        }
         Cidr::new(ip, prefix).map_err(|e| format!("{s:?} is not a CIDR: {e}"))
     }
 }
@@ -178,6 +211,23 @@ mod tests {
         assert_eq!(c("10.20.1.3/17").to_string(), "10.20.0.0/17");
         assert!(c("10.20.1.3/17").contains(ip("10.20.127.255")));
         assert!(!c("10.20.1.3/17").contains(ip("10.20.128.0")));
+    }
+
+    #[test]
+    fn cidrs_read_as_go_and_the_api_server_read_them() {
+        // IPv4-mapped: Go's IPNet masks the IPv4 form with the last 32 bits of the mask.
+        assert_eq!(c("::ffff:10.0.0.0/104"), c("10.0.0.0/8"));
+        assert!(c("::ffff:10.0.0.0/104").contains(ip("10.9.9.9")));
+        assert_eq!(c("::ffff:0:0/96"), c("0.0.0.0/0"));
+        // Below /96 the block is not all IPv4-mapped: it stays IPv6.
+        assert_eq!(c("::ffff:0:0/80").family, Family::V6);
+        // Leading zeros are decimal (Kubernetes 1.33 accepts them with a warning).
+        assert_eq!(c("010.0.0.0/8"), c("10.0.0.0/8"));
+        assert_eq!(c("192.168.001.010/32"), c("192.168.1.10/32"));
+        assert!(has_leading_zeros("010.0.0.0/8"));
+        assert!(!has_leading_zeros("10.0.0.0/8"));
+        assert!("0100.0.0.0/8".parse::<Cidr>().is_err());
+        assert!("256.0.0.0/8".parse::<Cidr>().is_err());
     }
 
     #[test]

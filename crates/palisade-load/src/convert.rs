@@ -200,6 +200,60 @@ fn policy_port(p: &net::NetworkPolicyPort, path: &FieldPath, errs: &mut Sink) ->
     PolicyPort { protocol, port }
 }
 
+/// Warnings the API server gives for a policy's CIDRs: IPv4 parts with leading zeros.
+pub fn cidr_remarks(spec: Option<&net::NetworkPolicySpec>) -> Sink {
+    let mut out = Sink::new();
+    let Some(spec) = spec else {
+        return out;
+    };
+    let rules = spec
+        .ingress
+        .iter()
+        .flatten()
+        .enumerate()
+        .flat_map(|(i, r)| {
+            r.from
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(move |(j, p)| ("ingress", i, "from", j, p))
+        })
+        .chain(spec.egress.iter().flatten().enumerate().flat_map(|(i, r)| {
+            r.to.iter()
+                .flatten()
+                .enumerate()
+                .map(move |(j, p)| ("egress", i, "to", j, p))
+        }));
+    for (dir, i, side, j, peer) in rules {
+        let Some(b) = &peer.ip_block else { continue };
+        let bp = FieldPath::root()
+            .key("spec")
+            .key(dir)
+            .index(i)
+            .key(side)
+            .index(j)
+            .key("ipBlock");
+        let texts = std::iter::once((bp.key("cidr"), &b.cidr)).chain(
+            b.except
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(k, e)| (bp.key("except").index(k), e)),
+        );
+        for (path, text) in texts {
+            if palisade_core::ip::has_leading_zeros(text) {
+                out.push(FieldError {
+                    path,
+                    message: format!(
+                        "\"{text}\": IPv4 parts with leading zeros are read as decimal; the API server warns about them and may refuse them in later releases"
+                    ),
+                });
+            }
+        }
+    }
+    out
+}
+
 fn cidr(text: &str, path: &FieldPath, errs: &mut Sink) -> Option<Cidr> {
     match text.parse::<Cidr>() {
         Ok(c) => Some(c),

@@ -6,13 +6,17 @@
 
 pub mod convert;
 pub mod diagnostic;
+mod json;
+pub mod kinds;
 pub mod load;
 pub mod names;
 pub mod path;
+pub mod strict;
+pub mod walk;
 pub mod yaml;
 
 pub use diagnostic::Diagnostic;
 pub use load::{
-    assign_addresses, from_objects, load, LoadError, LoadOptions, Loaded, Object, Source, API_SOURCE,
-    NAMESPACE_NAME_LABEL,
+    assign_addresses, from_objects, load, LoadError, LoadOptions, Loaded, Object, Source, Validation,
+    API_SOURCE, NAMESPACE_NAME_LABEL, NOT_MANIFESTS,
 };

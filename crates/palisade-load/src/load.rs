@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -19,7 +19,10 @@ use serde_json::Value;
 
 use crate::convert::{self, Sink};
 use crate::diagnostic::{Diagnostic, FieldError};
+use crate::kinds::{self, Dispatch, Kind};
 use crate::path::FieldPath;
+use crate::strict::{self, UnknownField};
+use crate::walk::{File, Walk};
 use crate::yaml;
 
 /// The label the API server puts on every namespace.
@@ -34,6 +37,18 @@ fn not_an_object() -> FieldError {
 
 fn missing_kind() -> FieldError {
     FieldError::required(FieldPath::root().key("kind"), "Object 'Kind' is missing")
+}
+
+/// kubectl's `--validate`: what to do with fields the Kubernetes types do not know.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Validation {
+    /// An error (kubectl's default).
+    #[default]
+    Strict,
+    /// A warning; the field is ignored.
+    Warn,
+    /// Ignored without a word.
+    Ignore,
 }
 
 /// Where manifests come from.
@@ -54,6 +69,8 @@ pub struct LoadOptions {
     /// Where pods without `status.podIP` get addresses (one per family).
     pub pod_cidrs: Vec<Cidr>,
     pub externals: Vec<External>,
+    /// Unknown fields: error, warning or nothing.
+    pub validation: Validation,
 }
 
 impl Default for LoadOptions {
@@ -62,6 +79,7 @@ impl Default for LoadOptions {
             default_namespace: "default".into(),
             pod_cidrs: vec!["10.244.0.0/16".parse().expect("valid default CIDR")],
             externals: Vec::new(),
+            validation: Validation::Strict,
         }
     }
 }
@@ -70,11 +88,13 @@ impl Default for LoadOptions {
 #[derive(Clone, Debug, Default)]
 pub struct Loaded {
     pub cluster: Cluster,
-    /// Objects of other kinds, by `Kind (apiVersion)`.
+    /// Objects of other kinds, by `Kind (apiVersion)`, and files that hold no Kubernetes
+    /// object, under [`NOT_MANIFESTS`].
     pub skipped: BTreeMap<String, usize>,
     pub files: usize,
     pub documents: usize,
-    /// Non-fatal remarks (duplicate objects: the last one wins).
+    /// Non-fatal remarks: duplicate objects (the last one wins), removed apiVersions,
+    /// files skipped while walking, kinds not read, unknown fields under `--validate=warn`.
     pub warnings: Vec<String>,
     /// Workload controllers turned into representative pods.
     pub workloads: usize,
@@ -83,6 +103,9 @@ pub struct Loaded {
     /// The files read: name and text.
     pub texts: Vec<(String, String)>,
 }
+
+/// The `skipped` entry counting files found in directories that hold no Kubernetes object.
+pub const NOT_MANIFESTS: &str = "(files that are not Kubernetes manifests)";
 
 impl Loaded {
     /// File, and line and column when known, of a field of an object (`Kind ns/name`);
@@ -119,18 +142,15 @@ impl Loaded {
 #[error("{} problem(s) in the input", .0.len())]
 pub struct LoadError(pub Vec<Diagnostic>);
 
-struct File {
-    name: String,
-    text: String,
-}
-
-/// A problem not yet placed at a line: document index and field path.
+/// A problem (or, with `warning`, a remark) not yet placed at a line: document index and
+/// field path.
 struct Pending {
     file: usize,
     doc: usize,
     path: FieldPath,
     object: Option<String>,
     message: String,
+    warning: bool,
 }
 
 #[derive(Default)]
@@ -159,22 +179,31 @@ pub struct Origin {
 /// Loads every source. All problems are reported together; nothing is returned
 /// unless the whole input is valid.
 pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError> {
-    let mut files: Vec<File> = Vec::new();
-    let mut diags: Vec<Diagnostic> = Vec::new();
+    let mut walk = Walk::default();
     for s in sources {
         match s {
-            Source::Text { name, text } => files.push(File {
+            Source::Text { name, text } => walk.files.push(File {
                 name: name.clone(),
                 text: text.clone(),
+                explicit: true,
             }),
-            Source::Path(p) => collect(p, true, &mut files, &mut diags),
+            Source::Path(p) => walk.explicit(p),
         }
     }
-    let mut st = State::default();
+    let Walk {
+        files,
+        mut diags,
+        warnings,
+        ..
+    } = walk;
+    let mut st = State {
+        warnings,
+        ..State::default()
+    };
     for (fi, f) in files.iter().enumerate() {
         // JSON takes the fast path; it changes nothing unless the whole file parsed,
         // so anything else falls through to the YAML reader.
-        if looks_like_json(&f.text) && st.json_document(fi, 0, &f.text, opts).is_ok() {
+        if looks_like_json(&f.text) && st.json_document(fi, f, opts).is_ok() {
             continue;
         }
         let docs = match parse_file(f) {
@@ -185,32 +214,64 @@ pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError>
                     pos: Some(e.pos),
                     path: FieldPath::root(),
                     object: None,
-                    message: format!("YAML syntax error: {}", e.message),
+                    message: if e.limit {
+                        e.message
+                    } else {
+                        format!("YAML syntax error: {}", e.message)
+                    },
                 });
                 continue;
             }
         };
+        if !f.explicit && !docs.iter().any(|d| looks_like_object(&d.value)) {
+            if docs.iter().any(|d| !d.value.is_null()) {
+                st.not_a_manifest(f);
+            }
+            continue;
+        }
         for d in docs {
-            st.document(fi, d.index, &FieldPath::root(), &d.value, opts);
+            st.document(fi, d.index, &FieldPath::root(), &d.value, None, opts);
         }
     }
-    // Place field problems at their line and column.
+    // Place field problems at their line and column, reading each file once.
+    let mut by_file: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
     for p in std::mem::take(&mut st.pending) {
-        let f = &files[p.file];
-        diags.push(Diagnostic {
-            file: f.name.clone(),
-            pos: yaml::locate(&f.text, p.doc, &p.path),
-            path: p.path,
-            object: p.object,
-            message: p.message,
-        });
+        by_file.entry(p.file).or_default().push(p);
+    }
+    for (fi, ps) in by_file {
+        let f = &files[fi];
+        let queries: Vec<(usize, &FieldPath)> = ps.iter().map(|p| (p.doc, &p.path)).collect();
+        let places = yaml::locate_many(&f.text, &queries);
+        let mut placed: Vec<(Pending, Option<yaml::Pos>)> = ps.into_iter().zip(places).collect();
+        placed.sort_by_key(|(p, pos)| (p.doc, *pos));
+        for (p, pos) in placed {
+            let d = Diagnostic {
+                file: f.name.clone(),
+                pos,
+                path: p.path,
+                object: p.object,
+                message: p.message,
+            };
+            if p.warning {
+                st.warnings.push(d.to_string());
+            } else {
+                diags.push(d);
+            }
+        }
     }
     if !diags.is_empty() {
         return Err(LoadError(diags));
     }
-    let mut loaded = st.finish(files.len(), opts);
+    let mut loaded = st.finish(files.len(), opts)?;
     loaded.texts = files.into_iter().map(|f| (f.name, f.text)).collect();
     Ok(loaded)
+}
+
+/// A mapping that says what it is: a file found in a directory with none of these holds
+/// something other than Kubernetes objects (Helm values, another tool's JSON).
+fn looks_like_object(v: &Value) -> bool {
+    v.as_object()
+        .is_some_and(|o| o.contains_key("kind") || o.contains_key("apiVersion"))
 }
 
 /// A typed object as the Kubernetes API delivers it (a watch, a list).
@@ -232,20 +293,17 @@ pub fn from_objects(
 ) -> Result<Loaded, LoadError> {
     let mut st = State::default();
     for o in objects {
-        let (kind, name, typed) = match o {
-            Object::Namespace(n) => ("Namespace", n.metadata.name.clone(), Typed::Namespace(n)),
-            Object::Pod(p) => ("Pod", p.metadata.name.clone(), Typed::Pod(p)),
-            Object::Policy(p) => ("NetworkPolicy", p.metadata.name.clone(), Typed::Policy(p)),
+        let (kind, meta, typed) = match o {
+            Object::Namespace(n) => ("Namespace", n.metadata.clone(), Typed::Namespace(n)),
+            Object::Pod(p) => ("Pod", p.metadata.clone(), Typed::Pod(p)),
+            Object::Policy(p) => ("NetworkPolicy", p.metadata.clone(), Typed::Policy(p)),
         };
-        st.add(
-            0,
-            0,
-            &FieldPath::root(),
+        let who = Who {
             kind,
-            &name.unwrap_or_default(),
-            Ok(typed),
-            opts,
-        );
+            namespace: meta.namespace.as_deref(),
+            name: meta.name.as_deref().unwrap_or_default(),
+        };
+        st.add(0, 0, &FieldPath::root(), &who, Outcome::ok(typed), opts);
     }
     let diags: Vec<Diagnostic> = std::mem::take(&mut st.pending)
         .into_iter()
@@ -260,57 +318,9 @@ pub fn from_objects(
     if !diags.is_empty() {
         return Err(LoadError(diags));
     }
-    let mut loaded = st.finish(0, opts);
+    let mut loaded = st.finish(0, opts)?;
     loaded.origins.clear();
     Ok(loaded)
-}
-
-fn collect(p: &Path, explicit: bool, files: &mut Vec<File>, diags: &mut Vec<Diagnostic>) {
-    let io_error = |e: std::io::Error| Diagnostic {
-        file: p.display().to_string(),
-        pos: None,
-        path: FieldPath::root(),
-        object: None,
-        message: e.to_string(),
-    };
-    let meta = match std::fs::metadata(p) {
-        Ok(m) => m,
-        Err(e) => return diags.push(io_error(e)),
-    };
-    if meta.is_dir() {
-        let mut entries: Vec<PathBuf> = match std::fs::read_dir(p) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
-            Err(e) => return diags.push(io_error(e)),
-        };
-        entries.sort();
-        for e in entries {
-            collect(&e, false, files, diags);
-        }
-        return;
-    }
-    let manifest = matches!(
-        p.extension().and_then(|e| e.to_str()),
-        Some("yaml" | "yml" | "json")
-    );
-    if !explicit && !manifest {
-        return;
-    }
-    match std::fs::read(p) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => files.push(File {
-                name: p.display().to_string(),
-                text,
-            }),
-            Err(_) => diags.push(Diagnostic {
-                file: p.display().to_string(),
-                pos: None,
-                path: FieldPath::root(),
-                object: None,
-                message: "not UTF-8 text".into(),
-            }),
-        },
-        Err(e) => diags.push(io_error(e)),
-    }
 }
 
 fn looks_like_json(text: &str) -> bool {
@@ -333,22 +343,42 @@ enum Src<'a> {
     Value(&'a Value),
 }
 
-fn deserialize<T: DeserializeOwned>(src: Src<'_>) -> Result<T, FieldError> {
-    let to_field_error = |path: &serde_path_to_error::Path, message: String| FieldError {
-        path: FieldPath::from_serde(path),
-        message,
-    };
+impl Src<'_> {
+    fn to_value(self) -> Value {
+        match self {
+            Src::Json(text) => serde_json::from_str(text).unwrap_or(Value::Null),
+            Src::Value(v) => v.clone(),
+        }
+    }
+}
+
+/// Deserializes `T`, with the fields the type does not know when `check` is set. JSON is
+/// read straight from its text; when it holds a field the type ignores, it is read again
+/// as a value to name the field and its likely meaning.
+fn deserialize<T: DeserializeOwned>(src: Src<'_>, check: bool) -> (Result<T, FieldError>, Vec<UnknownField>) {
     match src {
-        Src::Value(v) => serde_path_to_error::deserialize::<_, T>(v)
-            .map_err(|e| to_field_error(e.path(), e.inner().to_string())),
+        Src::Value(v) => strict::from_value(v, check),
         Src::Json(text) => {
-            let mut de = serde_json::Deserializer::from_str(text);
-            serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
-                // serde_json appends "at line L column C"; the position comes from the path.
-                let msg = e.inner().to_string();
-                let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-                to_field_error(e.path(), msg)
-            })
+            let mut ignored = false;
+            let result = {
+                let mut de = serde_json::Deserializer::from_str(text);
+                let mut note = |_: serde_ignored::Path<'_>| ignored = true;
+                let de = serde_ignored::Deserializer::new(&mut de, &mut note);
+                serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+                    // serde_json appends "at line L column C"; the position comes from the path.
+                    let msg = e.inner().to_string();
+                    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+                    FieldError {
+                        path: FieldPath::from_serde(e.path()),
+                        message: msg,
+                    }
+                })
+            };
+            if check && ignored {
+                let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                return strict::from_value(&v, check);
+            }
+            (result, Vec::new())
         }
     }
 }
@@ -367,6 +397,32 @@ enum Typed {
     Skipped(String),
 }
 
+/// What became of one object: its typed form or the error, the fields its type does not
+/// know, and a remark (a removed apiVersion).
+struct Outcome {
+    typed: Result<Typed, FieldError>,
+    unknown: Vec<UnknownField>,
+    remark: Option<String>,
+}
+
+impl Outcome {
+    fn ok(t: Typed) -> Self {
+        Outcome {
+            typed: Ok(t),
+            unknown: Vec::new(),
+            remark: None,
+        }
+    }
+
+    fn err(e: FieldError) -> Self {
+        Outcome {
+            typed: Err(e),
+            unknown: Vec::new(),
+            remark: None,
+        }
+    }
+}
+
 fn workload(
     kind: &'static str,
     meta: ObjectMeta,
@@ -381,50 +437,79 @@ fn workload(
     }
 }
 
-/// Dispatches on apiVersion group and kind.
-fn typed(kind: &str, api: &str, src: Src<'_>) -> Result<Typed, FieldError> {
-    let group = api.split_once('/').map(|(g, _)| g).unwrap_or("");
+/// Reads `T` and converts it, keeping the unknown fields.
+fn read<T: DeserializeOwned>(
+    src: Src<'_>,
+    check: bool,
+    f: impl FnOnce(T) -> Typed,
+) -> (Result<Typed, FieldError>, Vec<UnknownField>) {
+    let (r, unknown) = deserialize::<T>(src, check);
+    (r.map(f), unknown)
+}
+
+/// Dispatches on kind and apiVersion (both may come from the enclosing list).
+fn typed(kind: &str, api: &str, src: Src<'_>, check: bool) -> Outcome {
+    if kind.is_empty() {
+        return Outcome::err(missing_kind());
+    }
+    if api.is_empty() {
+        return Outcome::err(kinds::missing_api_version(kind));
+    }
+    let (kind_read, remark) = match kinds::dispatch(kind, api) {
+        Dispatch::Read { kind, removed } => (kind, removed),
+        Dispatch::Other => return Outcome::ok(Typed::Skipped(format!("{kind} ({api})"))),
+        Dispatch::Invalid(e) => return Outcome::err(e),
+    };
+    // A removed apiVersion is read as the current one: its fields are, for Palisade.
+    let stripped;
+    let src = if remark.is_some() {
+        let mut v = src.to_value();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("apiVersion");
+        }
+        stripped = v;
+        Src::Value(&stripped)
+    } else {
+        src
+    };
     const T: &str = "spec.template";
-    Ok(match (group, kind) {
-        ("", "Namespace") => Typed::Namespace(Box::new(deserialize(src)?)),
-        ("", "Pod") => Typed::Pod(Box::new(deserialize(src)?)),
-        ("networking.k8s.io", "NetworkPolicy") => Typed::Policy(Box::new(deserialize(src)?)),
-        ("apps", "Deployment") => {
-            let w: Deployment = deserialize(src)?;
+    let (typed, unknown) = match kind_read {
+        Kind::Namespace => read(src, check, |n| Typed::Namespace(Box::new(n))),
+        Kind::Pod => read(src, check, |p| Typed::Pod(Box::new(p))),
+        Kind::NetworkPolicy => read(src, check, |p| Typed::Policy(Box::new(p))),
+        Kind::Deployment => read(src, check, |w: Deployment| {
             workload("Deployment", w.metadata, w.spec.map(|s| s.template), T)
-        }
-        ("apps", "StatefulSet") => {
-            let w: StatefulSet = deserialize(src)?;
+        }),
+        Kind::StatefulSet => read(src, check, |w: StatefulSet| {
             workload("StatefulSet", w.metadata, w.spec.map(|s| s.template), T)
-        }
-        ("apps", "DaemonSet") => {
-            let w: DaemonSet = deserialize(src)?;
+        }),
+        Kind::DaemonSet => read(src, check, |w: DaemonSet| {
             workload("DaemonSet", w.metadata, w.spec.map(|s| s.template), T)
-        }
-        ("apps", "ReplicaSet") => {
-            let w: ReplicaSet = deserialize(src)?;
+        }),
+        Kind::ReplicaSet => read(src, check, |w: ReplicaSet| {
             workload("ReplicaSet", w.metadata, w.spec.and_then(|s| s.template), T)
-        }
-        ("", "ReplicationController") => {
-            let w: ReplicationController = deserialize(src)?;
+        }),
+        Kind::ReplicationController => read(src, check, |w: ReplicationController| {
             workload(
                 "ReplicationController",
                 w.metadata,
                 w.spec.and_then(|s| s.template),
                 T,
             )
-        }
-        ("batch", "Job") => {
-            let w: Job = deserialize(src)?;
+        }),
+        Kind::Job => read(src, check, |w: Job| {
             workload("Job", w.metadata, w.spec.map(|s| s.template), T)
-        }
-        ("batch", "CronJob") => {
-            let w: CronJob = deserialize(src)?;
+        }),
+        Kind::CronJob => read(src, check, |w: CronJob| {
             let t = w.spec.and_then(|s| s.job_template.spec).map(|s| s.template);
             workload("CronJob", w.metadata, t, "spec.jobTemplate.spec.template")
-        }
-        _ => Typed::Skipped(format!("{kind} ({api})")),
-    })
+        }),
+    };
+    Outcome {
+        typed,
+        unknown,
+        remark,
+    }
 }
 
 /// The head of a JSON document: enough to dispatch, and a `List`'s items unparsed.
@@ -444,6 +529,45 @@ struct Head<'a> {
 struct HeadMeta<'a> {
     #[serde(default, borrow)]
     name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    namespace: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Head<'_> {
+    fn name(&self) -> &str {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.name.as_deref())
+            .unwrap_or("")
+    }
+
+    fn namespace(&self) -> Option<&str> {
+        self.metadata.as_ref().and_then(|m| m.namespace.as_deref())
+    }
+}
+
+/// Who an object is, as far as its text says, for naming it in problems.
+struct Who<'a> {
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+}
+
+impl Who<'_> {
+    /// `Kind namespace/name` (`Namespace name`; the default namespace when none is given).
+    fn label(&self, opts: &LoadOptions) -> Option<String> {
+        if self.kind.is_empty() {
+            return None;
+        }
+        if self.kind == "Namespace" {
+            return Some(format!("Namespace {}", self.name));
+        }
+        let ns = self
+            .namespace
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&opts.default_namespace);
+        Some(format!("{} {ns}/{}", self.kind, self.name))
+    }
 }
 
 impl State {
@@ -454,6 +578,18 @@ impl State {
             path: base.join(&e.path),
             object,
             message: e.message,
+            warning: false,
+        });
+    }
+
+    fn remark(&mut self, file: usize, doc: usize, base: &FieldPath, object: Option<String>, e: FieldError) {
+        self.pending.push(Pending {
+            file,
+            doc,
+            path: base.join(&e.path),
+            object,
+            message: e.message,
+            warning: true,
         });
     }
 
@@ -463,7 +599,25 @@ impl State {
         }
     }
 
-    fn document(&mut self, file: usize, doc: usize, base: &FieldPath, v: &Value, opts: &LoadOptions) {
+    /// A file found while walking a directory that holds no Kubernetes object.
+    fn not_a_manifest(&mut self, f: &File) {
+        self.warnings.push(format!(
+            "{}: skipped: not a Kubernetes manifest (no kind or apiVersion)",
+            f.name
+        ));
+        *self.skipped.entry(NOT_MANIFESTS.into()).or_default() += 1;
+    }
+
+    /// A parsed document (or a list item, with the kind and apiVersion its list implies).
+    fn document(
+        &mut self,
+        file: usize,
+        doc: usize,
+        base: &FieldPath,
+        v: &Value,
+        implied: Option<(&str, &str)>,
+        opts: &LoadOptions,
+    ) {
         if v.is_null() {
             return;
         }
@@ -471,49 +625,68 @@ impl State {
             self.documents += 1;
             return self.problem(file, doc, base, None, not_an_object());
         };
-        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-        let api = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let field = |k: &str| obj.get(k).and_then(Value::as_str);
+        let kind = field("kind").or(implied.map(|i| i.0)).unwrap_or("");
+        let api = field("apiVersion").or(implied.map(|i| i.1)).unwrap_or("");
         if kind == "List" || (kind.ends_with("List") && obj.contains_key("items")) {
-            for (i, item) in obj
+            let item = kinds::item_kind(kind).filter(|_| kind != "List");
+            for (i, v) in obj
                 .get("items")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
                 .enumerate()
             {
-                self.document(file, doc, &base.key("items").index(i), item, opts);
+                self.document(
+                    file,
+                    doc,
+                    &base.key("items").index(i),
+                    v,
+                    item.map(|k| (k, api)),
+                    opts,
+                );
             }
             return;
         }
-        let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-        let result = if kind.is_empty() {
-            Err(missing_kind())
-        } else {
-            typed(kind, api, Src::Value(v))
+        let who = Who {
+            kind,
+            namespace: v.pointer("/metadata/namespace").and_then(Value::as_str),
+            name: v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""),
         };
-        self.add(file, doc, base, kind, name, result, opts);
+        let check = opts.validation != Validation::Ignore;
+        let outcome = typed(kind, api, Src::Value(v), check);
+        self.add(file, doc, base, &who, outcome, opts);
     }
 
-    /// A JSON document: `List` items are dispatched and deserialized in parallel.
-    fn json_document(&mut self, file: usize, doc: usize, text: &str, opts: &LoadOptions) -> Result<(), ()> {
+    /// A JSON file: `List` items are dispatched and deserialized in parallel. Fails (and
+    /// adds nothing) when the file is not one JSON object, repeats a key, or holds a list
+    /// inside a list, all of which the YAML reader reports with positions.
+    fn json_document(&mut self, file: usize, f: &File, opts: &LoadOptions) -> Result<(), ()> {
+        let text = f.text.as_str();
         let head: Head<'_> = serde_json::from_str(text).map_err(|_| ())?;
+        if crate::json::has_duplicate_keys(text) {
+            return Err(());
+        }
+        if !f.explicit && head.kind.is_none() && head.api_version.is_none() {
+            self.not_a_manifest(f);
+            return Ok(());
+        }
         let kind = head.kind.as_deref().unwrap_or("");
-        let Some(items) = head.items.filter(|_| kind.ends_with("List")) else {
-            let name = head
-                .metadata
-                .as_ref()
-                .and_then(|m| m.name.as_deref())
-                .unwrap_or("");
-            let result = if kind.is_empty() {
-                Err(missing_kind())
-            } else {
-                typed(kind, head.api_version.as_deref().unwrap_or(""), Src::Json(text))
+        let api = head.api_version.as_deref().unwrap_or("");
+        let check = opts.validation != Validation::Ignore;
+        let Some(items) = head.items.as_ref().filter(|_| kind.ends_with("List")) else {
+            let who = Who {
+                kind,
+                namespace: head.namespace(),
+                name: head.name(),
             };
-            self.add(file, doc, &FieldPath::root(), kind, name, result, opts);
+            let outcome = typed(kind, api, Src::Json(text), check);
+            self.add(file, 0, &FieldPath::root(), &who, outcome, opts);
             return Ok(());
         };
-        // Every item must be an object with a kind, and not a List: checked first (cheaply),
-        // so that nothing is added unless the whole file takes this path.
+        let implied = kinds::item_kind(kind).filter(|_| kind != "List");
+        // Every item must be an object, and not a List: checked first (cheaply), so that
+        // nothing is added unless the whole file takes this path.
         let heads_ok = items.par_iter().all(|raw| {
             serde_json::from_str::<Head<'_>>(raw.get())
                 .is_ok_and(|h| !(h.items.is_some() && h.kind.as_deref().unwrap_or("").ends_with("List")))
@@ -525,72 +698,78 @@ impl State {
         // chunk at a time, so that only one chunk of them is alive at once.
         const CHUNK: usize = 1024;
         for (c, chunk) in items.chunks(CHUNK).enumerate() {
-            let parsed: Vec<(String, String, Result<Typed, FieldError>)> = chunk
+            let parsed: Vec<(Head<'_>, Outcome)> = chunk
                 .par_iter()
                 .map(|raw| {
                     let h: Head<'_> = serde_json::from_str(raw.get()).expect("checked above");
-                    let kind = h.kind.as_deref().unwrap_or("").to_string();
-                    let name = h
-                        .metadata
-                        .as_ref()
-                        .and_then(|m| m.name.as_deref())
-                        .unwrap_or("")
-                        .to_string();
-                    let result = if kind.is_empty() {
-                        Err(missing_kind())
-                    } else {
-                        typed(
-                            &kind,
-                            h.api_version.as_deref().unwrap_or(""),
-                            Src::Json(raw.get()),
-                        )
-                    };
-                    (kind, name, result)
+                    let kind = h.kind.as_deref().or(implied).unwrap_or("");
+                    let api = h.api_version.as_deref().or(implied.map(|_| api)).unwrap_or("");
+                    let outcome = typed(kind, api, Src::Json(raw.get()), check);
+                    (h, outcome)
                 })
                 .collect();
-            for (i, (kind, name, result)) in parsed.into_iter().enumerate() {
-                self.add(
-                    file,
-                    doc,
-                    &FieldPath::root().key("items").index(c * CHUNK + i),
-                    &kind,
-                    &name,
-                    result,
-                    opts,
-                );
+            for (i, (h, outcome)) in parsed.into_iter().enumerate() {
+                let who = Who {
+                    kind: h.kind.as_deref().or(implied).unwrap_or(""),
+                    namespace: h.namespace(),
+                    name: h.name(),
+                };
+                let base = FieldPath::root().key("items").index(c * CHUNK + i);
+                self.add(file, 0, &base, &who, outcome, opts);
             }
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn add(
         &mut self,
         file: usize,
         doc: usize,
         base: &FieldPath,
-        kind: &str,
-        name: &str,
-        result: Result<Typed, FieldError>,
+        who: &Who<'_>,
+        outcome: Outcome,
         opts: &LoadOptions,
     ) {
         self.documents += 1;
-        let obj = match result {
-            Err(e) => {
-                let object = (!kind.is_empty()).then(|| format!("{kind} {name}"));
-                return self.problem(file, doc, base, object, e);
+        let label = who.label(opts);
+        if let Some(r) = outcome.remark {
+            self.remark(
+                file,
+                doc,
+                base,
+                label.clone(),
+                FieldError {
+                    path: FieldPath::root().key("apiVersion"),
+                    message: r,
+                },
+            );
+        }
+        let strict = opts.validation == Validation::Strict;
+        for u in &outcome.unknown {
+            if strict {
+                self.problem(file, doc, base, label.clone(), u.to_error());
+            } else {
+                self.remark(file, doc, base, label.clone(), u.to_error());
             }
+        }
+        let obj = match outcome.typed {
+            Err(e) => return self.problem(file, doc, base, label, e),
             Ok(Typed::Skipped(what)) => {
                 *self.skipped.entry(what).or_default() += 1;
                 return;
             }
+            Ok(_) if strict && !outcome.unknown.is_empty() => return,
             Ok(t) => t,
         };
         let mut errs = Sink::new();
+        let mut remarks = Sink::new();
         let object = match obj {
             Typed::Namespace(ns) => format!("Namespace {}", self.namespace(*ns, &mut errs)),
             Typed::Pod(p) => format!("Pod {}", self.pod(*p, &mut errs, opts)),
-            Typed::Policy(np) => format!("NetworkPolicy {}", self.policy(*np, &mut errs, opts)),
+            Typed::Policy(np) => format!(
+                "NetworkPolicy {}",
+                self.policy(*np, &mut errs, &mut remarks, opts)
+            ),
             Typed::Workload {
                 kind,
                 meta,
@@ -611,6 +790,9 @@ impl State {
                     path: base.clone(),
                 },
             );
+        }
+        for r in remarks {
+            self.remark(file, doc, base, Some(object.clone()), r);
         }
         self.problems(file, doc, base, &object, errs);
     }
@@ -722,12 +904,19 @@ impl State {
         self.pods.insert(key, pod);
     }
 
-    fn policy(&mut self, np: NetworkPolicy, errs: &mut Sink, opts: &LoadOptions) -> String {
+    fn policy(
+        &mut self,
+        np: NetworkPolicy,
+        errs: &mut Sink,
+        remarks: &mut Sink,
+        opts: &LoadOptions,
+    ) -> String {
         let mp = FieldPath::root().key("metadata");
         let name = convert::object_name(&np.metadata, &mp, errs);
         let namespace = convert::object_namespace(&np.metadata, &opts.default_namespace, &mp, errs);
         convert::labels(np.metadata.labels.as_ref(), &mp.key("labels"), errs);
         let policy = convert::network_policy(namespace.clone(), name.clone(), np.spec.as_ref(), errs);
+        remarks.extend(convert::cidr_remarks(np.spec.as_ref()));
         self.referenced_ns.insert(namespace.clone());
         let key = (namespace, name);
         if self.policies.contains_key(&key) {
@@ -740,7 +929,7 @@ impl State {
         format!("{}/{}", key.0, key.1)
     }
 
-    fn finish(mut self, files: usize, opts: &LoadOptions) -> Loaded {
+    fn finish(mut self, files: usize, opts: &LoadOptions) -> Result<Loaded, LoadError> {
         for ns in std::mem::take(&mut self.referenced_ns) {
             self.namespaces.entry(ns.clone()).or_insert_with(|| Namespace {
                 labels: [(NAMESPACE_NAME_LABEL.to_string(), ns.clone())]
@@ -750,9 +939,29 @@ impl State {
                 name: ns,
             });
         }
+        let not_read: Vec<String> = self
+            .skipped
+            .iter()
+            .filter(|(k, _)| k.as_str() != NOT_MANIFESTS)
+            .map(|(k, n)| if *n > 1 { format!("{k} x{n}") } else { k.clone() })
+            .collect();
+        if !not_read.is_empty() {
+            self.warnings.push(format!(
+                "not read (Palisade reads Namespaces, Pods, NetworkPolicies and workloads): {}",
+                not_read.join(", ")
+            ));
+        }
         let mut pods: Vec<Pod> = self.pods.into_values().collect();
-        assign_addresses(&mut pods, &opts.pod_cidrs);
-        Loaded {
+        assign_addresses(&mut pods, &opts.pod_cidrs).map_err(|message| {
+            LoadError(vec![Diagnostic {
+                file: "--pod-cidr".into(),
+                pos: None,
+                path: FieldPath::root(),
+                object: None,
+                message,
+            }])
+        })?;
+        Ok(Loaded {
             cluster: Cluster {
                 namespaces: self.namespaces.into_values().collect(),
                 pods,
@@ -766,7 +975,7 @@ impl State {
             workloads: self.workloads,
             origins: self.origins,
             texts: Vec::new(),
-        }
+        })
     }
 }
 
@@ -792,13 +1001,34 @@ fn owner_workload(
 
 /// Gives every pod without an address of a family one from that family's pod CIDR:
 /// a hash of `namespace/name` picks the slot, so unrelated changes never move a pod.
-pub fn assign_addresses(pods: &mut [Pod], cidrs: &[Cidr]) {
+/// Fails, naming the CIDR, when it has no room left for a pod.
+pub fn assign_addresses(pods: &mut [Pod], cidrs: &[Cidr]) -> Result<(), String> {
     let mut used: HashSet<IpAddr> = pods.iter().flat_map(|p| p.ips.iter().copied()).collect();
     for cidr in cidrs {
         let (lo, hi) = cidr.range();
-        let size = hi - lo + 1;
+        let size = (hi - lo).saturating_add(1);
         // Skip the network address and, for IPv4, the broadcast address.
-        let usable = size.saturating_sub(2).max(1);
+        let reserved = if cidr.family == palisade_core::ip::Family::V4 {
+            2
+        } else {
+            1
+        };
+        let usable = size.saturating_sub(reserved).max(1);
+        let needing = pods
+            .iter()
+            .filter(|p| {
+                !p.ips
+                    .iter()
+                    .any(|ip| palisade_core::ip::Family::of(*ip) == cidr.family)
+            })
+            .count();
+        let taken = used.iter().filter(|ip| cidr.contains(**ip)).count();
+        if needing as u128 > usable.saturating_sub(taken as u128) {
+            return Err(format!(
+                "{cidr} has room for {usable} pod addresses, {taken} of them taken by pods \
+                 that carry theirs; {needing} pods without an address need one: give a larger --pod-cidr"
+            ));
+        }
         for pod in pods.iter_mut() {
             if pod
                 .ips
@@ -808,7 +1038,7 @@ pub fn assign_addresses(pods: &mut [Pod], cidrs: &[Cidr]) {
                 continue;
             }
             let mut slot = fnv1a(&format!("{}/{}", pod.namespace, pod.name)) as u128 % usable;
-            for _ in 0..usable.min(1 << 20) {
+            loop {
                 let ip = cidr.nth(slot + 1);
                 if used.insert(ip) {
                     pod.ips.push(ip);
@@ -818,6 +1048,7 @@ pub fn assign_addresses(pods: &mut [Pod], cidrs: &[Cidr]) {
             }
         }
     }
+    Ok(())
 }
 
 fn fnv1a(s: &str) -> u64 {

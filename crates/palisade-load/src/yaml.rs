@@ -40,7 +40,17 @@ pub struct Document {
 pub struct SyntaxError {
     pub pos: Pos,
     pub message: String,
+    /// A limit was reached (depth, alias expansion), not a mistake in the syntax.
+    pub limit: bool,
 }
+
+/// How deep collections may nest. Kubernetes objects nest about 15 levels (CRD schemas
+/// a few dozen); deeper input is refused before anything recurses over it.
+pub const MAX_DEPTH: usize = 256;
+
+/// How many nodes aliases may add to a document beyond those written in it (plus ten
+/// times those written): keeps a "billion laughs" from expanding.
+pub const ALIAS_BUDGET: usize = 100_000;
 
 /// Parses every document of a YAML stream. Stops at the first syntax error
 /// (the documents before it are returned with it).
@@ -63,6 +73,7 @@ pub fn parse_documents(text: &str) -> (Vec<Document>, Option<SyntaxError>) {
                             column: m.col() + 1,
                         },
                         message: e.info().to_string(),
+                        limit: false,
                     }),
                 );
             }
@@ -84,6 +95,7 @@ pub fn parse_documents(text: &str) -> (Vec<Document>, Option<SyntaxError>) {
                         docs,
                         Some(SyntaxError {
                             pos: Pos::of(&span),
+                            limit: message.ends_with("refused"),
                             message,
                         }),
                     );
@@ -102,8 +114,14 @@ enum Frame {
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Value>,
+    /// Anchored values with their node counts.
+    anchors: HashMap<usize, (Value, usize)>,
     root: Option<Value>,
+    /// Nodes written in the document, and nodes added by aliases.
+    written: usize,
+    aliased: usize,
+    /// Node counts of the open collections.
+    sizes: Vec<usize>,
 }
 
 impl Builder {
@@ -117,26 +135,40 @@ impl Builder {
                 } else {
                     resolve(&text, style, tag.as_deref())?
                 };
-                self.push(v, anchor, span)
+                self.written += 1;
+                self.push(v, anchor, 1, span)
             }
             Event::Alias(id) => {
-                let v = self
+                let (v, nodes) = self
                     .anchors
                     .get(&id)
-                    .cloned()
                     .ok_or_else(|| "unknown anchor".to_string())?;
-                self.push(v, 0, span)
+                let nodes = *nodes;
+                self.aliased += nodes;
+                if self.aliased > ALIAS_BUDGET + 10 * self.written {
+                    return Err(format!(
+                        "aliases expand this document past {} nodes (a \"billion laughs\"?); refused",
+                        ALIAS_BUDGET + 10 * self.written
+                    ));
+                }
+                let v = v.clone();
+                self.push(v, 0, nodes, span)
             }
             Event::SequenceStart(anchor, _) => {
+                self.open()?;
                 self.stack.push(Frame::Seq(anchor, Vec::new()));
                 Ok(())
             }
             Event::MappingStart(anchor, _) => {
+                self.open()?;
                 self.stack.push(Frame::Map(anchor, Map::new(), None, Vec::new()));
                 Ok(())
             }
             Event::SequenceEnd => match self.stack.pop() {
-                Some(Frame::Seq(anchor, items)) => self.push(Value::Array(items), anchor, span),
+                Some(Frame::Seq(anchor, items)) => {
+                    let nodes = self.sizes.pop().unwrap_or(1);
+                    self.push(Value::Array(items), anchor, nodes, span)
+                }
                 _ => Err("unbalanced sequence".into()),
             },
             Event::MappingEnd => match self.stack.pop() {
@@ -146,7 +178,8 @@ impl Builder {
                             map.entry(k).or_insert(v);
                         }
                     }
-                    self.push(Value::Object(map), anchor, span)
+                    let nodes = self.sizes.pop().unwrap_or(1);
+                    self.push(Value::Object(map), anchor, nodes, span)
                 }
                 _ => Err("unbalanced mapping".into()),
             },
@@ -154,9 +187,22 @@ impl Builder {
         }
     }
 
-    fn push(&mut self, v: Value, anchor: usize, _span: &Span) -> Result<(), String> {
+    /// A collection starts: one node, one level deeper.
+    fn open(&mut self) -> Result<(), String> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(format!("collections nested more than {MAX_DEPTH} deep; refused"));
+        }
+        self.written += 1;
+        self.sizes.push(1);
+        Ok(())
+    }
+
+    fn push(&mut self, v: Value, anchor: usize, nodes: usize, _span: &Span) -> Result<(), String> {
+        if let Some(parent) = self.sizes.last_mut() {
+            *parent += nodes;
+        }
         if anchor > 0 {
-            self.anchors.insert(anchor, v.clone());
+            self.anchors.insert(anchor, (v.clone(), nodes));
         }
         match self.stack.last_mut() {
             None => {
@@ -341,9 +387,6 @@ pub fn locate_many(text: &str, queries: &[(usize, &FieldPath)]) -> Vec<Option<Po
             Event::DocumentStart(_) => {
                 here = (0..queries.len()).filter(|&q| queries[q].0 == index).collect();
                 in_doc = !here.is_empty();
-                if in_doc {
-                    consider(&[], Pos::of(&span), &mut best, &here, &done, true);
-                }
                 continue;
             }
             Event::DocumentEnd => {
