@@ -15,7 +15,7 @@ use palisade_agent::run::log;
 use palisade_agent::{metrics, source, Metrics, Reconciler};
 use serde_json::Value;
 
-use crate::dataplane::DataplaneFlags;
+use crate::dataplane::RuleFlags;
 use crate::inputs::{Failure, ModelArgs};
 
 #[derive(Args, Debug)]
@@ -24,8 +24,12 @@ pub struct AgentArgs {
     /// in-cluster configuration, else the kubeconfig).
     #[arg(long, value_name = "dir:PATH|kube")]
     pub source: String,
+    /// The node this agent enforces for (the pods whose `spec.nodeName` it is). In a
+    /// DaemonSet, pass it from the downward API (`fieldRef: spec.nodeName`), as deploy/ does.
+    #[arg(long, value_name = "NAME")]
+    pub node: String,
     #[command(flatten)]
-    pub flags: DataplaneFlags,
+    pub flags: RuleFlags,
     /// For `dir:`: how manifests become the model (as for `analyze`).
     #[command(flatten)]
     pub model: ModelArgs,
@@ -47,11 +51,7 @@ pub struct AgentArgs {
 }
 
 pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
-    let node = args
-        .flags
-        .node
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("--node is required: the agent enforces for one node's pods"))?;
+    let node = args.node.clone();
     let engine = args.model.options();
     let load_opts = args.model.load_options()?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -64,7 +64,7 @@ pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
     let listener = std::net::TcpListener::bind(args.metrics_addr)
         .map_err(|e| anyhow::anyhow!("--metrics-addr {}: {e}", args.metrics_addr))?;
     metrics::serve(listener, m.clone());
-    let rec = Reconciler::new(engine, args.flags.options(), m.clone());
+    let rec = Reconciler::new(engine, args.flags.options(Some(node.clone())), m.clone());
     let sink = match &args.flow_log {
         Some(p) => Sink::File(
             RotatingFile::open(p.clone(), args.flow_log_max_bytes, args.flow_log_keep)

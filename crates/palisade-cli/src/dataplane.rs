@@ -5,11 +5,9 @@ use palisade_core::compile;
 
 use crate::inputs::{self, Failure, InputArgs};
 
+/// How the rules log and enforce, for the dataplane commands, the lab and the agent.
 #[derive(Args, Debug, Clone)]
-pub struct DataplaneFlags {
-    /// Enforce only for the pods of this node (`spec.nodeName`); all pods when omitted.
-    #[arg(long)]
-    pub node: Option<String>,
+pub struct RuleFlags {
     /// Audit mode: log what would be denied (verdict `audit`) and let it through.
     #[arg(long)]
     pub audit: bool,
@@ -21,14 +19,29 @@ pub struct DataplaneFlags {
     pub log_group: u16,
 }
 
-impl DataplaneFlags {
-    pub fn options(&self) -> palisade_nft::Options {
+impl RuleFlags {
+    pub fn options(&self, node: Option<String>) -> palisade_nft::Options {
         palisade_nft::Options {
-            node: self.node.clone(),
+            node,
             audit: self.audit,
             log_allowed: self.log_allowed,
             log_group: self.log_group,
         }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DataplaneFlags {
+    /// Enforce only for the pods of this node (`spec.nodeName`); all pods when omitted.
+    #[arg(long)]
+    pub node: Option<String>,
+    #[command(flatten)]
+    pub rules: RuleFlags,
+}
+
+impl DataplaneFlags {
+    pub fn options(&self) -> palisade_nft::Options {
+        self.rules.options(self.node.clone())
     }
 }
 
@@ -95,7 +108,7 @@ pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
             let loaded = inputs::load(input)?;
             let compiled = compile(&loaded.cluster, &input.options());
             let rs = palisade_nft::render(&loaded.cluster, &compiled, &flags.options());
-            let mut log = palisade_nft::flowlog::FlowLog::open(flags.log_group)
+            let mut log = palisade_nft::flowlog::FlowLog::open(flags.rules.log_group)
                 .map_err(|e| Failure::Other(e.into()))?;
             let decoder = palisade_nft::flowlog::Decoder::new(&loaded.cluster, &rs);
             let deadline = seconds.map(|s| std::time::Instant::now() + std::time::Duration::from_secs_f64(s));

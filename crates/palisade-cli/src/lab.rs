@@ -272,7 +272,7 @@ pub fn run(cmd: &LabCommand) -> Result<(String, bool), Failure> {
             palisade_lab::up(&p.topo, &p.rulesets).map_err(lab_err)?;
             let result = serve::start(&p.topo)
                 .map_err(lab_err)
-                .and_then(|_| probe_all(&p, probe, flags.log_group));
+                .and_then(|_| probe_all(&p, probe, flags.rules.log_group));
             palisade_lab::down(&name.lab).map_err(lab_err)?;
             result
         }
@@ -349,7 +349,7 @@ pub fn run(cmd: &LabCommand) -> Result<(String, bool), Failure> {
             let state = palisade_lab::load_state(&name.lab).map_err(lab_err)?;
             let mut p = prepare(&name.lab, input, flags, &[])?;
             p.topo = state.topology;
-            probe_all(&p, probe, flags.log_group)
+            probe_all(&p, probe, flags.rules.log_group)
         }
         LabCommand::Down { name } => {
             let n = palisade_lab::down(&name.lab).map_err(lab_err)?;

@@ -354,3 +354,19 @@ fn demo_runs() {
         "{out}"
     );
 }
+
+#[test]
+fn agent_help_and_behaviour_agree_on_node() {
+    let help = run_ok(&["agent", "--help"], None);
+    assert!(
+        help.contains("--node <NAME>") && help.contains("downward API"),
+        "{help}"
+    );
+    assert!(!help.contains("all pods when omitted"), "{help}");
+    let out = palisade()
+        .args(["agent", "--source", "dir:/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--node <NAME>"));
+}
