@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use palisade_core::Cluster;
+use serde_json::{json, Map, Value};
 
 #[derive(Clone, Debug)]
 pub struct ScaffoldOptions {
@@ -37,8 +38,42 @@ impl Default for ScaffoldOptions {
     }
 }
 
-fn policy(name: &str, ns: &str, body: &str) -> String {
-    format!("---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {name}\n  namespace: {ns}\n  labels:\n    app.kubernetes.io/managed-by: palisade-scaffold\nspec:\n{body}")
+/// A NetworkPolicy as a YAML document (through the loader's serializer, so that every
+/// name and label reads back as the string it is). `managed_by` labels it.
+pub fn policy_yaml(name: &str, ns: &str, managed_by: Option<&str>, spec: Value) -> String {
+    let mut metadata = json!({"name": name, "namespace": ns});
+    if let Some(m) = managed_by {
+        metadata["labels"] = json!({"app.kubernetes.io/managed-by": m});
+    }
+    palisade_load::emit::yaml(&json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata,
+        "spec": spec,
+    }))
+}
+
+fn policy(name: &str, ns: &str, spec: Value) -> String {
+    format!("---\n{}", policy_yaml(name, ns, Some("palisade-scaffold"), spec))
+}
+
+/// Egress from every pod to cluster DNS on UDP and TCP 53.
+pub fn dns_egress_spec(dns_namespace: &str, dns_labels: &[(String, String)]) -> Value {
+    let labels: Map<String, Value> = dns_labels
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    json!({
+        "podSelector": {},
+        "policyTypes": ["Egress"],
+        "egress": [{
+            "to": [{
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": dns_namespace}},
+                "podSelector": {"matchLabels": labels},
+            }],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        }],
+    })
 }
 
 /// Container port names that say metrics, declared by pods of `ns` (all namespaces for `None`).
@@ -51,8 +86,8 @@ fn metrics_ports(c: &Cluster, ns: Option<&str>) -> BTreeSet<String> {
         .collect()
 }
 
-fn port_list(names: &BTreeSet<String>) -> String {
-    names.iter().map(|n| format!("    - port: {n}\n")).collect()
+fn port_list(names: &BTreeSet<String>) -> Value {
+    names.iter().map(|n| json!({"port": n})).collect()
 }
 
 /// The policies for every namespace with pods, as (namespace, YAML documents).
@@ -64,37 +99,44 @@ pub fn zero_trust(c: &Cluster, o: &ScaffoldOptions) -> Vec<(String, String)> {
         .map(|p| p.namespace.as_str())
         .filter(|n| !o.skip_namespaces.iter().any(|s| s == n))
         .collect();
-    let dns_labels: String = o
-        .dns_labels
-        .iter()
-        .map(|(k, v)| format!("          {k}: {v}\n"))
-        .collect();
     let mut out = Vec::new();
     for ns in namespaces {
         let mut y = format!("# Zero trust for namespace {ns} (palisade scaffold zero-trust).\n");
         y += &policy(
             "palisade-default-deny",
             ns,
-            "  podSelector: {}\n  policyTypes: [Ingress, Egress]\n",
+            json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
         );
         y += &policy(
             "palisade-allow-dns",
             ns,
-            &format!(
-                "  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - namespaceSelector:\n        matchLabels:\n          kubernetes.io/metadata.name: {}\n      podSelector:\n        matchLabels:\n{dns_labels}    ports:\n    - {{protocol: UDP, port: 53}}\n    - {{protocol: TCP, port: 53}}\n",
-                o.dns_namespace
-            ),
+            dns_egress_spec(&o.dns_namespace, &o.dns_labels),
         );
         y += &policy(
             "palisade-allow-same-namespace",
             ns,
-            "  podSelector: {}\n  policyTypes: [Ingress, Egress]\n  ingress:\n  - from:\n    - podSelector: {}\n  egress:\n  - to:\n    - podSelector: {}\n",
+            json!({
+                "podSelector": {},
+                "policyTypes": ["Ingress", "Egress"],
+                "ingress": [{"from": [{"podSelector": {}}]}],
+                "egress": [{"to": [{"podSelector": {}}]}],
+            }),
         );
         if o.internet_egress {
             y += &policy(
                 "palisade-allow-internet-egress",
                 ns,
-                "  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - ipBlock:\n        cidr: 0.0.0.0/0\n        except: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16]\n    ports:\n    - {protocol: TCP, port: 443}\n",
+                json!({
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                    "egress": [{
+                        "to": [{"ipBlock": {
+                            "cidr": "0.0.0.0/0",
+                            "except": ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"],
+                        }}],
+                        "ports": [{"protocol": "TCP", "port": 443}],
+                    }],
+                }),
             );
         }
         if let Some(mon) = o.monitoring.as_deref() {
@@ -103,10 +145,14 @@ pub fn zero_trust(c: &Cluster, o: &ScaffoldOptions) -> Vec<(String, String)> {
                 y += &policy(
                     "palisade-allow-metrics-scraping",
                     ns,
-                    &format!(
-                        "  podSelector: {{}}\n  policyTypes: [Ingress]\n  ingress:\n  - from:\n    - namespaceSelector:\n        matchLabels:\n          kubernetes.io/metadata.name: {mon}\n    ports:\n{}",
-                        port_list(&here)
-                    ),
+                    json!({
+                        "podSelector": {},
+                        "policyTypes": ["Ingress"],
+                        "ingress": [{
+                            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": mon}}}],
+                            "ports": port_list(&here),
+                        }],
+                    }),
                 );
             } else if mon != ns {
                 y += &format!("# No pod of {ns} names a metrics port: no scraping policy.\n");
@@ -116,10 +162,11 @@ pub fn zero_trust(c: &Cluster, o: &ScaffoldOptions) -> Vec<(String, String)> {
                 y += &policy(
                     "palisade-allow-metrics-egress",
                     ns,
-                    &format!(
-                        "  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - namespaceSelector: {{}}\n    ports:\n{}",
-                        port_list(&everywhere)
-                    ),
+                    json!({
+                        "podSelector": {},
+                        "policyTypes": ["Egress"],
+                        "egress": [{"to": [{"namespaceSelector": {}}], "ports": port_list(&everywhere)}],
+                    }),
                 );
             }
         }

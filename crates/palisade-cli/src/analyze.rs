@@ -148,7 +148,7 @@ fn port_view(
             if format == Format::Json {
                 serde_json::to_string_pretty(&v)? + "\n"
             } else {
-                text::yaml(&v)
+                palisade_load::emit::yaml(&v)
             }
         }
         Format::Csv => {
@@ -407,7 +407,7 @@ fn render(cluster: &Cluster, compiled: &Compiled, report: &Report, format: Forma
                 "connections": connections,
             });
             if format == Format::Yaml {
-                text::yaml(&v)
+                palisade_load::emit::yaml(&v)
             } else {
                 serde_json::to_string_pretty(&v).expect("json") + "\n"
             }

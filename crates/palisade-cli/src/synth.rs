@@ -44,7 +44,7 @@ pub fn synth(a: &SynthArgs) -> String {
         SynthFormat::Json => to_json_list(objects) + "\n",
         SynthFormat::Yaml => objects
             .iter()
-            .map(|o| format!("---\n{}", crate::text::yaml(o)))
+            .map(|o| format!("---\n{}", palisade_load::emit::yaml(o)))
             .collect::<String>(),
     }
 }

@@ -1,7 +1,5 @@
 //! Small writers: aligned text tables, Markdown tables, and YAML from JSON values.
 
-use serde_json::Value;
-
 /// Left-aligned columns separated by two spaces, with a header row.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -49,99 +47,9 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
-/// YAML for a JSON value (block style; strings double-quoted when needed).
-pub fn yaml(v: &Value) -> String {
-    let mut out = String::new();
-    write_yaml(v, 0, &mut out);
-    if !out.ends_with('\n') {
-        out.push('\n');
-    }
-    out
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => {
-            let plain = !s.is_empty()
-                && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-                && !matches!(
-                    s.as_str(),
-                    "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n" | "~"
-                )
-                && s.parse::<f64>().is_err()
-                && !s.starts_with(['-', '.']);
-            if plain {
-                s.clone()
-            } else {
-                serde_json::to_string(s).expect("strings serialize")
-            }
-        }
-        other => other.to_string(),
-    }
-}
-
-fn write_yaml(v: &Value, indent: usize, out: &mut String) {
-    let pad = " ".repeat(indent);
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            for (k, val) in m {
-                out.push_str(&format!("{pad}{}:", scalar(&Value::String(k.clone()))));
-                match val {
-                    Value::Object(x) if !x.is_empty() => {
-                        out.push('\n');
-                        write_yaml(val, indent + 2, out);
-                    }
-                    Value::Array(x) if !x.is_empty() => {
-                        out.push('\n');
-                        write_yaml(val, indent, out);
-                    }
-                    _ => out.push_str(&format!(" {}\n", inline(val))),
-                }
-            }
-        }
-        Value::Array(a) if !a.is_empty() => {
-            for item in a {
-                match item {
-                    Value::Object(x) if !x.is_empty() => {
-                        let mut inner = String::new();
-                        write_yaml(item, indent + 2, &mut inner);
-                        out.push_str(&format!("{pad}- {}", &inner[indent + 2..]));
-                    }
-                    Value::Array(x) if !x.is_empty() => {
-                        out.push_str(&format!("{pad}-\n"));
-                        write_yaml(item, indent + 2, out);
-                    }
-                    _ => out.push_str(&format!("{pad}- {}\n", inline(item))),
-                }
-            }
-        }
-        _ => out.push_str(&format!("{pad}{}\n", inline(v))),
-    }
-}
-
-fn inline(v: &Value) -> String {
-    match v {
-        Value::Object(_) => "{}".into(),
-        Value::Array(_) => "[]".into(),
-        _ => scalar(v),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn yaml_round_trips_through_the_loader_reader() {
-        let v = serde_json::json!({
-            "a": [1, "two", {"b": true, "c": ["x", "80"]}],
-            "e": {}, "f": [], "g": "yes", "h": "ns/pod", "i": null, "j": {"k": {"l": 1.5}}
-        });
-        let text = yaml(&v);
-        let (docs, err) = palisade_load::yaml::parse_documents(&text);
-        assert!(err.is_none(), "{text}");
-        assert_eq!(docs[0].value, v, "{text}");
-    }
 
     #[test]
     fn aligned_table() {

@@ -6,6 +6,7 @@
 
 pub mod convert;
 pub mod diagnostic;
+pub mod emit;
 mod json;
 pub mod kinds;
 pub mod load;

@@ -40,11 +40,9 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                             missing.join(", ")
                         ),
                     )
-                    .fix(format!(
-                        "ipBlock:\n  cidr: {}\n  except:\n{}",
-                        b.cidr,
-                        private.iter().map(|p| format!("  - {p}\n")).collect::<String>()
-                    )),
+                    .fix(palisade_load::emit::yaml(&serde_json::json!({
+                        "ipBlock": {"cidr": b.cidr.to_string(), "except": private}
+                    }))),
                 );
             }
         }

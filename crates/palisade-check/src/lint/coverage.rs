@@ -15,8 +15,11 @@ fn default_deny(ns: &str, ingress: bool) -> String {
     } else {
         ("default-deny-egress", "Egress")
     };
-    format!(
-        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {name}\n  namespace: {ns}\nspec:\n  podSelector: {{}}\n  policyTypes: [{kind}]\n"
+    crate::scaffold::policy_yaml(
+        name,
+        ns,
+        None,
+        serde_json::json!({"podSelector": {}, "policyTypes": [kind]}),
     )
 }
 
@@ -200,10 +203,11 @@ fn dns(cx: &Ctx, out: &mut Vec<Finding>) {
                     cx.opts.dns_namespace
                 ),
             )
-            .fix(format!(
-                "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: allow-dns-egress\n  namespace: {ns}\nspec:\n  podSelector: {{}}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - namespaceSelector:\n        matchLabels:\n          kubernetes.io/metadata.name: {}\n      podSelector:\n        matchLabels:\n          {}\n    ports:\n    - {{protocol: UDP, port: 53}}\n    - {{protocol: TCP, port: 53}}\n",
-                cx.opts.dns_namespace,
-                cx.opts.dns_labels.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n          ")
+            .fix(crate::scaffold::policy_yaml(
+                "allow-dns-egress",
+                ns,
+                None,
+                crate::scaffold::dns_egress_spec(&cx.opts.dns_namespace, &cx.opts.dns_labels),
             )),
         );
     }

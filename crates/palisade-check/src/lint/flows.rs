@@ -210,7 +210,11 @@ fn monitoring(cx: &Ctx, out: &mut Vec<Finding>) {
                 ),
             )
             .fix(format!(
-                "allow ingress from the {ns} namespace on the metrics port:\ningress:\n- from:\n  - namespaceSelector:\n      matchLabels:\n        kubernetes.io/metadata.name: {ns}\n  ports:\n  - port: metrics\n"
+                "allow ingress from the {ns} namespace on the metrics port:\n{}",
+                palisade_load::emit::yaml(&serde_json::json!({"ingress": [{
+                    "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}}],
+                    "ports": [{"port": "metrics"}]
+                }]}))
             )),
         );
     }

@@ -334,35 +334,35 @@ pub fn peer_pods(
         .collect()
 }
 
-/// A selector as YAML lines (`matchLabels` when it can be), each line prefixed by `indent`.
-pub fn selector_yaml(s: &palisade_core::LabelSelector, indent: &str) -> String {
+/// A selector as the API writes it (`matchLabels` when it can be), for fixes.
+pub fn selector_json(s: &palisade_core::LabelSelector) -> serde_json::Value {
     use palisade_core::Operator;
+    use serde_json::{json, Map, Value};
     if s.is_everything() {
-        return format!("{indent}{{}}\n");
+        return json!({});
     }
     let simple = s
         .requirements
         .iter()
         .all(|r| r.operator == Operator::In && r.values.len() == 1);
-    let mut o = String::new();
     if simple {
-        o.push_str(&format!("{indent}matchLabels:\n"));
-        for r in &s.requirements {
-            o.push_str(&format!("{indent}  {}: {}\n", r.key, r.values[0]));
-        }
-    } else {
-        o.push_str(&format!("{indent}matchExpressions:\n"));
-        for r in &s.requirements {
-            o.push_str(&format!(
-                "{indent}- {{key: {}, operator: {}",
-                r.key,
-                r.operator.as_str()
-            ));
-            if !r.values.is_empty() {
-                o.push_str(&format!(", values: [{}]", r.values.join(", ")));
-            }
-            o.push_str("}\n");
-        }
+        let labels: Map<String, Value> = s
+            .requirements
+            .iter()
+            .map(|r| (r.key.clone(), Value::String(r.values[0].clone())))
+            .collect();
+        return json!({ "matchLabels": labels });
     }
-    o
+    let exprs: Vec<Value> = s
+        .requirements
+        .iter()
+        .map(|r| {
+            let mut e = json!({"key": r.key, "operator": r.operator.as_str()});
+            if !r.values.is_empty() {
+                e["values"] = json!(r.values);
+            }
+            e
+        })
+        .collect();
+    json!({ "matchExpressions": exprs })
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use palisade_core::{LabelSelector, Operator, Peer};
 
 use super::{
-    peer_field, peer_pods, peers, rule_field, selector_yaml, Ctx, Finding, AND_OR, PEER_SELECTS_NOTHING,
+    peer_field, peer_pods, peers, rule_field, selector_json, Ctx, Finding, AND_OR, PEER_SELECTS_NOTHING,
     POLICY_SELECTS_NOTHING, UNKNOWN_NAMESPACE_LABEL,
 };
 
@@ -56,10 +56,9 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                     .iter()
                     .find(|r| r.key == "name" && r.values.len() == 1)
                 {
-                    f = f.fix(format!(
-                        "namespaceSelector:\n  matchLabels:\n    kubernetes.io/metadata.name: {}\n",
-                        r.values[0]
-                    ));
+                    f = f.fix(palisade_load::emit::yaml(&serde_json::json!({
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": r.values[0]}}
+                    })));
                 } else {
                     f = f.fix("label the namespaces, or select them by `kubernetes.io/metadata.name`");
                 }
@@ -176,9 +175,10 @@ fn and_or(cx: &Ctx, pi: usize, out: &mut Vec<Finding>) {
                             ),
                         )
                         .fix(format!(
-                            "if you meant AND, make them one item (no dash before podSelector):\n{dir}:\n- namespaceSelector:\n{}  podSelector:\n{}",
-                            selector_yaml(ns_sel, "    "),
-                            selector_yaml(pod_sel, "    ")
+                            "if you meant AND, make them one item (no dash before podSelector):\n{}",
+                            palisade_load::emit::yaml(&serde_json::json!({
+                                dir: [{"namespaceSelector": selector_json(ns_sel), "podSelector": selector_json(pod_sel)}]
+                            }))
                         )),
                     );
                 }
