@@ -35,6 +35,40 @@ pub struct Diff {
     /// Pods only in the new or only in the old manifests (their flows are not compared).
     pub pods_added: Vec<String>,
     pub pods_removed: Vec<String>,
+    /// What was not compared, when limits applied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The most address-space classes (see [`palisade_core::segments`]) a diff or a redundancy
+/// check adds as endpoints; past it the rest of the address space is not compared (and a
+/// note says so).
+pub const MAX_ADDRESS_CLASSES: usize = 1024;
+
+/// `clusters` with the representatives of the address space outside the pods (cut at the
+/// ipBlock boundaries of all of them) added as externals, and a note when capped.
+pub fn with_address_space(clusters: &[&Cluster]) -> (Vec<Cluster>, Option<String>) {
+    let mut reps = palisade_core::segments::address_representatives(clusters);
+    let note = (reps.len() > MAX_ADDRESS_CLASSES).then(|| {
+        format!(
+            "the address space outside the pods falls into {} classes; only the first {MAX_ADDRESS_CLASSES} were compared",
+            reps.len()
+        )
+    });
+    reps.truncate(MAX_ADDRESS_CLASSES);
+    let out = clusters
+        .iter()
+        .map(|c| {
+            let mut c = (*c).clone();
+            for r in &reps {
+                if !c.externals.iter().any(|e| e.name == r.name) {
+                    c.externals.push(r.clone());
+                }
+            }
+            c
+        })
+        .collect();
+    (out, note)
 }
 
 /// `a − b` for sorted, merged port ranges.
@@ -89,29 +123,30 @@ type Key = (String, String, Vec<(u16, u16)>);
 /// Protocols, pod pairs in the group, and one example pair (new report indices).
 type Group = (Vec<Protocol>, usize, (usize, usize));
 
-/// Compares the reachability of `old` and `new` (pods matched by namespace and name).
+/// Compares the reachability of `old` and `new`: pods matched by namespace and name, and
+/// external blocks (`--external`, and one address per class of the address space the
+/// ipBlocks of either side cut) by name, in both directions between pods and blocks.
 pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<Diff> {
+    let (both, note) = with_address_space(&[old, new]);
+    let (old, new) = (&both[0], &both[1]);
     let (co, cn) = (compile(old, options), compile(new, options));
     let (ro, rn) = (Report::build(old, &co)?, Report::build(new, &cn)?);
-    let old_index: HashMap<&str, usize> = ro
+    // Endpoints are matched by kind and name: pods by `ns/name`, externals by their name.
+    let old_index: HashMap<(bool, &str), usize> = ro
         .endpoints
         .iter()
         .enumerate()
-        .filter(|(_, e)| e.is_pod)
-        .map(|(i, e)| (e.name.as_str(), i))
+        .map(|(i, e)| ((e.is_pod, e.name.as_str()), i))
         .collect();
     let new_pods: Vec<Option<usize>> = rn
         .endpoints
         .iter()
-        .map(|e| {
-            if e.is_pod {
-                old_index.get(e.name.as_str()).copied()
-            } else {
-                None
-            }
-        })
+        .map(|e| old_index.get(&(e.is_pod, e.name.as_str())).copied())
         .collect();
-    let mut out = Diff::default();
+    let mut out = Diff {
+        notes: note.into_iter().collect(),
+        ..Diff::default()
+    };
     for (i, e) in rn.endpoints.iter().enumerate() {
         if e.is_pod && new_pods[i].is_none() {
             out.pods_added.push(e.name.clone());
@@ -138,7 +173,8 @@ pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<D
         .collect();
     for &(a, oa) in &pods {
         for &(b, ob) in &pods {
-            if a == b {
+            // Traffic between two external blocks never crosses the cluster.
+            if a == b || !(rn.endpoints[a].is_pod || rn.endpoints[b].is_pod) {
                 continue;
             }
             for proto in Protocol::ALL {
@@ -163,18 +199,24 @@ pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<D
         }
     }
     let pod_index: HashMap<String, usize> = new.pods.iter().enumerate().map(|(i, p)| (p.key(), i)).collect();
+    let endpoint = |i: usize| {
+        let e = &rn.endpoints[i];
+        if e.is_pod {
+            Endpoint::Pod(pod_index[&e.name])
+        } else {
+            let x = new
+                .externals
+                .iter()
+                .find(|x| x.name == e.name)
+                .expect("an external of the new side");
+            Endpoint::External(x.cidr.clone())
+        }
+    };
     for (k, g) in groups.into_iter().enumerate() {
         for ((from, to, ranges), (protos, pairs, (a, b))) in g {
             let proto = protos[0];
             let (pa, pb) = (&rn.endpoints[a].name, &rn.endpoints[b].name);
-            let e = explain(
-                new,
-                options,
-                &Endpoint::Pod(pod_index[pa]),
-                &Endpoint::Pod(pod_index[pb]),
-                proto,
-                ranges[0].0,
-            );
+            let e = explain(new, options, &endpoint(a), &endpoint(b), proto, ranges[0].0);
             let change = FlowChange {
                 from,
                 to,
@@ -233,6 +275,7 @@ impl Diff {
         for (title, list) in [
             ("pods added", &self.pods_added),
             ("pods removed", &self.pods_removed),
+            ("note", &self.notes),
         ] {
             if !list.is_empty() {
                 o.push_str(&format!("{title}: {}\n", list.join(", ")));

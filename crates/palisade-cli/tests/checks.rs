@@ -382,3 +382,141 @@ fn yaml_written_with_tricky_names_reads_back() {
         "{fix}"
     );
 }
+
+/// `--external` blocks are endpoints of the diff too, in both directions (by hand: the new
+/// policy admits 0.0.0.0/0 on TCP 9090 into backend, which was default-deny; the egress
+/// policy of `client` newly allows 203.0.113.0/24 on 443).
+#[test]
+fn diff_compares_external_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = "apiVersion: v1\nkind: Pod\nmetadata: {name: backend, namespace: default, labels: {app: backend}}\nspec: {containers: [{name: c}]}\nstatus: {podIP: 10.244.0.10}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: client, namespace: default, labels: {app: client}}\nspec: {containers: [{name: c}]}\nstatus: {podIP: 10.244.0.11}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny, namespace: default}\nspec: {podSelector: {}, policyTypes: [Ingress, Egress]}\n";
+    let added = "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: world-in, namespace: default}\nspec:\n  podSelector: {matchLabels: {app: backend}}\n  ingress:\n  - from: [{ipBlock: {cidr: 0.0.0.0/0}}]\n    ports: [{port: 9090}]\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: web-out, namespace: default}\nspec:\n  podSelector: {matchLabels: {app: client}}\n  policyTypes: [Egress]\n  egress:\n  - to: [{ipBlock: {cidr: 203.0.113.0/24}}]\n    ports: [{port: 443}]\n";
+    let old = dir.path().join("old.yaml");
+    let new = dir.path().join("new.yaml");
+    std::fs::write(&old, base).unwrap();
+    std::fs::write(&new, format!("{base}{added}")).unwrap();
+    let r = run(&[
+        "diff",
+        old.to_str().unwrap(),
+        new.to_str().unwrap(),
+        "--external",
+        "world=198.51.100.7",
+        "--external",
+        "web=203.0.113.9",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let opened: Vec<(String, String, String)> = v["opened"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["from"].as_str().unwrap().to_string(),
+                c["to"].as_str().unwrap().to_string(),
+                format!(
+                    "{}/{}",
+                    c["protocols"][0].as_str().unwrap(),
+                    c["ports"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect();
+    // Groups are named by the app label. client's egress stays closed to world (and to
+    // backend: egress-isolated without a rule for it), and nothing reaches client. The
+    // address space the ipBlocks cut is compared too: 203.0.113.0/24 (in both blocks) and
+    // the rest of IPv4 (in 0.0.0.0/0 only), each named by its first range.
+    let expected: Vec<(String, String, String)> = [
+        (
+            "0.0.0.0-203.0.112.255 (+1 ranges)",
+            "default/app=backend",
+            "TCP/9090",
+        ),
+        ("203.0.113.0/24", "default/app=backend", "TCP/9090"),
+        ("default/app=client", "203.0.113.0/24", "TCP/443"),
+        ("default/app=client", "web", "TCP/443"),
+        ("web", "default/app=backend", "TCP/9090"),
+        ("world", "default/app=backend", "TCP/9090"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(opened, expected);
+    assert!(v["closed"].as_array().unwrap().is_empty());
+}
+
+/// The scaffold's internet egress policy only allows traffic to addresses no pod has: it
+/// is not redundant (lint used to say "removing this policy changes no connection").
+#[test]
+fn internet_egress_is_not_redundant() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("policies");
+    let ws = format!("{}/workloads.yaml", shop());
+    let ns = format!("{}/namespaces.yaml", shop());
+    let r = run(&[
+        "scaffold",
+        "zero-trust",
+        &ws,
+        &ns,
+        "--internet-egress",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r = run(&[
+        "lint",
+        "-o",
+        "json",
+        "--fail-on",
+        "never",
+        &ws,
+        &ns,
+        out.to_str().unwrap(),
+    ]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let redundant: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "PAL014" || f["rule"] == "PAL015")
+        .collect();
+    assert!(redundant.is_empty(), "{redundant:?}");
+    // And a policy that really adds nothing is still found: the same internet rule twice.
+    let shop_yaml = std::fs::read_to_string(out.join("shop.yaml")).unwrap();
+    let dup = shop_yaml.replace(
+        "name: palisade-allow-internet-egress",
+        "name: copy-of-internet-egress",
+    );
+    std::fs::write(
+        out.join("copy.yaml"),
+        dup.split("---\n")
+            .filter(|d| d.contains("copy-of-internet-egress"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let r = run(&[
+        "lint",
+        "-o",
+        "json",
+        "--fail-on",
+        "never",
+        &ws,
+        &ns,
+        out.to_str().unwrap(),
+    ]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let pal015: Vec<String> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "PAL015")
+        .map(|f| f["object"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        pal015.len(),
+        2,
+        "each copy is redundant given the other: {pal015:?}"
+    );
+}

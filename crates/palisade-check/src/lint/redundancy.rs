@@ -1,5 +1,6 @@
 //! Redundant rules and policies, decided by the engine: remove one, recompile, and
-//! compare every pair of classes on every port class.
+//! compare every pair of classes on every port class, the address space outside the pods
+//! (one address per class the ipBlocks cut) included.
 
 use palisade_core::{compile, Cluster, Compiled, Protocol};
 
@@ -44,6 +45,14 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
         ));
         return;
     }
+    // The address space outside the pods counts too: a policy that only allows traffic
+    // to the internet is not redundant because no pod is there.
+    let (with_space, note) = crate::diff::with_address_space(&[c]);
+    if let Some(n) = note {
+        cx.note(format!("redundancy: {n}"));
+    }
+    let c = &with_space[0];
+    let full = compile(c, &cx.opts.engine);
     let without = |edit: &dyn Fn(&mut Cluster)| {
         let mut reduced = c.clone();
         edit(&mut reduced);
@@ -56,7 +65,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
         let reduced = without(&|r: &mut Cluster| {
             r.policies.remove(pi);
         });
-        if same_reachability(&cx.compiled, &reduced) {
+        if same_reachability(&full, &reduced) {
             out.push(
                 Finding::new(
                     REDUNDANT_POLICY,
@@ -78,7 +87,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                         p.egress.remove(ri);
                     }
                 });
-                if same_reachability(&cx.compiled, &reduced) {
+                if same_reachability(&full, &reduced) {
                     out.push(
                         Finding::new(
                             REDUNDANT_RULE,
