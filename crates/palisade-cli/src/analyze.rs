@@ -1,6 +1,7 @@
 //! `palisade analyze`: the connectivity of every pod pair, in several formats.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
@@ -50,7 +51,19 @@ pub fn parse_port(s: &str) -> anyhow::Result<(u16, Protocol)> {
     Ok((port, proto))
 }
 
-pub fn run(args: &AnalyzeArgs) -> Result<String, Failure> {
+/// Runs the analysis and writes its output to `out` (errors writing it, such as a closed
+/// pipe, end the output quietly).
+pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), Failure> {
+    let text = match analysis(args, out)? {
+        Some(t) => t,
+        None => return Ok(()),
+    };
+    let _ = out.write_all(text.as_bytes());
+    Ok(())
+}
+
+/// The output as text, or `None` when it was streamed to `out` already.
+fn analysis(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<Option<String>, Failure> {
     let t0 = Instant::now();
     let loaded = inputs::load(&args.input)?;
     let t1 = Instant::now();
@@ -70,14 +83,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<String, Failure> {
                 "peak_rss_mib": peak_rss_mib(),
             });
         }
-        return Ok(serde_json::to_string_pretty(&v).expect("json") + "\n");
+        return Ok(Some(serde_json::to_string_pretty(&v).expect("json") + "\n"));
     }
     match &args.port {
         Some(p) => {
             let (port, proto) = parse_port(p)?;
-            Ok(port_view(cluster, &compiled, port, proto, args.output)?)
+            let _ = crate::port_view::write(out, cluster, &compiled, port, proto, args.output);
+            Ok(None)
         }
-        None => Ok(full_view(cluster, &compiled, args.output)?),
+        None => Ok(Some(full_view(cluster, &compiled, args.output)?)),
     }
 }
 
@@ -103,106 +117,6 @@ fn summary(loaded: &palisade_load::Loaded, compiled: &Compiled) -> Value {
         "skipped": loaded.skipped,
     });
     v
-}
-
-/// The matrix for one port: `{"protocol","port","pods","matrix"}`.
-fn port_view(
-    cluster: &Cluster,
-    compiled: &Compiled,
-    port: u16,
-    proto: Protocol,
-    format: Format,
-) -> anyhow::Result<String> {
-    let m = compiled.port_matrix(proto, port).expect("port is 1-65535");
-    let n = cluster.pods.len();
-    let allowed =
-        |a: usize, b: usize| a == b || m.get(compiled.endpoint_class[a], compiled.endpoint_class[b]);
-    let names: Vec<String> = cluster.pods.iter().map(|p| p.key()).collect();
-    Ok(match format {
-        Format::Json | Format::Yaml => {
-            let mut matrix = Map::new();
-            for a in 0..n {
-                let row: Map<String, Value> = (0..n)
-                    .map(|b| (names[b].clone(), Value::Bool(allowed(a, b))))
-                    .collect();
-                matrix.insert(names[a].clone(), Value::Object(row));
-            }
-            let mut v = json!({"protocol": proto.as_str(), "port": port, "pods": names, "matrix": matrix});
-            if !cluster.externals.is_empty() {
-                let mut ext = Map::new();
-                for (i, e) in cluster.externals.iter().enumerate() {
-                    let x = n + i;
-                    let from: Map<String, Value> = (0..n)
-                        .map(|b| (names[b].clone(), Value::Bool(allowed(x, b))))
-                        .collect();
-                    let to: Map<String, Value> = (0..n)
-                        .map(|a| (names[a].clone(), Value::Bool(allowed(a, x))))
-                        .collect();
-                    ext.insert(
-                        e.name.clone(),
-                        json!({"cidr": e.cidr.to_string(), "from": from, "to": to}),
-                    );
-                }
-                v["externals"] = Value::Object(ext);
-            }
-            if format == Format::Json {
-                serde_json::to_string_pretty(&v)? + "\n"
-            } else {
-                palisade_load::emit::yaml(&v)
-            }
-        }
-        Format::Csv => {
-            let mut out = String::from("from,to,protocol,port,allowed\n");
-            for a in 0..n {
-                for b in 0..n {
-                    out.push_str(&format!(
-                        "{},{},{proto},{port},{}\n",
-                        names[a],
-                        names[b],
-                        allowed(a, b)
-                    ));
-                }
-            }
-            out
-        }
-        Format::Dot => {
-            let mut out = format!("digraph palisade {{\n  label=\"{port}/{proto}\";\n");
-            for a in 0..n {
-                for b in (0..n).filter(|&b| b != a && allowed(a, b)) {
-                    out.push_str(&format!("  \"{}\" -> \"{}\";\n", names[a], names[b]));
-                }
-            }
-            out + "}\n"
-        }
-        Format::Table | Format::Md | Format::Summary => {
-            // A grid: rows are sources, columns destinations (numbered, with a legend).
-            let mut header: Vec<String> = vec![format!("{port}/{proto} FROM \\ TO")];
-            header.extend((0..n).map(|i| (i + 1).to_string()));
-            let rows: Vec<Vec<String>> = (0..n)
-                .map(|a| {
-                    let mut r = vec![format!("{} {}", a + 1, names[a])];
-                    r.extend((0..n).map(|b| {
-                        if a == b {
-                            "."
-                        } else if allowed(a, b) {
-                            "Y"
-                        } else {
-                            "x"
-                        }
-                        .to_string()
-                    }));
-                    r
-                })
-                .collect();
-            let h: Vec<&str> = header.iter().map(String::as_str).collect();
-            let body = if format == Format::Md {
-                text::markdown(&h, &rows)
-            } else {
-                text::table(&h, &rows)
-            };
-            body + "\nY allowed, x denied, . self (always allowed)\n"
-        }
-    })
 }
 
 /// Display units: pods of one workload in one class, or one external block.

@@ -12,6 +12,7 @@ mod explain;
 mod inputs;
 mod lab;
 mod lint;
+mod port_view;
 mod scaffold;
 mod synth;
 mod text;
@@ -116,7 +117,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let ok = |s: String| (s, true);
     finish(match cli.command {
-        Command::Analyze(args) => analyze::run(&args).map(ok),
+        Command::Analyze(args) => {
+            // Written as it is produced (the --port matrix can be gigabytes).
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            analyze::run(&args, &mut out).map(|()| {
+                // A closed pipe (`| head`) is not an error.
+                let _ = out.flush();
+                ok(String::new())
+            })
+        }
         Command::Explain(args) => explain::run(&args).map(|(s, _)| (s, true)),
         Command::Diff(args) => diff::run(&args),
         Command::Test(args) => assert::run(&args),

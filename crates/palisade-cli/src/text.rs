@@ -8,33 +8,40 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             widths[i] = widths[i].max(c.chars().count());
         }
     }
-    let mut out = String::new();
-    let line = |cells: Vec<&str>, out: &mut String| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
-            }
-        }
-        out.push_str(s.trim_end());
-        out.push('\n');
-    };
-    line(header.to_vec(), &mut out);
+    let mut out = table_line(&widths, header);
     for r in rows {
-        line(r.iter().map(String::as_str).collect(), &mut out);
+        out.push_str(&table_line(&widths, r));
     }
     out
 }
 
+/// One line of [`table`], with the column widths known in advance.
+pub fn table_line<S: AsRef<str>>(widths: &[usize], cells: &[S]) -> String {
+    let mut s = String::new();
+    for (i, c) in cells.iter().enumerate() {
+        let c = c.as_ref();
+        if i + 1 == cells.len() {
+            s.push_str(c);
+        } else {
+            s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+        }
+    }
+    let mut s = s.trim_end().to_string();
+    s.push('\n');
+    s
+}
+
+/// One row of [`markdown`].
+pub fn markdown_line<S: AsRef<str>>(cells: &[S]) -> String {
+    let cells: Vec<String> = cells.iter().map(|c| c.as_ref().replace('|', "\\|")).collect();
+    format!("| {} |\n", cells.join(" | "))
+}
+
 pub fn markdown(header: &[&str], rows: &[Vec<String>]) -> String {
-    let esc = |s: &str| s.replace('|', "\\|");
-    let mut out = format!("| {} |\n", header.join(" | "));
+    let mut out = markdown_line(header);
     out.push_str(&format!("|{}\n", "---|".repeat(header.len())));
     for r in rows {
-        let cells: Vec<String> = r.iter().map(|c| esc(c)).collect();
-        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+        out.push_str(&markdown_line(r));
     }
     out
 }

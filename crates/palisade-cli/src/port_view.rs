@@ -1,0 +1,192 @@
+//! `analyze --port`: one port's allowed/denied matrix over every ordered pod pair, written
+//! row by row as it is computed. Memory stays at the compiled matrix (a bit per class
+//! pair) however large the output: 10,000 pods give 10⁸ cells, which are never held.
+
+use std::io::{self, Write};
+
+use palisade_core::{Cluster, Compiled, Protocol};
+use serde_json::{json, Map, Value};
+
+use crate::analyze::Format;
+use crate::text;
+
+struct View<'a> {
+    names: Vec<String>,
+    compiled: &'a Compiled,
+    matrix: palisade_core::bits::BitMatrix,
+}
+
+impl View<'_> {
+    fn allowed(&self, a: usize, b: usize) -> bool {
+        a == b
+            || self
+                .matrix
+                .get(self.compiled.endpoint_class[a], self.compiled.endpoint_class[b])
+    }
+
+    fn row(&self, a: usize) -> Map<String, Value> {
+        (0..self.names.len())
+            .map(|b| (self.names[b].clone(), Value::Bool(self.allowed(a, b))))
+            .collect()
+    }
+
+    fn column(&self, b: usize) -> Map<String, Value> {
+        (0..self.names.len())
+            .map(|a| (self.names[a].clone(), Value::Bool(self.allowed(a, b))))
+            .collect()
+    }
+}
+
+/// Writes the matrix of `port`/`proto` in `format` to `out`.
+pub fn write(
+    out: &mut dyn Write,
+    cluster: &Cluster,
+    compiled: &Compiled,
+    port: u16,
+    proto: Protocol,
+    format: Format,
+) -> io::Result<()> {
+    let matrix = compiled.port_matrix(proto, port).expect("port is 1-65535");
+    let v = View {
+        names: cluster.pods.iter().map(|p| p.key()).collect(),
+        compiled,
+        matrix,
+    };
+    match format {
+        Format::Json => json_view(out, cluster, &v, port, proto),
+        Format::Yaml => yaml_view(out, cluster, &v, port, proto),
+        Format::Csv => {
+            writeln!(out, "from,to,protocol,port,allowed")?;
+            for (a, from) in v.names.iter().enumerate() {
+                for (b, to) in v.names.iter().enumerate() {
+                    writeln!(out, "{from},{to},{proto},{port},{}", v.allowed(a, b))?;
+                }
+            }
+            Ok(())
+        }
+        Format::Dot => {
+            writeln!(out, "digraph palisade {{\n  label=\"{port}/{proto}\";")?;
+            for (a, from) in v.names.iter().enumerate() {
+                for (b, to) in v.names.iter().enumerate() {
+                    if a != b && v.allowed(a, b) {
+                        writeln!(out, "  \"{from}\" -> \"{to}\";")?;
+                    }
+                }
+            }
+            writeln!(out, "}}")
+        }
+        Format::Table | Format::Md | Format::Summary => grid(out, &v, port, proto, format == Format::Md),
+    }
+}
+
+/// `{"protocol", "port", "pods", "matrix", "externals"?}`, one matrix row per line.
+fn json_view(
+    out: &mut dyn Write,
+    cluster: &Cluster,
+    v: &View<'_>,
+    port: u16,
+    proto: Protocol,
+) -> io::Result<()> {
+    writeln!(out, "{{")?;
+    writeln!(out, "  \"protocol\": {},", s(&proto.as_str()))?;
+    writeln!(out, "  \"port\": {port},")?;
+    writeln!(out, "  \"pods\": {},", s(&v.names))?;
+    write!(out, "  \"matrix\": {{")?;
+    for (a, name) in v.names.iter().enumerate() {
+        let sep = if a == 0 { "" } else { "," };
+        write!(out, "{sep}\n    {}: {}", s(name), s(&v.row(a)))?;
+    }
+    write!(out, "\n  }}")?;
+    if !cluster.externals.is_empty() {
+        write!(out, ",\n  \"externals\": {{")?;
+        let n = v.names.len();
+        for (i, e) in cluster.externals.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            let body = json!({"cidr": e.cidr.to_string(), "from": v.row(n + i), "to": v.column(n + i)});
+            write!(out, "{sep}\n    {}: {}", s(&e.name), s(&body))?;
+        }
+        write!(out, "\n  }}")?;
+    }
+    writeln!(out, "\n}}")
+}
+
+/// The same document as YAML, each row serialized on its own (so quoting stays the
+/// serializer's) and indented into place.
+fn yaml_view(
+    out: &mut dyn Write,
+    cluster: &Cluster,
+    v: &View<'_>,
+    port: u16,
+    proto: Protocol,
+) -> io::Result<()> {
+    let y = palisade_load::emit::yaml_indented;
+    out.write_all(
+        palisade_load::emit::yaml(&json!({"protocol": proto.as_str(), "port": port, "pods": v.names}))
+            .as_bytes(),
+    )?;
+    writeln!(out, "matrix:")?;
+    for (a, name) in v.names.iter().enumerate() {
+        let mut row = Map::new();
+        row.insert(name.clone(), Value::Object(v.row(a)));
+        out.write_all(y(&row, "  ").as_bytes())?;
+    }
+    if !cluster.externals.is_empty() {
+        writeln!(out, "externals:")?;
+        let n = v.names.len();
+        for (i, e) in cluster.externals.iter().enumerate() {
+            let mut one = Map::new();
+            one.insert(
+                e.name.clone(),
+                json!({"cidr": e.cidr.to_string(), "from": v.row(n + i), "to": v.column(n + i)}),
+            );
+            out.write_all(y(&one, "  ").as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// Rows are sources, columns destinations (numbered, with a legend).
+fn grid(out: &mut dyn Write, v: &View<'_>, port: u16, proto: Protocol, md: bool) -> io::Result<()> {
+    let n = v.names.len();
+    let mut header: Vec<String> = vec![format!("{port}/{proto} FROM \\ TO")];
+    header.extend((1..=n).map(|i| i.to_string()));
+    let first = (0..n)
+        .map(|a| format!("{} {}", a + 1, v.names[a]).chars().count())
+        .chain([header[0].chars().count()])
+        .max()
+        .unwrap_or(0);
+    let widths: Vec<usize> = std::iter::once(first)
+        .chain((1..=n).map(|i| i.to_string().len()))
+        .collect();
+    let line = |cells: &[String]| {
+        if md {
+            text::markdown_line(cells)
+        } else {
+            text::table_line(&widths, cells)
+        }
+    };
+    out.write_all(line(&header).as_bytes())?;
+    if md {
+        writeln!(out, "|{}", "---|".repeat(header.len()))?;
+    }
+    for a in 0..n {
+        let mut r = vec![format!("{} {}", a + 1, v.names[a])];
+        r.extend((0..n).map(|b| {
+            if a == b {
+                "."
+            } else if v.allowed(a, b) {
+                "Y"
+            } else {
+                "x"
+            }
+            .to_string()
+        }));
+        out.write_all(line(&r).as_bytes())?;
+    }
+    writeln!(out, "\nY allowed, x denied, . self (always allowed)")
+}
+
+/// Compact JSON of a value.
+fn s<T: serde::Serialize + ?Sized>(x: &T) -> String {
+    serde_json::to_string(x).expect("plain data serializes")
+}
