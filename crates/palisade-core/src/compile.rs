@@ -263,7 +263,19 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
         .collect();
 
     // 4. ipBlock signatures of endpoints.
-    let ip_index = IpIndex::build(&blocks);
+    let looked_up = cluster
+        .pods
+        .iter()
+        .filter(|p| p.host_network || options.ipblock_pods == IpBlockPods::Match)
+        .flat_map(|p| p.ips.iter().copied())
+        .chain(
+            cluster
+                .externals
+                .iter()
+                .filter(|e| e.cidr.is_host())
+                .map(|e| e.cidr.network_ip()),
+        );
+    let ip_index = IpIndex::build(&blocks, looked_up);
     let mut ipsig_ids: HashMap<BitSet, usize> = HashMap::new();
     let mut intern_ipsig = |s: BitSet| {
         let n = ipsig_ids.len();
@@ -281,12 +293,19 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
         }
     }
     for (i, ext) in cluster.externals.iter().enumerate() {
-        let mut s = BitSet::new(blocks.len());
-        for (b, block) in blocks.iter().enumerate() {
-            if block.cidr.covers(&ext.cidr) && !block.except.iter().any(|e| e.overlaps(&ext.cidr)) {
-                s.insert(b);
+        // A single address is a lookup; a wider block must lie inside cidr and outside
+        // every except as a whole.
+        let s = if ext.cidr.is_host() {
+            ip_index.lookup(ext.cidr.network_ip()).clone()
+        } else {
+            let mut s = BitSet::new(blocks.len());
+            for (b, block) in blocks.iter().enumerate() {
+                if block.cidr.covers(&ext.cidr) && !block.except.iter().any(|e| e.overlaps(&ext.cidr)) {
+                    s.insert(b);
+                }
             }
-        }
+            s
+        };
         endpoint_ipsig[pods + i] = intern_ipsig(s);
     }
     let ipsig_of: Vec<BitSet> = {
@@ -462,6 +481,23 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
     }
 }
 
+/// Adds or removes range `i` from a set hash: two independent 64-bit tags (splitmix64).
+fn toggle(h: (u64, u64), i: usize) -> (u64, u64) {
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let i = i as u64;
+    (
+        h.0 ^ mix(i.wrapping_mul(2).wrapping_add(0x9E37_79B9_7F4A_7C15)),
+        h.1 ^ mix(i
+            .wrapping_mul(2)
+            .wrapping_add(1)
+            .wrapping_add(0x632B_E59B_D9B4_E019)),
+    )
+}
+
 /// Cuts 1..=65535 of one protocol at every range boundary and every resolved named port,
 /// then merges the pieces that every rule treats alike.
 fn port_space(cluster: &Cluster, classes: &[Class], proto: Protocol) -> PortSpace {
@@ -491,17 +527,32 @@ fn port_space(cluster: &Cluster, classes: &[Class], proto: Protocol) -> PortSpac
         cuts.insert(*p as u32 + 1);
     }
     let cuts: Vec<u32> = cuts.into_iter().collect();
+    // The ranges covering each piece, as a 128-bit hash of the set kept up to date by a
+    // sweep (ranges start and end only at cuts): (pieces + ranges) log, where listing the
+    // covering ranges of every piece was pieces × ranges.
     let ranges: Vec<(u16, u16)> = ranges.into_iter().collect();
-    let mut sig_ids: HashMap<(Vec<usize>, Option<u16>), usize> = HashMap::new();
+    let mut starts: Vec<(u32, usize)> = ranges.iter().enumerate().map(|(i, r)| (r.0 as u32, i)).collect();
+    let mut ends: Vec<(u32, usize)> = ranges
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.1 as u32 + 1, i))
+        .collect();
+    starts.sort_unstable();
+    ends.sort_unstable();
+    let (mut si, mut ei) = (0, 0);
+    let mut covering: (u64, u64) = (0, 0);
+    let mut sig_ids: HashMap<((u64, u64), Option<u16>), usize> = HashMap::new();
     let mut space = PortSpace::default();
     for w in cuts.windows(2) {
         let (lo, hi) = (w[0] as u16, (w[1] - 1) as u16);
-        let covering: Vec<usize> = ranges
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.0 <= lo && hi <= r.1)
-            .map(|(i, _)| i)
-            .collect();
+        while si < starts.len() && starts[si].0 <= w[0] {
+            covering = toggle(covering, starts[si].1);
+            si += 1;
+        }
+        while ei < ends.len() && ends[ei].0 <= w[0] {
+            covering = toggle(covering, ends[ei].1);
+            ei += 1;
+        }
         let named = (lo == hi && named_ports.contains(&lo)).then_some(lo);
         let next = sig_ids.len();
         let q = *sig_ids.entry((covering, named)).or_insert(next);
@@ -517,72 +568,103 @@ fn port_space(cluster: &Cluster, classes: &[Class], proto: Protocol) -> PortSpac
     space
 }
 
-/// Elementary address intervals of all ipBlocks, each with the set of blocks containing it.
+/// For the addresses that are looked up (pods', and single-address externals'), the set
+/// of ipBlocks containing each: one sweep over the blocks' boundaries (cidr and except
+/// starts and ends) in address order, so the cost is (boundaries + addresses) log, plus a
+/// copy of the current set where it changed between two addresses; never addresses ×
+/// blocks, nor elementary intervals × blocks.
 struct IpIndex {
-    families: Vec<(Family, Vec<u128>, Vec<BitSet>)>,
+    at: HashMap<std::net::IpAddr, usize>,
+    sets: Vec<BitSet>,
     empty: BitSet,
 }
 
+/// A boundary of an ipBlock: the block, and whether its cidr or one of its excepts starts
+/// (+1) or ends (-1) here.
+#[derive(Clone, Copy)]
+struct Boundary {
+    at: u128,
+    block: usize,
+    except: bool,
+    delta: i32,
+}
+
 impl IpIndex {
-    fn build(blocks: &[&IpBlock]) -> IpIndex {
-        let mut families = Vec::new();
+    fn build(blocks: &[&IpBlock], addresses: impl IntoIterator<Item = std::net::IpAddr>) -> IpIndex {
+        let mut at = HashMap::new();
+        let mut sets = Vec::new();
+        let mut queries: Vec<(Family, u128, std::net::IpAddr)> = addresses
+            .into_iter()
+            .map(|ip| {
+                let (f, n) = ip_to_num(ip);
+                (f, n, ip)
+            })
+            .collect();
+        queries.sort_unstable_by_key(|q| (q.0 == Family::V6, q.1));
+        queries.dedup();
         for family in [Family::V4, Family::V6] {
-            let mine: Vec<(usize, &IpBlock)> = blocks
-                .iter()
-                .enumerate()
-                .filter(|(_, b)| b.cidr.family == family)
-                .map(|(i, b)| (i, *b))
-                .collect();
-            if mine.is_empty() {
-                continue;
-            }
-            let mut points: BTreeSet<u128> = [0u128].into_iter().collect();
-            let mut add = |r: (u128, u128)| {
-                points.insert(r.0);
-                if let Some(e) = r.1.checked_add(1) {
-                    points.insert(e);
+            let mut events: Vec<Boundary> = Vec::new();
+            let mut add = |(lo, hi): (u128, u128), block: usize, except: bool| {
+                events.push(Boundary {
+                    at: lo,
+                    block,
+                    except,
+                    delta: 1,
+                });
+                if let Some(end) = hi.checked_add(1) {
+                    events.push(Boundary {
+                        at: end,
+                        block,
+                        except,
+                        delta: -1,
+                    });
                 }
             };
-            for (_, b) in &mine {
-                add(b.cidr.range());
+            for (bi, b) in blocks.iter().enumerate().filter(|(_, b)| b.cidr.family == family) {
+                add(b.cidr.range(), bi, false);
                 for e in &b.except {
-                    add(e.range());
+                    add(e.range(), bi, true);
                 }
             }
-            let points: Vec<u128> = points.into_iter().collect();
-            let idx = |x: u128| points.partition_point(|p| *p <= x) - 1;
-            let mut sets = vec![BitSet::new(blocks.len()); points.len()];
-            for (bi, b) in &mine {
-                let (lo, hi) = b.cidr.range();
-                for s in &mut sets[idx(lo)..=idx(hi)] {
-                    s.insert(*bi);
-                }
-            }
-            // Clearing needs a second pass so an except never un-marks another block.
-            for (bi, b) in &mine {
-                for e in &b.except {
-                    let (lo, hi) = e.range();
-                    for s in &mut sets[idx(lo)..=idx(hi)] {
-                        s.remove(*bi);
+            events.sort_unstable_by_key(|e| e.at);
+            let mut inside = vec![0i32; blocks.len()];
+            let mut excepted = vec![0i32; blocks.len()];
+            let mut current = BitSet::new(blocks.len());
+            let mut changed = true;
+            let mut next = 0;
+            for &(f, n, ip) in queries.iter().filter(|q| q.0 == family) {
+                debug_assert_eq!(f, family);
+                while next < events.len() && events[next].at <= n {
+                    let e = events[next];
+                    let counter = if e.except { &mut excepted } else { &mut inside };
+                    counter[e.block] += e.delta;
+                    let matches = inside[e.block] > 0 && excepted[e.block] == 0;
+                    if matches != current.contains(e.block) {
+                        if matches {
+                            current.insert(e.block);
+                        } else {
+                            current.remove(e.block);
+                        }
+                        changed = true;
                     }
+                    next += 1;
                 }
+                if changed {
+                    sets.push(current.clone());
+                    changed = false;
+                }
+                at.insert(ip, sets.len() - 1);
             }
-            families.push((family, points, sets));
         }
         IpIndex {
-            families,
+            at,
+            sets,
             empty: BitSet::new(blocks.len()),
         }
     }
 
+    /// The blocks containing `ip` (which must have been among the addresses built for).
     fn lookup(&self, ip: std::net::IpAddr) -> &BitSet {
-        let (family, n) = ip_to_num(ip);
-        for (f, points, sets) in &self.families {
-            if *f == family {
-                let i = points.partition_point(|p| *p <= n) - 1;
-                return &sets[i];
-            }
-        }
-        &self.empty
+        self.at.get(&ip).map_or(&self.empty, |&i| &self.sets[i])
     }
 }

@@ -72,6 +72,11 @@ impl Cidr {
     }
 
     /// A single address as a block.
+    /// Whether the block is a single address (`/32`, `/128`).
+    pub fn is_host(&self) -> bool {
+        self.prefix == self.family.bits()
+    }
+
     pub fn host(ip: IpAddr) -> Cidr {
         let f = Family::of(ip);
         Cidr::new(ip, f.bits()).expect("full-length prefix is valid")

@@ -3,6 +3,8 @@
 //! egress, ipBlock with except, named ports, endPort ranges, matchExpressions), emitted
 //! as Kubernetes manifests so that loading is part of what gets measured.
 
+pub mod small;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};

@@ -1,0 +1,294 @@
+//! Small random clusters for checking the engine against its direct evaluator: the
+//! property test (palisade-core) draws them from a seeded generator, the fuzz target from
+//! the fuzzer's bytes. [`matrix_equals_direct`] is the comparison both run.
+
+use std::net::IpAddr;
+
+use palisade_core::*;
+
+/// Where the choices come from.
+pub trait Choose {
+    fn next(&mut self) -> u64;
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, pct: u64) -> bool {
+        self.below(100) < pct
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len() as u64) as usize]
+    }
+}
+
+/// xorshift64, seeded.
+pub struct XorShift(pub u64);
+
+impl Choose for XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// Choices read from bytes (a fuzzer's input), a byte each; zeros once they run out.
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl Choose for Bytes<'_> {
+    fn next(&mut self) -> u64 {
+        match self.0.split_first() {
+            Some((b, rest)) => {
+                self.0 = rest;
+                *b as u64
+            }
+            None => 0,
+        }
+    }
+}
+
+const NAMESPACES: [&str; 3] = ["x", "y", "z"];
+const KEYS: [&str; 3] = ["app", "tier", "env"];
+const VALUES: [&str; 3] = ["a", "b", "c"];
+const PORT_NAMES: [&str; 2] = ["web", "metrics"];
+const PORTS: [u16; 6] = [53, 80, 81, 443, 8080, 9090];
+
+fn labels(rng: &mut impl Choose) -> Labels {
+    let mut l = Labels::new();
+    for k in KEYS {
+        if rng.chance(60) {
+            l.insert(k.to_string(), rng.pick(&VALUES).to_string());
+        }
+    }
+    l
+}
+
+fn selector(rng: &mut impl Choose) -> LabelSelector {
+    let mut requirements = Vec::new();
+    for _ in 0..rng.below(3) {
+        let key = rng.pick(&KEYS).to_string();
+        let operator = *rng.pick(&[
+            Operator::In,
+            Operator::NotIn,
+            Operator::Exists,
+            Operator::DoesNotExist,
+        ]);
+        let values = match operator {
+            Operator::In | Operator::NotIn => (0..1 + rng.below(2))
+                .map(|_| rng.pick(&VALUES).to_string())
+                .collect(),
+            _ => vec![],
+        };
+        requirements.push(Requirement {
+            key,
+            operator,
+            values,
+        });
+    }
+    LabelSelector { requirements }
+}
+
+fn cidr(rng: &mut impl Choose) -> Cidr {
+    let v4 = [
+        "10.0.0.0/8",
+        "10.1.0.0/16",
+        "10.1.0.0/24",
+        "10.1.1.0/24",
+        "10.1.0.4/30",
+        "0.0.0.0/0",
+        "192.168.0.0/16",
+        "10.1.0.3/32",
+    ];
+    let v6 = ["fd00::/8", "fd00::/120", "fd00::4/126", "::/0"];
+    if rng.chance(80) {
+        rng.pick(&v4).parse().unwrap()
+    } else {
+        rng.pick(&v6).parse().unwrap()
+    }
+}
+
+fn ip_block(rng: &mut impl Choose) -> IpBlock {
+    let c = cidr(rng);
+    let mut except = Vec::new();
+    for _ in 0..rng.below(3) {
+        let e = cidr(rng);
+        // Keep the API rule: except strictly inside cidr.
+        if c.covers(&e) && e.prefix > c.prefix {
+            except.push(e);
+        }
+    }
+    IpBlock { cidr: c, except }
+}
+
+fn peer(rng: &mut impl Choose) -> Peer {
+    match rng.below(4) {
+        0 => Peer::IpBlock(ip_block(rng)),
+        1 => Peer::Pods {
+            namespace_selector: None,
+            pod_selector: Some(selector(rng)),
+        },
+        2 => Peer::Pods {
+            namespace_selector: Some(selector(rng)),
+            pod_selector: None,
+        },
+        _ => Peer::Pods {
+            namespace_selector: Some(selector(rng)),
+            pod_selector: Some(selector(rng)),
+        },
+    }
+}
+
+fn port(rng: &mut impl Choose) -> PolicyPort {
+    let protocol = *rng.pick(&[Protocol::Tcp, Protocol::Tcp, Protocol::Udp, Protocol::Sctp]);
+    let port = match rng.below(5) {
+        0 => PortMatch::All,
+        1 => PortMatch::Named(rng.pick(&PORT_NAMES).to_string()),
+        2 => {
+            let lo = *rng.pick(&PORTS);
+            PortMatch::Range(lo, lo + rng.below(20) as u16)
+        }
+        _ => {
+            let p = *rng.pick(&PORTS);
+            PortMatch::Range(p, p)
+        }
+    };
+    PolicyPort { protocol, port }
+}
+
+fn rules(rng: &mut impl Choose) -> Vec<Rule> {
+    (0..rng.below(3))
+        .map(|_| Rule {
+            peers: (0..rng.below(3)).map(|_| peer(rng)).collect(),
+            ports: (0..rng.below(3)).map(|_| port(rng)).collect(),
+        })
+        .collect()
+}
+
+/// A small random cluster (3 namespaces, 3–10 pods, up to 5 policies, up to 4 externals)
+/// over a few labels, ports and nested CIDRs, so that selectors, ipBlocks and ports often
+/// meet. Every choice comes from `rng`.
+pub fn cluster(rng: &mut impl Choose) -> Cluster {
+    let namespaces: Vec<Namespace> = NAMESPACES
+        .iter()
+        .map(|n| {
+            let mut l = labels(rng);
+            l.insert("kubernetes.io/metadata.name".into(), n.to_string());
+            Namespace {
+                name: n.to_string(),
+                labels: l,
+                annotations: Labels::new(),
+            }
+        })
+        .collect();
+    let mut pods = Vec::new();
+    for i in 0..(3 + rng.below(8)) {
+        let ns = rng.pick(&NAMESPACES).to_string();
+        let mut ips: Vec<IpAddr> = vec![format!("10.1.{}.{}", rng.below(2), 1 + rng.below(8))
+            .parse()
+            .unwrap()];
+        if rng.chance(30) {
+            ips.push(format!("fd00::{}", 1 + rng.below(8)).parse().unwrap());
+        }
+        let mut ports = Vec::new();
+        for n in PORT_NAMES {
+            if rng.chance(50) {
+                ports.push(ContainerPort {
+                    name: Some(n.to_string()),
+                    port: *rng.pick(&PORTS),
+                    protocol: *rng.pick(&[Protocol::Tcp, Protocol::Udp]),
+                });
+            }
+        }
+        pods.push(Pod {
+            namespace: ns,
+            name: format!("p{i}"),
+            labels: labels(rng),
+            ips,
+            host_network: rng.chance(10),
+            ports,
+            node: None,
+            workload: None,
+        });
+    }
+    let mut policies = Vec::new();
+    for i in 0..rng.below(6) {
+        let ingress = rules(rng);
+        let egress = rules(rng);
+        let types = PolicyTypes {
+            ingress: rng.chance(80),
+            egress: rng.chance(50),
+        };
+        policies.push(Policy {
+            namespace: rng.pick(&NAMESPACES).to_string(),
+            name: format!("np{i}"),
+            pod_selector: selector(rng),
+            types,
+            ingress,
+            egress,
+        });
+    }
+    let mut externals = Vec::new();
+    for (i, c) in ["8.8.8.8/32", "10.1.0.0/24", "192.168.1.0/24", "fd00::5/128"]
+        .iter()
+        .enumerate()
+    {
+        if rng.chance(50) {
+            externals.push(External {
+                name: format!("ext{i}"),
+                cidr: c.parse().unwrap(),
+            });
+        }
+    }
+    Cluster {
+        namespaces,
+        pods,
+        policies,
+        externals,
+    }
+}
+
+/// Ports probed: every rule port of the generator and its neighbours, and the ends.
+pub fn probe_ports() -> Vec<u16> {
+    let mut p: Vec<u16> = PORTS
+        .iter()
+        .flat_map(|p| [*p - 1, *p, *p + 1, *p + 19, *p + 20])
+        .collect();
+    p.extend([1, 65535, 30000]);
+    p
+}
+
+/// Whether the compiled matrices equal the direct evaluator on every ordered endpoint
+/// pair (external to external excepted), every protocol and every probe port; the first
+/// difference otherwise.
+pub fn matrix_equals_direct(c: &Cluster, options: &Options) -> Result<(), String> {
+    let compiled = compile(c, options);
+    let endpoints: Vec<Endpoint> = (0..c.pods.len())
+        .map(Endpoint::Pod)
+        .chain(c.externals.iter().map(|e| Endpoint::External(e.cidr.clone())))
+        .collect();
+    for proto in Protocol::ALL {
+        let any = compiled.any_port_matrix(proto);
+        for port in probe_ports() {
+            let m = compiled.port_matrix(proto, port).expect("1-65535");
+            for (a, ea) in endpoints.iter().enumerate() {
+                for (b, eb) in endpoints.iter().enumerate() {
+                    if a >= c.pods.len() && b >= c.pods.len() {
+                        continue; // external to external is not analysed
+                    }
+                    let want = allowed(c, options, ea, eb, proto, port);
+                    let (ca, cb) = (compiled.endpoint_class[a], compiled.endpoint_class[b]);
+                    let got = (a == b && a < c.pods.len()) || m.get(ca, cb);
+                    if got != want {
+                        return Err(format!(
+                            "{options:?} {a}->{b} {port}/{proto}: matrix {got}, direct {want}"
+                        ));
+                    }
+                    if want && a != b && !any.get(ca, cb) {
+                        return Err(format!("any-port matrix misses {a}->{b} {port}/{proto}"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
