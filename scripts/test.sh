@@ -22,6 +22,10 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 
+# Fuzzing (fuzz/, cargo-fuzz): each target for FUZZ_SECONDS (default 60), when a nightly
+# toolchain or RUSTC_BOOTSTRAP=1 on stable can build it; a crash fails the suite.
+./scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
+
 # SARIF and JUnit outputs against their published schemas (validators from PyPI).
 venv=target/validate-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"

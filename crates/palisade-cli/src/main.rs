@@ -5,6 +5,7 @@ mod analyze;
 mod assert;
 mod bench_agent;
 mod bench_dataplane;
+mod bench_growth;
 mod dataplane;
 mod demo;
 mod diff;
@@ -114,6 +115,17 @@ fn finish(result: Result<(String, bool), Failure>) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    let code = run_cli();
+    // For benchmarks that run palisade as a child: its own peak memory.
+    if std::env::var_os("PALISADE_PEAK_RSS").is_some() {
+        if let Some(mib) = analyze::peak_rss_mib() {
+            eprintln!("palisade peak memory MiB: {mib:.1}");
+        }
+    }
+    code
+}
+
+fn run_cli() -> ExitCode {
     let cli = Cli::parse();
     let ok = |s: String| (s, true);
     finish(match cli.command {
@@ -143,6 +155,11 @@ fn main() -> ExitCode {
         )
         .map(ok)
         .map_err(Failure::Other),
+        Command::Bench(args) if args.what.as_deref() == Some("growth") => {
+            bench_growth::run(args.only.as_deref())
+                .map(ok)
+                .map_err(Failure::Other)
+        }
         Command::Bench(args) if args.what.as_deref() == Some("agent") => {
             bench_agent::run().map(ok).map_err(Failure::Other)
         }

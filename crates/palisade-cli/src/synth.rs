@@ -51,8 +51,9 @@ pub fn synth(a: &SynthArgs) -> String {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// `analyze` (default), `dataplane` (root: apply time and connection rate) or `agent`
-    /// (root: policy change to enforcement, agent memory).
+    /// `analyze` (default), `dataplane` (root: apply time and connection rate), `agent`
+    /// (root: policy change to enforcement, agent memory), `growth` (inputs that used to
+    /// cost more than linear; `--only ROW`) or `yaml` (loading YAML).
     pub what: Option<String>,
     /// For `dataplane`: pods and policies of the synthetic cluster (default 10000 / 2000).
     #[arg(long)]
@@ -67,6 +68,9 @@ pub struct BenchArgs {
     pub sizes: Vec<String>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// For `growth`: only this row (excepts, named-ports, endport, lint-named-ports, invalid).
+    #[arg(long)]
+    pub only: Option<String>,
     /// Runs per size; the best is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,

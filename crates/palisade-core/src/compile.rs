@@ -41,6 +41,8 @@ pub struct CompiledRule {
     pub peers: BitSet,
     /// As written; empty means every port of every protocol.
     pub ports: Vec<PolicyPort>,
+    /// Per protocol, the port classes its numeric items (ranges, or all ports) cover.
+    pub numeric: [BitSet; 3],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -442,6 +444,7 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
                 dirs[d].push(CompiledRule {
                     peers,
                     ports: rule.ports.clone(),
+                    numeric: [BitSet::new(0), BitSet::new(0), BitSet::new(0)],
                 });
             }
         }
@@ -453,8 +456,14 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
         });
     }
 
-    // 8. Port classes.
+    // 8. Port classes, and the ones each rule's numeric items cover.
     let ports = Protocol::ALL.map(|proto| port_space(cluster, &classes, proto));
+    for rule in compiled_policies
+        .iter_mut()
+        .flat_map(|p| p.ingress.iter_mut().chain(p.egress.iter_mut()))
+    {
+        rule.numeric = Protocol::ALL.map(|proto| numeric_cover(&ports[proto.index()], &rule.ports, proto));
+    }
     let mut named: [HashMap<String, HashMap<usize, BitSet>>; 3] = Default::default();
     for (c, class) in classes.iter().enumerate() {
         for (name, proto, port) in &class.named_ports {
@@ -479,6 +488,37 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
         ports,
         named,
     }
+}
+
+/// The port classes of `space` that the numeric items of `ports` (for `proto`) cover:
+/// their ranges merged, then the atoms inside them (port classes never straddle a range
+/// boundary). The cost is the items' sort plus the atoms covered, not items × classes.
+fn numeric_cover(space: &PortSpace, ports: &[PolicyPort], proto: Protocol) -> BitSet {
+    let mut ranges: Vec<(u16, u16)> = ports
+        .iter()
+        .filter(|p| p.protocol == proto)
+        .filter_map(|p| match p.port {
+            PortMatch::All => Some((1, 65535)),
+            PortMatch::Range(lo, hi) => Some((lo, hi)),
+            PortMatch::Named(_) => None,
+        })
+        .collect();
+    ranges.sort_unstable();
+    let mut merged: Vec<(u16, u16)> = Vec::new();
+    for (lo, hi) in ranges {
+        match merged.last_mut() {
+            Some(last) if lo as u32 <= last.1 as u32 + 1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    let mut out = BitSet::new(space.classes.len());
+    for (lo, hi) in merged {
+        let start = space.atoms.partition_point(|a| a.1 < lo);
+        for a in space.atoms[start..].iter().take_while(|a| a.0 <= hi) {
+            out.insert(a.2);
+        }
+    }
+    out
 }
 
 /// Adds or removes range `i` from a set hash: two independent 64-bit tags (splitmix64).

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::bits::{transpose_into, BitMatrix, BitSet};
 use crate::compile::{ClassKind, Compiled, CompiledRule};
-use crate::model::{PolicyPort, PortMatch, Protocol};
+use crate::model::{PortMatch, Protocol};
 
 impl Compiled {
     /// Class-level matrix for one port class of a protocol.
@@ -93,22 +93,11 @@ impl Compiled {
     /// Which rules of a direction apply on port class `q` for destination class `d`.
     fn rule_applies(&self, rule: &CompiledRule, proto: Protocol, q: usize, d: usize) -> bool {
         rule.ports.is_empty()
+            || rule.numeric[proto.index()].contains(q)
             || rule.ports.iter().any(|p| {
-                self.covers_numerically(p, proto, q)
-                    || matches!(&p.port, PortMatch::Named(name) if p.protocol == proto
+                matches!(&p.port, PortMatch::Named(name) if p.protocol == proto
                         && self.named_classes(name, proto, q).is_some_and(|s| s.contains(d)))
             })
-    }
-
-    /// Whether a port item without a name covers port class `q` of `proto`. Port classes
-    /// never straddle a range boundary, so the class's first port decides.
-    fn covers_numerically(&self, p: &PolicyPort, proto: Protocol, q: usize) -> bool {
-        p.protocol == proto
-            && match p.port {
-                PortMatch::All => true,
-                PortMatch::Range(lo, hi) => (lo..=hi).contains(&self.port_space(proto).classes[q][0].0),
-                PortMatch::Named(_) => false,
-            }
     }
 
     /// For each destination class, the source classes its ingress admits on port class `q`:
@@ -157,8 +146,7 @@ impl Compiled {
         let mut row = BitSet::new(n);
         for &p in policies {
             for rule in &self.policies[p].egress {
-                let numeric = rule.ports.is_empty()
-                    || rule.ports.iter().any(|pp| self.covers_numerically(pp, proto, q));
+                let numeric = rule.ports.is_empty() || rule.numeric[proto.index()].contains(q);
                 if numeric {
                     row.union_with(&rule.peers);
                     continue;

@@ -346,114 +346,150 @@ pub fn locate(text: &str, doc: usize, path: &FieldPath) -> Option<Pos> {
     locate_many(text, &[(doc, path)])[0]
 }
 
-/// [`locate`] for many places in one reading of `text`.
+/// The places asked for, as a trie of their paths per document: each node keeps the
+/// position of its field once the reading passes it.
+#[derive(Default)]
+struct Trie {
+    children: Vec<HashMap<Seg, usize>>,
+    pos: Vec<Option<Pos>>,
+}
+
+impl Trie {
+    fn node(&mut self) -> usize {
+        self.children.push(HashMap::new());
+        self.pos.push(None);
+        self.pos.len() - 1
+    }
+
+    fn child(&self, n: usize, s: &Seg) -> Option<usize> {
+        self.children[n].get(s).copied()
+    }
+
+    /// Records `pos` at node `n`: the first position seen, or a later one when `replace`
+    /// (a scalar value replaces its key; a container value does not).
+    fn record(&mut self, n: Option<usize>, pos: Pos, replace: bool) {
+        if let Some(n) = n {
+            if self.pos[n].is_none() || replace {
+                self.pos[n] = Some(pos);
+            }
+        }
+    }
+}
+
+/// [`locate`] for many places in one reading of `text`: one pass over the events, each
+/// looked up in a trie of the paths asked for, so the cost is the text plus the paths.
 pub fn locate_many(text: &str, queries: &[(usize, &FieldPath)]) -> Vec<Option<Pos>> {
+    let mut trie = Trie::default();
+    let mut roots: HashMap<usize, usize> = HashMap::new();
+    for (doc, path) in queries {
+        let mut n = match roots.get(doc) {
+            Some(&r) => r,
+            None => {
+                let r = trie.node();
+                roots.insert(*doc, r);
+                r
+            }
+        };
+        for seg in &path.0 {
+            n = match trie.child(n, seg) {
+                Some(c) => c,
+                None => {
+                    let c = trie.node();
+                    trie.children[n].insert(seg.clone(), c);
+                    c
+                }
+            };
+        }
+    }
+    let last_doc = queries.iter().map(|q| q.0).max();
     let mut parser = Parser::new_from_str(text);
     let mut index = 0usize;
-    let mut in_doc = false;
-    // Stack of (current path, next seq index or pending key) per open container.
+    // Per open container: the next sequence index or the pending key, and its trie node.
     enum C {
         Seq(usize),
         Map(Option<String>),
     }
-    let mut stack: Vec<C> = Vec::new();
-    let mut cur: Vec<Seg> = Vec::new();
-    let mut best: Vec<Option<(usize, Pos)>> = vec![None; queries.len()];
-    let mut open = queries.len();
-    // The queries of the document being read.
-    let mut here: Vec<usize> = Vec::new();
-    // At equal depth a key's position is kept over its container value's.
-    let mut done = vec![false; queries.len()];
-    let consider = |cur: &[Seg],
-                    pos: Pos,
-                    best: &mut [Option<(usize, Pos)>],
-                    here: &[usize],
-                    done: &[bool],
-                    replace_equal: bool| {
-        for &q in here {
-            let target = &queries[q].1 .0;
-            let b = &mut best[q];
-            if !done[q]
-                && cur.len() <= target.len()
-                && target[..cur.len()] == *cur
-                && b.is_none_or(|(d, _)| cur.len() > d || (replace_equal && cur.len() == d))
-            {
-                *b = Some((cur.len(), pos));
-            }
-        }
-    };
+    let mut stack: Vec<(C, Option<usize>)> = Vec::new();
+    let mut root: Option<usize> = None;
     while let Some(Ok((ev, span))) = parser.next_event() {
         match ev {
             Event::DocumentStart(_) => {
-                here = (0..queries.len()).filter(|&q| queries[q].0 == index).collect();
-                in_doc = !here.is_empty();
+                root = roots.get(&index).copied();
+                stack.clear();
                 continue;
             }
             Event::DocumentEnd => {
                 index += 1;
-                in_doc = false;
-                if !queries.iter().any(|q| q.0 >= index) {
+                root = None;
+                if last_doc.is_none_or(|l| index > l) {
                     break;
                 }
                 continue;
             }
-            _ if !in_doc => continue,
+            _ if root.is_none() => continue,
             _ => {}
         }
         let pos = Pos::of(&span);
         // A key scalar inside a mapping: remember it and record the key's position.
-        if let (Event::Scalar(text, ..), Some(C::Map(key @ None))) = (&ev, stack.last_mut()) {
+        if let (Event::Scalar(text, ..), Some((C::Map(key @ None), node))) = (&ev, stack.last_mut()) {
             *key = Some(text.to_string());
-            cur.push(Seg::Key(text.to_string()));
-            consider(&cur, pos, &mut best, &here, &done, true);
-            cur.pop();
+            let n = node.and_then(|n| trie.child(n, &Seg::Key(text.to_string())));
+            trie.record(n, pos, true);
             continue;
         }
-        // Otherwise this event starts or is a value: find its path.
-        let value_path_len = cur.len();
-        match stack.last_mut() {
-            Some(C::Seq(i)) if !matches!(ev, Event::SequenceEnd) => {
-                cur.push(Seg::Index(*i));
+        // Otherwise this event starts or is a value: find its trie node.
+        let node = match stack.last_mut() {
+            None => root,
+            Some((C::Seq(i), parent)) if !matches!(ev, Event::SequenceEnd) => {
+                let n = parent.and_then(|p| trie.child(p, &Seg::Index(*i)));
                 *i += 1;
+                n
             }
-            Some(C::Map(key)) if !matches!(ev, Event::MappingEnd) => {
-                if let Some(k) = key.take() {
-                    cur.push(Seg::Key(k));
+            Some((C::Map(key), parent)) if !matches!(ev, Event::MappingEnd) => {
+                let k = key.take();
+                match (parent, k) {
+                    (Some(p), Some(k)) => trie.child(*p, &Seg::Key(k)),
+                    _ => None,
                 }
             }
-            _ => {}
-        }
+            _ => None,
+        };
         match ev {
             Event::SequenceStart(..) => {
-                consider(&cur, pos, &mut best, &here, &done, false);
-                stack.push(C::Seq(0));
+                trie.record(node, pos, false);
+                stack.push((C::Seq(0), node));
             }
             Event::MappingStart(..) => {
-                consider(&cur, pos, &mut best, &here, &done, false);
-                stack.push(C::Map(None));
+                trie.record(node, pos, false);
+                stack.push((C::Map(None), node));
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 stack.pop();
-                cur.pop();
             }
-            _ => {
-                consider(&cur, pos, &mut best, &here, &done, true);
-                cur.truncate(value_path_len);
-            }
-        }
-        // A value at the full depth ends a query (a key at that depth does not: its value
-        // comes next and is the better place).
-        for &q in &here {
-            if !done[q] && best[q].is_some_and(|(d, _)| d == queries[q].1 .0.len()) {
-                done[q] = true;
-                open -= 1;
-            }
-        }
-        if open == 0 {
-            break;
+            _ => trie.record(node, pos, true),
         }
     }
-    best.into_iter().map(|b| b.map(|(_, p)| p)).collect()
+    // Each place: the position of its deepest field that was found.
+    queries
+        .iter()
+        .map(|(doc, path)| {
+            let mut n = *roots.get(doc)?;
+            let mut best = trie.pos[n];
+            for seg in &path.0 {
+                match trie.child(n, seg) {
+                    Some(c) => {
+                        n = c;
+                        best = trie.pos[n].or(best);
+                        if trie.pos[n].is_none() {
+                            break;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            best
+        })
+        .collect()
 }
 
 #[cfg(test)]
