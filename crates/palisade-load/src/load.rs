@@ -572,24 +572,29 @@ impl Who<'_> {
 
 impl State {
     fn problem(&mut self, file: usize, doc: usize, base: &FieldPath, object: Option<String>, e: FieldError) {
-        self.pending.push(Pending {
-            file,
-            doc,
-            path: base.join(&e.path),
-            object,
-            message: e.message,
-            warning: false,
-        });
+        self.pend(file, doc, base, object, e, false);
     }
 
     fn remark(&mut self, file: usize, doc: usize, base: &FieldPath, object: Option<String>, e: FieldError) {
+        self.pend(file, doc, base, object, e, true);
+    }
+
+    fn pend(
+        &mut self,
+        file: usize,
+        doc: usize,
+        base: &FieldPath,
+        object: Option<String>,
+        e: FieldError,
+        warning: bool,
+    ) {
         self.pending.push(Pending {
             file,
             doc,
             path: base.join(&e.path),
             object,
             message: e.message,
-            warning: true,
+            warning,
         });
     }
 
