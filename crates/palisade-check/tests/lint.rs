@@ -362,6 +362,40 @@ fn pal014_pal015_redundancy() {
 }
 
 #[test]
+fn redundancy_stops_at_its_budget_with_a_note() {
+    // The copy is found redundant with the default budget (see above); with a budget
+    // smaller than one check nothing is checked, and a note says so.
+    let copy = policy(
+        "api-ingress-copy",
+        "app",
+        "  podSelector: {matchLabels: {app: api}}\n  ingress:\n  - from: [{podSelector: {matchLabels: {app: web}}}]\n    ports: [{port: 8080}]\n",
+    );
+    let c = cluster(&format!("{}{copy}", good()));
+    let full = lint(&c, &LintOptions::default());
+    assert!(
+        full.notes.iter().all(|n| !n.contains("redundancy checked")),
+        "{:?}",
+        full.notes
+    );
+    let opts = LintOptions {
+        redundancy_budget: 1.0,
+        ..LintOptions::default()
+    };
+    let cut = lint(&c, &opts);
+    assert!(
+        cut.notes
+            .iter()
+            .any(|n| n.contains("redundancy checked for the first")),
+        "{:?}",
+        cut.notes
+    );
+    let redundant =
+        |r: &palisade_check::lint::LintReport| r.findings.iter().filter(|f| f.rule == "PAL015").count();
+    assert!(redundant(&full) >= 1);
+    assert_eq!(redundant(&cut), 0);
+}
+
+#[test]
 fn pal016_pal017_labels() {
     let unlabelled = good().replace(
         "metadata: {name: api, namespace: app, labels: {app: api}}",

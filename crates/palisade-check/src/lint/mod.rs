@@ -174,6 +174,9 @@ pub struct LintOptions {
     pub skip_namespaces: Vec<String>,
     /// Redundancy is checked by recompiling once per rule: skipped above this many rules.
     pub max_redundancy_rules: usize,
+    /// And stopped, with a note, once it has spent this many word operations
+    /// ([`redundancy::REDUNDANCY_BUDGET`] by default).
+    pub redundancy_budget: f64,
 }
 
 impl Default for LintOptions {
@@ -191,6 +194,7 @@ impl Default for LintOptions {
                 "kube-node-lease".into(),
             ],
             max_redundancy_rules: 400,
+            redundancy_budget: redundancy::REDUNDANCY_BUDGET,
         }
     }
 }
