@@ -172,7 +172,12 @@ pub fn load(args: &InputArgs) -> Result<Loaded, Failure> {
 /// Loads `sources` with the options of `args` (its paths are not read).
 pub fn load_sources(args: &InputArgs, sources: &[Source]) -> Result<Loaded, Failure> {
     let opts = args.load_options()?;
-    let loaded = palisade_load::load(sources, &opts).map_err(|e| Failure::Input(e.0))?;
+    let loaded = palisade_load::load(sources, &opts).map_err(|e| {
+        for w in &e.1 {
+            eprintln!("warning: {w}");
+        }
+        Failure::Input(e.0)
+    })?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }

@@ -85,10 +85,15 @@ fn unknown_fields_follow_kubectl_validate() {
     );
     // The value the user never wrote is not reported in strict mode.
     assert!(!err.contains("Invalid value: 0"), "{err}");
-    // warn: the fields are ignored with a warning (here the port then is 0, an error).
+    // warn: the fields are ignored with a warning (here the port then is 0, an error,
+    // and the warning that explains it is printed too).
     let (code, _, err) = run(&["analyze", "--validate=warn", &f]);
     assert_eq!(code, 2);
     assert!(err.contains("Invalid value: 0"), "{err}");
+    assert!(
+        err.contains("warning: ") && err.contains("unknown field \"containerport\""),
+        "{err}"
+    );
     // Without the port, warn analyses: `form` dropped means the rule allows every source.
     let no_port = text.replace("    ports:\n    - containerport: 3535\n", "");
     let f2 = write(dir.path(), "typos2.yaml", &no_port);

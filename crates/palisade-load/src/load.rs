@@ -140,7 +140,7 @@ impl Loaded {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{} problem(s) in the input", .0.len())]
-pub struct LoadError(pub Vec<Diagnostic>);
+pub struct LoadError(pub Vec<Diagnostic>, pub Vec<String>);
 
 /// A problem (or, with `warning`, a remark) not yet placed at a line: document index and
 /// field path.
@@ -260,7 +260,8 @@ pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError>
         }
     }
     if !diags.is_empty() {
-        return Err(LoadError(diags));
+        // The warnings explain some errors (an unknown field under --validate=warn).
+        return Err(LoadError(diags, st.warnings));
     }
     let mut loaded = st.finish(files.len(), opts)?;
     loaded.texts = files.into_iter().map(|f| (f.name, f.text)).collect();
@@ -316,7 +317,7 @@ pub fn from_objects(
         })
         .collect();
     if !diags.is_empty() {
-        return Err(LoadError(diags));
+        return Err(LoadError(diags, Vec::new()));
     }
     let mut loaded = st.finish(0, opts)?;
     loaded.origins.clear();
@@ -958,13 +959,16 @@ impl State {
         }
         let mut pods: Vec<Pod> = self.pods.into_values().collect();
         assign_addresses(&mut pods, &opts.pod_cidrs).map_err(|message| {
-            LoadError(vec![Diagnostic {
-                file: "--pod-cidr".into(),
-                pos: None,
-                path: FieldPath::root(),
-                object: None,
-                message,
-            }])
+            LoadError(
+                vec![Diagnostic {
+                    file: "--pod-cidr".into(),
+                    pos: None,
+                    path: FieldPath::root(),
+                    object: None,
+                    message,
+                }],
+                Vec::new(),
+            )
         })?;
         Ok(Loaded {
             cluster: Cluster {
