@@ -57,7 +57,7 @@ fn at_revision(rev: &str, paths: &[String]) -> anyhow::Result<Vec<Source>> {
             continue;
         }
         let text = git(&["show", &format!("{rev}:./{file}")])?;
-        out.push(Source::Text {
+        out.push(Source::Listed {
             name: format!("{rev}:{file}"),
             text,
         });

@@ -174,6 +174,8 @@ fn diff_against_a_git_revision() {
     };
     git(&["init", "-q"]);
     shop_copy(&repo.join("k8s"), |t| t);
+    // Another tool's file in the tree is skipped (with a warning) on both sides.
+    std::fs::write(repo.join("k8s/values.yaml"), "replicaCount: 2\n").unwrap();
     git(&["add", "."]);
     git(&["commit", "-qm", "shop"]);
     shop_copy(&repo.join("k8s"), |t| without(t, "database-ingress"));
@@ -194,6 +196,15 @@ fn diff_against_a_git_revision() {
     assert!(
         stdout.contains("shop/backend -> shop/database  TCP/5432"),
         "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("HEAD:k8s/values.yaml: skipped: not a Kubernetes manifest"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("k8s/values.yaml: skipped: not a Kubernetes manifest"),
+        "{stderr}"
     );
 }
 

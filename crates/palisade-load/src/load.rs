@@ -60,6 +60,12 @@ pub enum Source {
         name: String,
         text: String,
     },
+    /// Text of a file found by listing a tree (a git revision): like a file found while
+    /// walking a directory, it is skipped with a warning when it holds no Kubernetes object.
+    Listed {
+        name: String,
+        text: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -186,6 +192,11 @@ pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError>
                 name: name.clone(),
                 text: text.clone(),
                 explicit: true,
+            }),
+            Source::Listed { name, text } => walk.files.push(File {
+                name: name.clone(),
+                text: text.clone(),
+                explicit: false,
             }),
             Source::Path(p) => walk.explicit(p),
         }
