@@ -4,13 +4,16 @@ use std::process::Command;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use palisade_synth::{generate, to_json_list, Spec};
+use palisade_synth::{generate, to_json_list, to_kubectl_yaml, Spec};
 use serde_json::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SynthFormat {
     Json,
     Yaml,
+    /// As `kubectl get -o yaml` dumps a cluster: namespaces and pods as `List` documents,
+    /// pods with status, managedFields, env, volumes and the rest.
+    KubectlYaml,
 }
 
 #[derive(Args, Debug)]
@@ -46,6 +49,7 @@ pub fn synth(a: &SynthArgs) -> String {
             .iter()
             .map(|o| format!("---\n{}", palisade_load::emit::yaml(o)))
             .collect::<String>(),
+        SynthFormat::KubectlYaml => to_kubectl_yaml(objects, |v| palisade_load::emit::yaml(v)),
     }
 }
 

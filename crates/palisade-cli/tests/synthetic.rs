@@ -1,6 +1,7 @@
 //! Property: on clusters from the synthetic generator, loaded through the real loader,
 //! the fast matrix equals the direct evaluator for every pod pair, in both ipBlock modes.
 
+use assert_cmd::Command;
 use palisade_core::{allowed, compile, Endpoint, IpBlockPods, Options, Protocol};
 use palisade_load::{load, LoadOptions, Source};
 use palisade_synth::{generate, to_json_list, Spec};
@@ -68,4 +69,47 @@ fn synthetic_clusters_matrix_equals_direct_evaluation() {
             );
         }
     }
+}
+
+/// The kubectl-like YAML form (pods with status, managedFields, env, volumes…, strict field
+/// validation on) describes the same cluster as the JSON form: the same summary.
+#[test]
+fn kubectl_like_yaml_reads_as_the_json_form() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = |format: &str| {
+        let out = Command::cargo_bin("palisade")
+            .unwrap()
+            .args([
+                "synth",
+                "--pods",
+                "300",
+                "--policies",
+                "60",
+                "--seed",
+                "5",
+                "-o",
+                format,
+            ])
+            .output()
+            .unwrap();
+        let file = dir.path().join(format!("c.{format}"));
+        std::fs::write(&file, &out.stdout).unwrap();
+        let out = Command::cargo_bin("palisade")
+            .unwrap()
+            .args(["analyze", "-o", "summary", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            std::fs::metadata(&file).unwrap().len(),
+        )
+    };
+    let (json, json_bytes) = summary("json");
+    let (yaml, yaml_bytes) = summary("kubectl-yaml");
+    assert_eq!(json, yaml);
+    assert!(
+        yaml_bytes > 3 * json_bytes,
+        "the bulk is there: {yaml_bytes} vs {json_bytes}"
+    );
 }

@@ -252,6 +252,99 @@ fn policy(ns: &str, name: &str, selector: Value, mut spec: Value) -> Value {
     })
 }
 
+/// Adds to a generated pod the bulk that `kubectl get pods -o yaml` carries and Palisade
+/// does not read (uid, managedFields, owner, env, volumes, probes, resources,
+/// tolerations, conditions, container statuses), so that loading benchmarks read what
+/// people really feed in. Deterministic in `i`.
+pub fn kubectl_like(pod: &mut Value, i: usize) {
+    let uid = format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        i * 2654435761 % 0xffff_ffff,
+        i % 0xffff,
+        i % 0xfff,
+        (i * 7) % 0xfff,
+        i * 40503
+    );
+    let name = pod["metadata"]["name"].as_str().unwrap_or("p").to_string();
+    let ip = pod["status"]["podIP"].clone();
+    let t = "2026-11-30T12:00:00Z";
+    let meta = &mut pod["metadata"];
+    meta["uid"] = json!(uid);
+    meta["resourceVersion"] = json!(format!("{}", 100_000 + i));
+    meta["creationTimestamp"] = json!(t);
+    meta["generateName"] = json!(format!("{name}-"));
+    meta["annotations"] = json!({"kubectl.kubernetes.io/restartedAt": t, "prometheus.io/scrape": "true"});
+    meta["labels"]["pod-template-hash"] = json!("7d4f9c8b6");
+    meta["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{name}-7d4f9c8b6"), "uid": uid, "controller": true, "blockOwnerDeletion": true}]);
+    meta["managedFields"] = json!([{
+        "apiVersion": "v1", "fieldsType": "FieldsV1", "manager": "kube-controller-manager", "operation": "Update", "time": t,
+        "fieldsV1": {"f:metadata": {"f:generateName": {}, "f:labels": {".": {}, "f:app": {}}, "f:ownerReferences": {".": {}}},
+                     "f:spec": {"f:containers": {"k:{\"name\":\"main\"}": {".": {}, "f:env": {}, "f:image": {}, "f:ports": {}}}}}
+    }, {
+        "apiVersion": "v1", "fieldsType": "FieldsV1", "manager": "kubelet", "operation": "Update", "subresource": "status", "time": t,
+        "fieldsV1": {"f:status": {"f:conditions": {}, "f:containerStatuses": {}, "f:podIP": {}, "f:podIPs": {}, "f:startTime": {}}}
+    }]);
+    let c = &mut pod["spec"]["containers"][0];
+    c["env"] = json!([
+        {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
+        {"name": "LOG_LEVEL", "value": "info"},
+        {"name": "DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}}
+    ]);
+    c["imagePullPolicy"] = json!("IfNotPresent");
+    c["resources"] =
+        json!({"limits": {"cpu": "500m", "memory": "256Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}});
+    c["readinessProbe"] = json!({"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"}, "periodSeconds": 10, "timeoutSeconds": 1, "successThreshold": 1, "failureThreshold": 3});
+    c["volumeMounts"] = json!([{"name": "config", "mountPath": "/etc/app"}, {"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}]);
+    c["terminationMessagePath"] = json!("/dev/termination-log");
+    c["terminationMessagePolicy"] = json!("File");
+    let spec = &mut pod["spec"];
+    spec["volumes"] = json!([
+        {"name": "config", "configMap": {"name": "app-config", "defaultMode": 420}},
+        {"name": "kube-api-access", "projected": {"defaultMode": 420, "sources": [{"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}, {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}}
+    ]);
+    spec["nodeName"] = json!(format!("node-{}", i % 50));
+    spec["serviceAccountName"] = json!("default");
+    spec["restartPolicy"] = json!("Always");
+    spec["dnsPolicy"] = json!("ClusterFirst");
+    spec["schedulerName"] = json!("default-scheduler");
+    spec["terminationGracePeriodSeconds"] = json!(30);
+    spec["tolerations"] = json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]);
+    pod["status"] = json!({
+        "phase": "Running", "hostIP": format!("192.168.0.{}", i % 50 + 1), "podIP": ip, "podIPs": [{"ip": ip}],
+        "qosClass": "Burstable", "startTime": t,
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": t}, {"type": "PodScheduled", "status": "True", "lastTransitionTime": t}],
+        "containerStatuses": [{"name": "main", "ready": true, "restartCount": 0, "started": true, "image": "app:1", "imageID": "docker.io/library/app@sha256:0123456789abcdef", "containerID": format!("containerd://{uid}"), "state": {"running": {"startedAt": t}}}]
+    });
+}
+
+/// The cluster as YAML the way `kubectl get -o yaml` dumps it: namespaces and pods as one
+/// `kind: List` document each (pods made [`kubectl_like`]), then one document per policy.
+pub fn to_kubectl_yaml(objects: Vec<Value>, emit: impl Fn(&Value) -> String) -> String {
+    let (mut namespaces, mut pods, mut policies) = (Vec::new(), Vec::new(), Vec::new());
+    for mut o in objects {
+        match o["kind"].as_str() {
+            Some("Namespace") => namespaces.push(o),
+            Some("Pod") => {
+                kubectl_like(&mut o, pods.len());
+                pods.push(o)
+            }
+            _ => policies.push(o),
+        }
+    }
+    let mut out = String::new();
+    for items in [namespaces, pods] {
+        out.push_str("---\n");
+        out.push_str(&emit(
+            &json!({"apiVersion": "v1", "kind": "List", "items": items}),
+        ));
+    }
+    for p in policies {
+        out.push_str("---\n");
+        out.push_str(&emit(&p));
+    }
+    out
+}
+
 /// The whole cluster as one JSON `List`.
 pub fn to_json_list(objects: Vec<Value>) -> String {
     serde_json::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": objects})).expect("json")
