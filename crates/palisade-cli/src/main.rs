@@ -160,6 +160,9 @@ fn run_cli() -> ExitCode {
                 .map(ok)
                 .map_err(Failure::Other)
         }
+        Command::Bench(args) if args.what.as_deref() == Some("yaml") => {
+            synth::bench_yaml(&args).map_err(Failure::Other)
+        }
         Command::Bench(args) if args.what.as_deref() == Some("agent") => {
             bench_agent::run().map(ok).map_err(Failure::Other)
         }

@@ -49,7 +49,7 @@ pub fn synth(a: &SynthArgs) -> String {
             .iter()
             .map(|o| format!("---\n{}", palisade_load::emit::yaml(o)))
             .collect::<String>(),
-        SynthFormat::KubectlYaml => to_kubectl_yaml(objects, |v| palisade_load::emit::yaml(v)),
+        SynthFormat::KubectlYaml => to_kubectl_yaml(objects, palisade_load::emit::yaml),
     }
 }
 
@@ -72,12 +72,84 @@ pub struct BenchArgs {
     pub sizes: Vec<String>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// For `yaml`: measure these paths instead of generated clusters.
+    #[arg(long = "input", value_name = "PATH")]
+    pub inputs: Vec<String>,
     /// For `growth`: only this row (excepts, named-ports, endport, lint-named-ports, invalid).
     #[arg(long)]
     pub only: Option<String>,
     /// Runs per size; the best is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+}
+
+/// Loading YAML: each size generated in the kubectl-like form (or the given `--input`
+/// paths, such as `gen_cluster.py`'s output), then `analyze -o summary --stats` in a fresh
+/// process; the best of `runs`. Reports MB/s of loading with the wall time and peak memory.
+pub fn bench_yaml(a: &BenchArgs) -> anyhow::Result<(String, bool)> {
+    let exe = std::env::current_exe()?;
+    let dir = tempfile_dir()?;
+    let mut inputs: Vec<(String, Vec<std::path::PathBuf>)> = Vec::new();
+    if a.inputs.is_empty() {
+        for (pods, policies) in [(10_000, 2_000), (100_000, 10_000)] {
+            let file = dir.join(format!("kubectl-{pods}-{policies}.yaml"));
+            let objects = generate(&Spec::total(pods, policies, a.seed));
+            std::fs::write(&file, to_kubectl_yaml(objects, palisade_load::emit::yaml))?;
+            inputs.push((format!("synth kubectl-yaml {pods}/{policies}"), vec![file]));
+        }
+    } else {
+        inputs.push((a.inputs.join(" "), a.inputs.iter().map(Into::into).collect()));
+    }
+    let mut out = format!(
+        "palisade bench yaml: analyze -o summary --stats, loading included ({} cores, best of {})\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        a.runs
+    );
+    for (name, paths) in inputs {
+        let bytes: u64 = paths.iter().map(|p| dir_bytes(p)).sum();
+        let mut best: Option<(f64, Value)> = None;
+        for _ in 0..a.runs.max(1) {
+            let t = Instant::now();
+            let o = Command::new(&exe)
+                .args(["analyze", "-o", "summary", "--stats"])
+                .args(&paths)
+                .output()?;
+            let wall = t.elapsed().as_secs_f64() * 1000.0;
+            anyhow::ensure!(
+                o.status.success(),
+                "analyze failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            let v: Value = serde_json::from_slice(&o.stdout)?;
+            if best.as_ref().is_none_or(|(w, _)| wall < *w) {
+                best = Some((wall, v));
+            }
+        }
+        let (wall, v) = best.expect("at least one run");
+        let st = &v["stats"];
+        let load = st["load_ms"].as_f64().unwrap_or(f64::NAN);
+        out.push_str(&format!(
+            "{name}: {:.1} MB, {} pods, {} policies: load {load:.0} ms ({:.1} MB/s), total {:.0} ms, wall {wall:.0} ms, peak {:.0} MiB\n",
+            bytes as f64 / 1e6,
+            v["pods"],
+            v["policies"],
+            bytes as f64 / 1e6 / (load / 1000.0),
+            st["total_ms"].as_f64().unwrap_or(f64::NAN),
+            st["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok((out, true))
+}
+
+fn dir_bytes(p: &std::path::Path) -> u64 {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_dir() => std::fs::read_dir(p)
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| dir_bytes(&e.path())).sum())
+            .unwrap_or(0),
+        Ok(m) => m.len(),
+        Err(_) => 0,
+    }
 }
 
 /// Targets from the issue: (pods, policies, milliseconds, MiB).
