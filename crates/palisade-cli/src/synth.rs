@@ -93,12 +93,11 @@ pub fn bench_yaml(a: &BenchArgs) -> anyhow::Result<(String, bool)> {
     if a.inputs.is_empty() {
         // 10,000 kubectl-like pods are about 40 MB; 100,000 would pass the 256 MiB file cap
         // (measure that size with gen_cluster.py's leaner pods through --input).
-        for (pods, policies) in [(10_000, 2_000)] {
-            let file = dir.join(format!("kubectl-{pods}-{policies}.yaml"));
-            let objects = generate(&Spec::total(pods, policies, a.seed));
-            std::fs::write(&file, to_kubectl_yaml(objects, palisade_load::emit::yaml))?;
-            inputs.push((format!("synth kubectl-yaml {pods}/{policies}"), vec![file]));
-        }
+        let (pods, policies) = (10_000, 2_000);
+        let file = dir.join(format!("kubectl-{pods}-{policies}.yaml"));
+        let objects = generate(&Spec::total(pods, policies, a.seed));
+        std::fs::write(&file, to_kubectl_yaml(objects, palisade_load::emit::yaml))?;
+        inputs.push((format!("synth kubectl-yaml {pods}/{policies}"), vec![file]));
     } else {
         inputs.push((a.inputs.join(" "), a.inputs.iter().map(Into::into).collect()));
     }

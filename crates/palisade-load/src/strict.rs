@@ -57,7 +57,7 @@ pub fn from_value<T: DeserializeOwned>(v: &Value, check: bool) -> (Result<T, Fie
     let mut unknown = Vec::new();
     let de = Rec {
         v,
-        path: FieldPath::root(),
+        trail: &Trail::Root,
         unknown: check.then_some(&mut unknown),
     };
     let result = T::deserialize(de).map_err(|e| FieldError {
@@ -90,35 +90,74 @@ impl de::Error for RecError {
     }
 }
 
-fn at(path: &FieldPath) -> impl FnOnce(RecError) -> RecError + '_ {
+/// Where the deserializer is, as a chain of borrowed segments: made into a [`FieldPath`]
+/// only for an error or an unknown field, so that reading a field costs no allocation.
+enum Trail<'t> {
+    Root,
+    Key(&'t Trail<'t>, &'t str),
+    Index(&'t Trail<'t>, usize),
+}
+
+impl Trail<'_> {
+    fn to_path(&self) -> FieldPath {
+        let mut segs = Vec::new();
+        let mut t = self;
+        loop {
+            match t {
+                Trail::Root => break,
+                Trail::Key(parent, k) => {
+                    segs.push(crate::path::Seg::Key(k.to_string()));
+                    t = parent;
+                }
+                Trail::Index(parent, i) => {
+                    segs.push(crate::path::Seg::Index(*i));
+                    t = parent;
+                }
+            }
+        }
+        segs.reverse();
+        FieldPath(segs)
+    }
+
+    /// Whether this place is under the object's `status`.
+    fn under_status(&self) -> bool {
+        match self {
+            Trail::Root => false,
+            Trail::Key(Trail::Root, k) => *k == "status",
+            Trail::Key(parent, _) | Trail::Index(parent, _) => parent.under_status(),
+        }
+    }
+}
+
+fn at<'t>(trail: &'t Trail<'t>) -> impl FnOnce(RecError) -> RecError + 't {
     move |mut e| {
         if e.path.is_none() {
-            e.path = Some(path.clone());
+            e.path = Some(trail.to_path());
         }
         e
     }
 }
 
-struct Rec<'a, 'u> {
+struct Rec<'a, 'u, 't> {
     v: &'a Value,
-    path: FieldPath,
+    trail: &'t Trail<'t>,
     unknown: Option<&'u mut Vec<UnknownField>>,
 }
 
-impl Rec<'_, '_> {
+impl Rec<'_, '_, '_> {
     fn check_fields(&mut self, fields: &[&str]) {
         let (Some(unknown), Value::Object(map)) = (self.unknown.as_deref_mut(), self.v) else {
             return;
         };
-        if matches!(self.path.0.first(), Some(crate::path::Seg::Key(k)) if k == "status") {
+        if self.trail.under_status() {
             return;
         }
-        let root = self.path.0.is_empty();
+        let root = matches!(self.trail, Trail::Root);
         for k in map.keys() {
             let server_written = root && k == "status";
             if !server_written && !fields.contains(&k.as_str()) {
                 unknown.push(UnknownField {
-                    path: self.path.key(k),
+                    path: self.trail.to_path().key(k),
                     suggestion: closest(k, fields.iter().copied()),
                 });
             }
@@ -126,7 +165,7 @@ impl Rec<'_, '_> {
     }
 }
 
-impl<'de, 'u> de::Deserializer<'de> for Rec<'de, 'u> {
+impl<'de, 'u, 't> de::Deserializer<'de> for Rec<'de, 'u, 't> {
     type Error = RecError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, RecError> {
@@ -146,13 +185,13 @@ impl<'de, 'u> de::Deserializer<'de> for Rec<'de, 'u> {
             Value::Array(items) => visitor.visit_seq(Seq {
                 items: items.iter(),
                 index: 0,
-                path: self.path,
+                trail: self.trail,
                 unknown: self.unknown,
             }),
             Value::Object(map) => visitor.visit_map(Map {
                 entries: map.iter(),
                 value: None,
-                path: self.path,
+                trail: self.trail,
                 unknown: self.unknown,
             }),
         }
@@ -205,28 +244,28 @@ impl<'de, 'u> de::Deserializer<'de> for Rec<'de, 'u> {
     }
 }
 
-struct Seq<'a, 'u> {
+struct Seq<'a, 'u, 't> {
     items: std::slice::Iter<'a, Value>,
     index: usize,
-    path: FieldPath,
+    trail: &'t Trail<'t>,
     unknown: Option<&'u mut Vec<UnknownField>>,
 }
 
-impl<'de> SeqAccess<'de> for Seq<'de, '_> {
+impl<'de> SeqAccess<'de> for Seq<'de, '_, '_> {
     type Error = RecError;
 
     fn next_element_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<Option<S::Value>, RecError> {
         let Some(v) = self.items.next() else {
             return Ok(None);
         };
-        let path = self.path.index(self.index);
+        let trail = Trail::Index(self.trail, self.index);
         self.index += 1;
         let de = Rec {
             v,
-            path: path.clone(),
+            trail: &trail,
             unknown: self.unknown.as_deref_mut(),
         };
-        seed.deserialize(de).map(Some).map_err(at(&path))
+        seed.deserialize(de).map(Some).map_err(at(&trail))
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -234,14 +273,14 @@ impl<'de> SeqAccess<'de> for Seq<'de, '_> {
     }
 }
 
-struct Map<'a, 'u> {
+struct Map<'a, 'u, 't> {
     entries: serde_json::map::Iter<'a>,
     value: Option<(&'a String, &'a Value)>,
-    path: FieldPath,
+    trail: &'t Trail<'t>,
     unknown: Option<&'u mut Vec<UnknownField>>,
 }
 
-impl<'de> MapAccess<'de> for Map<'de, '_> {
+impl<'de> MapAccess<'de> for Map<'de, '_, '_> {
     type Error = RecError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, RecError> {
@@ -251,7 +290,9 @@ impl<'de> MapAccess<'de> for Map<'de, '_> {
         self.value = Some((k, v));
         let key: de::value::BorrowedStrDeserializer<'de, RecError> =
             de::value::BorrowedStrDeserializer::new(k);
-        seed.deserialize(key).map(Some).map_err(at(&self.path.key(k)))
+        seed.deserialize(key)
+            .map(Some)
+            .map_err(at(&Trail::Key(self.trail, k)))
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, RecError> {
@@ -259,13 +300,13 @@ impl<'de> MapAccess<'de> for Map<'de, '_> {
             .value
             .take()
             .ok_or_else(|| <RecError as de::Error>::custom("value without a key"))?;
-        let path = self.path.key(k);
+        let trail = Trail::Key(self.trail, k);
         let de = Rec {
             v,
-            path: path.clone(),
+            trail: &trail,
             unknown: self.unknown.as_deref_mut(),
         };
-        seed.deserialize(de).map_err(at(&path))
+        seed.deserialize(de).map_err(at(&trail))
     }
 
     fn size_hint(&self) -> Option<usize> {
