@@ -108,25 +108,7 @@ pub fn bench_yaml(a: &BenchArgs) -> anyhow::Result<(String, bool)> {
     );
     for (name, paths) in inputs {
         let bytes: u64 = paths.iter().map(|p| dir_bytes(p)).sum();
-        let mut best: Option<(f64, Value)> = None;
-        for _ in 0..a.runs.max(1) {
-            let t = Instant::now();
-            let o = Command::new(&exe)
-                .args(["analyze", "-o", "summary", "--stats"])
-                .args(&paths)
-                .output()?;
-            let wall = t.elapsed().as_secs_f64() * 1000.0;
-            anyhow::ensure!(
-                o.status.success(),
-                "analyze failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            let v: Value = serde_json::from_slice(&o.stdout)?;
-            if best.as_ref().is_none_or(|(w, _)| wall < *w) {
-                best = Some((wall, v));
-            }
-        }
-        let (wall, v) = best.expect("at least one run");
+        let (wall, v) = best_summary(&exe, &paths, a.runs)?;
         let st = &v["stats"];
         let load = st["load_ms"].as_f64().unwrap_or(f64::NAN);
         out.push_str(&format!(
@@ -141,6 +123,34 @@ pub fn bench_yaml(a: &BenchArgs) -> anyhow::Result<(String, bool)> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok((out, true))
+}
+
+/// `analyze -o summary --stats PATHS` in a fresh process, `runs` times: the fastest wall
+/// time (ms) and its output.
+fn best_summary(
+    exe: &std::path::Path,
+    paths: &[std::path::PathBuf],
+    runs: usize,
+) -> anyhow::Result<(f64, Value)> {
+    let mut best: Option<(f64, Value)> = None;
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let o = Command::new(exe)
+            .args(["analyze", "-o", "summary", "--stats"])
+            .args(paths)
+            .output()?;
+        let wall = t.elapsed().as_secs_f64() * 1000.0;
+        anyhow::ensure!(
+            o.status.success(),
+            "analyze failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: Value = serde_json::from_slice(&o.stdout)?;
+        if best.as_ref().is_none_or(|(w, _)| wall < *w) {
+            best = Some((wall, v));
+        }
+    }
+    Ok(best.expect("at least one run"))
 }
 
 fn dir_bytes(p: &std::path::Path) -> u64 {
@@ -190,25 +200,7 @@ pub fn bench(a: &BenchArgs) -> anyhow::Result<(String, bool)> {
             &file,
             to_json_list(generate(&Spec::total(pods, policies, a.seed))),
         )?;
-        let mut best: Option<(f64, Value)> = None;
-        for _ in 0..a.runs.max(1) {
-            let t = Instant::now();
-            let o = Command::new(&exe)
-                .args(["analyze", "-o", "summary", "--stats"])
-                .arg(&file)
-                .output()?;
-            let wall = t.elapsed().as_secs_f64() * 1000.0;
-            anyhow::ensure!(
-                o.status.success(),
-                "analyze failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            let v: Value = serde_json::from_slice(&o.stdout)?;
-            if best.as_ref().is_none_or(|(w, _)| wall < *w) {
-                best = Some((wall, v));
-            }
-        }
-        let (wall, v) = best.expect("at least one run");
+        let (wall, v) = best_summary(&exe, std::slice::from_ref(&file), a.runs)?;
         let st = &v["stats"];
         let f = |k: &str| st[k].as_f64().unwrap_or(f64::NAN);
         let target = TARGETS.iter().find(|t| t.0 == pods && t.1 == policies);
