@@ -2,6 +2,7 @@
 //! one object (the YAML reader reports it as an error, with its position, as the API
 //! server's strict decoding does).
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -56,8 +57,8 @@ impl<'de> Visitor<'de> for Unique {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         // Objects are small: a vector beats hashing.
-        let mut seen: Vec<std::borrow::Cow<'de, str>> = Vec::new();
-        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        let mut seen: Vec<Cow<'de, str>> = Vec::new();
+        while let Some(k) = map.next_key_seed(Key)? {
             if seen.contains(&k) {
                 // Consume nothing more: any error will do.
                 let _ = map.next_value::<IgnoredAny>();
@@ -67,6 +68,33 @@ impl<'de> Visitor<'de> for Unique {
             map.next_value_seed(Unique)?;
         }
         Ok(())
+    }
+}
+
+/// A key, borrowed from the text unless it has escapes (no allocation per key).
+struct Key;
+
+impl<'de> DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_string()))
     }
 }
 
@@ -80,5 +108,7 @@ mod tests {
         assert!(has_duplicate_keys(r#"{"a": 1, "a": 2}"#));
         assert!(has_duplicate_keys(r#"{"items": [{"m": {"x": 1, "x": 1}}]}"#));
         assert!(has_duplicate_keys(r#"{"a": "#));
+        // Escaped keys are compared by their value.
+        assert!(has_duplicate_keys(r#"{"a": 1, "\u0061": 2}"#));
     }
 }
