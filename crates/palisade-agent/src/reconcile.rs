@@ -89,6 +89,7 @@ fn decoding_view(table: &NodeTable) -> (Cluster, Ruleset) {
             })
             .collect(),
         externals: Vec::new(),
+        nodes: Vec::new(),
     };
     let rs = table.ruleset();
     let ruleset = Ruleset {

@@ -219,6 +219,7 @@ pub fn run(pods: usize, policies: usize, secs: f64) -> anyhow::Result<String> {
         pods: vec![cluster.pods[a].clone(), cluster.pods[b].clone()],
         policies: Vec::new(),
         externals: Vec::new(),
+        nodes: Vec::new(),
     };
     let topo = Topology::plan(&sub, LAB, &[(port, Protocol::Tcp)]);
     palisade_lab::up(&topo, &[palisade_nft::Ruleset::default()])?;

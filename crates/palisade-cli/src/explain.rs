@@ -111,7 +111,12 @@ pub fn text(c: &Cluster, options: &Options, from: &Endpoint, to: &Endpoint, e: &
     out.push_str(&format!("  (ipBlock matches pod IPs: {mode})\n"));
     direction(&mut out, c, "Egress from", &name(c, from), "to", &e.egress);
     direction(&mut out, c, "Ingress to", &name(c, to), "from", &e.ingress);
+    let node_local = e.egress.node_local.as_ref().or(e.ingress.node_local.as_ref());
     let why = match (e.egress.allowed, e.ingress.allowed) {
+        (true, true) if node_local.is_some() => format!(
+            "node-local traffic (node {}) is always allowed",
+            node_local.expect("checked")
+        ),
         (true, true) => "both the source's egress and the destination's ingress allow it".to_string(),
         (false, true) => "the source's egress policies deny it".to_string(),
         (true, false) => "the destination's ingress policies deny it".to_string(),
@@ -136,6 +141,12 @@ fn direction(out: &mut String, c: &Cluster, title: &str, who: &str, peer_field: 
                 if d.policies.len() == 1 { "y" } else { "ies" }
             ));
         }
+    }
+    if let Some(node) = &d.node_local {
+        out.push_str(&format!(
+            "  the other end is its own node {node}: traffic between a pod and its node is always allowed
+"
+        ));
     }
     for p in &d.policies {
         policy(out, c, p, peer_field);
@@ -204,6 +215,7 @@ pub fn to_json(c: &Cluster, from: &Endpoint, to: &Endpoint, e: &Explanation) -> 
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "not_selecting": d.not_selecting.iter().map(|(p, why)| json!({"policy": c.policies[*p].key(), "reason": why})).collect::<Vec<_>>(),
+            "node_local": d.node_local,
         })
     };
     json!({

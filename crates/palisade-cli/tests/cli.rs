@@ -152,6 +152,98 @@ fn host_network_pods_are_node_traffic() {
     }
 }
 
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn traffic_between_a_pod_and_its_own_node_is_always_allowed() {
+    let file = fixture("node-local.yaml");
+    // Expected by hand (see the fixture's comment).
+    let out = run_ok(&["analyze", &file, "--port", "80/TCP", "-o", "json"], None);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let hosts = ["x/host-a", "x/host-b", "x/host-c"];
+    let mut want = pairs(&[
+        ("x/a", "x/host-a"),
+        ("x/host-a", "x/a"),
+        ("x/b", "x/host-b"),
+        ("x/host-b", "x/b"),
+        ("x/b", "x/host-c"),
+        ("x/host-c", "x/b"),
+    ]);
+    for h in hosts {
+        for k in hosts {
+            if h != k {
+                want.insert((h.to_string(), k.to_string()));
+            }
+        }
+    }
+    assert_eq!(allowed_pairs(&v), want);
+    // explain says why, and the JSON names the node.
+    let text = run_ok(
+        &[
+            "explain", &file, "--from", "x/host-a", "--to", "x/a", "--port", "80",
+        ],
+        None,
+    );
+    assert!(text.contains("its own node node-a"), "{text}");
+    assert!(
+        text.contains("Verdict: ALLOWED: node-local traffic (node node-a)"),
+        "{text}"
+    );
+    let j: Value = serde_json::from_str(&run_ok(
+        &[
+            "explain", &file, "--from", "x/b", "--to", "x/host-c", "--port", "80", "-o", "json",
+        ],
+        None,
+    ))
+    .unwrap();
+    assert_eq!(j["allowed"], true);
+    assert_eq!(j["egress"]["node_local"], "node-b");
+    let denied = run_ok(
+        &[
+            "explain", &file, "--from", "x/a", "--to", "x/host-b", "--port", "80",
+        ],
+        None,
+    );
+    assert!(denied.contains("Verdict: DENIED"), "{denied}");
+    assert!(!denied.contains("its own node"), "{denied}");
+    // A Node address no pod holds is the node too.
+    for (from, verdict) in [("x/b", "ALLOWED"), ("x/a", "DENIED")] {
+        let t = run_ok(
+            &[
+                "explain",
+                &file,
+                "--from",
+                from,
+                "--to",
+                "192.0.2.2",
+                "--port",
+                "80",
+            ],
+            None,
+        );
+        assert!(t.contains(&format!("Verdict: {verdict}")), "{from}: {t}");
+    }
+    let t = run_ok(
+        &[
+            "explain",
+            &file,
+            "--from",
+            "192.0.2.2",
+            "--to",
+            "x/b",
+            "--port",
+            "80",
+        ],
+        None,
+    );
+    assert!(
+        t.contains("Verdict: ALLOWED: node-local traffic (node node-b)"),
+        "{t}"
+    );
+}
+
 #[test]
 fn named_ports_resolve_per_destination() {
     let c = [

@@ -469,3 +469,28 @@ fn lab_ipv6_pods_and_ipblock() {
         &["--ipblock-pods", "ignore", "--log-allowed"],
     );
 }
+
+#[test]
+fn lab_node_local_traffic_with_host_network_pods_on_same_and_other_node() {
+    // The fixture (expectations by hand in its comment, checked against the engine in
+    // tests/cli.rs): every pod of x isolated both ways; hostNetwork pods are their node.
+    // Packets must agree: a pod and its own node talk, a pod and another node do not.
+    let file = format!("{}/tests/fixtures/node-local.yaml", env!("CARGO_MANIFEST_DIR"));
+    for extra in [&[][..], &["--log-allowed"][..]] {
+        let lines = lab_matches_engine("nodelocal", &file, &["80/TCP", "81/TCP", "80/UDP"], extra);
+        // The other node's traffic is dropped by the pod's node, and logged there.
+        assert!(
+            lines.iter().any(|l| l["dst"] == "x/a"
+                && l["verdict"] == "denied"
+                && l["node"] == "node-a"
+                && l["direction"] == "ingress"),
+            "{lines:?}"
+        );
+        // Node-local traffic never passes the forward hook: nothing logged between a and host-a.
+        assert!(
+            !lines.iter().any(|l| (l["src"] == "x/a" && l["dst"] == "x/host-a")
+                || (l["src"] == "x/host-a" && l["dst"] == "x/a")),
+            "{lines:?}"
+        );
+    }
+}

@@ -173,7 +173,7 @@ fn other_kinds_are_listed_and_removed_versions_read_with_a_warning() {
     assert_eq!(m["pods"], serde_json::json!(["n/cj", "n/d"]));
     let (_, _, err) = run(&["analyze", "-o", "summary", &f]);
     assert!(
-        err.contains("not read (Palisade reads Namespaces, Pods, NetworkPolicies and workloads): NetworkPolicy (crd.projectcalico.org/v1), Service (v1) x2"),
+        err.contains("not read (Palisade reads Namespaces, Nodes, Pods, NetworkPolicies and workloads): NetworkPolicy (crd.projectcalico.org/v1), Service (v1) x2"),
         "{err}"
     );
     assert!(
@@ -352,4 +352,44 @@ fn yaml_that_the_go_parser_accepts() {
     );
     let m = port_matrix(&[&f]);
     assert_eq!(m["pods"], serde_json::json!(["x/a"]));
+}
+
+/// `kubectl get nodes -o json` output is read: a NodeList's addresses; a hostNetwork pod
+/// without an address takes its node's InternalIP; an InternalIP that is no address is an
+/// error at its place; Hostname entries are names, not addresses.
+#[test]
+fn node_lists_are_read_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = write(
+        dir.path(),
+        "nodes.json",
+        r#"{"kind": "NodeList", "apiVersion": "v1", "items": [
+ {"metadata": {"name": "n1"}, "status": {"addresses": [{"type": "Hostname", "address": "n1"}, {"type": "InternalIP", "address": "10.9.0.1"}]}}]}"#,
+    );
+    let pods = write(
+        dir.path(),
+        "pods.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: h, namespace: x}\nspec: {nodeName: n1, hostNetwork: true, containers: [{name: c}]}\n",
+    );
+    let (code, out, err) = run(&["analyze", &nodes, &pods, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        !err.contains("Node"),
+        "Nodes are read, not listed as skipped: {err}"
+    );
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v.to_string().contains("10.9.0.1"),
+        "host-network pod takes its node's address: {v}"
+    );
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        "apiVersion: v1\nkind: Node\nmetadata: {name: n2}\nstatus:\n  addresses:\n  - {type: InternalIP, address: 10.9.0.300}\n",
+    );
+    let (code, _, err) = run(&["analyze", &bad]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bad.yaml:6:"), "{err}");
+    assert!(err.contains("status.addresses[0].address"), "{err}");
+    assert!(err.contains("Node n2"), "{err}");
 }

@@ -6,8 +6,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::bits::BitSet;
+use crate::explain::Endpoint;
 use crate::ip::{ip_to_num, Family};
 use crate::model::{Cluster, IpBlock, IpBlockPods, Labels, Options, Peer, PolicyPort, PortMatch, Protocol};
+use crate::nodes::{resident_node, NodeIndex};
 use crate::selector::LabelSelector;
 
 /// What kind of endpoint a class holds.
@@ -32,6 +34,17 @@ pub struct Class {
     pub egress_policies: Vec<usize>,
     /// Named container ports referenced by some policy, as the members declare them.
     pub named_ports: Vec<(String, Protocol, u16)>,
+    /// Its tie to a node, when node-local traffic concerns it (see [`crate::nodes`]).
+    pub node: Option<NodeTie>,
+}
+
+/// How a class relates to a node (an index into [`Compiled::nodes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NodeTie {
+    /// Isolated pods living on the node: their traffic with the node is always allowed.
+    Resident(usize),
+    /// Endpoints that are the node (hostNetwork pods, the Node's addresses).
+    Itself(usize),
 }
 
 /// A rule with its peers resolved to classes.
@@ -80,6 +93,10 @@ pub struct Compiled {
     /// For each (named port, protocol) referenced: per port class, the classes whose
     /// members resolve the name to a port of that class.
     pub(crate) named: [HashMap<String, HashMap<usize, BitSet>>; 3],
+    /// Names of the nodes classes are tied to.
+    pub nodes: Vec<String>,
+    /// `(resident class, node class)`: pairs allowed both ways on every port.
+    pub node_local: Vec<(usize, usize)>,
 }
 
 impl Compiled {
@@ -358,7 +375,12 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
     }
 
     // 6. Classes.
-    let mut class_ids: HashMap<(ClassKind, usize, usize, usize), usize> = HashMap::new();
+    let ties = node_ties(
+        cluster,
+        &group_isolated(&group_sig, &sig_tokens, &policy_token, token_groups.len()),
+        &endpoint_group,
+    );
+    let mut class_ids: HashMap<(ClassKind, usize, usize, usize, Option<NodeTie>), usize> = HashMap::new();
     let mut classes: Vec<Class> = Vec::new();
     let mut endpoint_class = vec![0usize; endpoints];
     let mut class_group_sig: Vec<Option<usize>> = Vec::new();
@@ -374,7 +396,7 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
                 group_sig[endpoint_group[e].expect("selectable pod has a group")],
             )
         };
-        let key = (kind, gsig, endpoint_ipsig[e], endpoint_named[e]);
+        let key = (kind, gsig, endpoint_ipsig[e], endpoint_named[e], ties.of[e]);
         let c = *class_ids.entry(key).or_insert_with(|| {
             classes.push(Class {
                 kind,
@@ -382,6 +404,7 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
                 ingress_policies: Vec::new(),
                 egress_policies: Vec::new(),
                 named_ports: named_sigs[endpoint_named[e]].clone(),
+                node: ties.of[e],
             });
             class_group_sig.push((kind == ClassKind::Pod).then_some(gsig));
             class_ipsig.push(endpoint_ipsig[e]);
@@ -479,6 +502,7 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
         }
     }
 
+    let node_local = node_local_pairs(&classes);
     Compiled {
         options: options.clone(),
         pods,
@@ -487,7 +511,83 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
         policies: compiled_policies,
         ports,
         named,
+        node_local,
+        nodes: ties.names,
     }
+}
+
+/// Class pairs that node-local traffic joins: each resident class with each class that
+/// is its node.
+fn node_local_pairs(classes: &[Class]) -> Vec<(usize, usize)> {
+    let mut itself: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (c, class) in classes.iter().enumerate() {
+        if let Some(NodeTie::Itself(n)) = class.node {
+            itself.entry(n).or_default().push(c);
+        }
+    }
+    let mut pairs = Vec::new();
+    for (c, class) in classes.iter().enumerate() {
+        if let Some(NodeTie::Resident(n)) = class.node {
+            pairs.extend(itself.get(&n).into_iter().flatten().map(|&d| (c, d)));
+        }
+    }
+    pairs
+}
+
+/// Whether each label group is selected by some policy (isolated in some direction).
+fn group_isolated(
+    group_sig: &[usize],
+    sig_tokens: &[&[u32]],
+    policy_token: &[usize],
+    tokens: usize,
+) -> Vec<bool> {
+    let mut is_policy = vec![false; tokens];
+    for &t in policy_token {
+        is_policy[t] = true;
+    }
+    group_sig
+        .iter()
+        .map(|&s| sig_tokens[s].iter().any(|&t| is_policy[t as usize]))
+        .collect()
+}
+
+/// Each endpoint's tie to a node, and the nodes' names.
+struct Ties {
+    of: Vec<Option<NodeTie>>,
+    names: Vec<String>,
+}
+
+/// Endpoints that are a node, and isolated pods living on a node that some endpoint is
+/// (pods elsewhere need no tie: splitting their classes would only cost).
+fn node_ties(cluster: &Cluster, group_isolated: &[bool], endpoint_group: &[Option<usize>]) -> Ties {
+    let index = NodeIndex::new(cluster);
+    let mut ids: HashMap<&str, usize> = HashMap::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut of: Vec<Option<NodeTie>> = vec![None; cluster.pods.len() + cluster.externals.len()];
+    let itself = cluster.pods.iter().map(|p| index.pod_as_node(p)).chain(
+        cluster
+            .externals
+            .iter()
+            .map(|x| index.endpoint_as_node(&Endpoint::External(x.cidr.clone()))),
+    );
+    for (e, node) in itself.enumerate() {
+        if let Some(node) = node {
+            let n = *ids.entry(node).or_insert_with(|| {
+                names.push(node.to_string());
+                names.len() - 1
+            });
+            of[e] = Some(NodeTie::Itself(n));
+        }
+    }
+    for (e, pod) in cluster.pods.iter().enumerate() {
+        let isolated = endpoint_group[e].is_some_and(|g| group_isolated[g]);
+        if let (true, Some(home)) = (isolated, resident_node(pod)) {
+            if let Some(&n) = ids.get(home) {
+                of[e] = Some(NodeTie::Resident(n));
+            }
+        }
+    }
+    Ties { of, names }
 }
 
 /// The port classes of `space` that the numeric items of `ports` (for `proto`) cover:

@@ -4,6 +4,7 @@
 
 use crate::ip::Cidr;
 use crate::model::{Cluster, IpBlockPods, Options, Peer, Pod, PolicyPort, PortMatch, Protocol, Rule};
+use crate::nodes;
 
 /// One end of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +84,8 @@ pub struct DirectionTrace {
     /// Policies of the pod's namespace that apply to this direction but do not select it,
     /// with the selector requirement that failed.
     pub not_selecting: Vec<(usize, String)>,
+    /// The pod's own node, when the other end is that node: allowed whatever the policies say.
+    pub node_local: Option<String>,
     pub allowed: bool,
 }
 
@@ -191,11 +194,13 @@ impl Ctx<'_> {
             policies.push(PolicyTrace { policy: pi, rules });
         }
         let isolated = !policies.is_empty();
-        let allowed = !isolated || policies.iter().any(PolicyTrace::allows);
+        let node_local = nodes::shared_node(self.cluster, pod, peer).map(str::to_string);
+        let allowed = !isolated || node_local.is_some() || policies.iter().any(PolicyTrace::allows);
         DirectionTrace {
             subject: Subject::Pod { isolated },
             policies,
             not_selecting,
+            node_local,
             allowed,
         }
     }
@@ -404,6 +409,7 @@ fn open(subject: Subject) -> DirectionTrace {
         subject,
         policies: Vec::new(),
         not_selecting: Vec::new(),
+        node_local: None,
         allowed: true,
     }
 }

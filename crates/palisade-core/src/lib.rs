@@ -10,6 +10,7 @@ pub mod explain;
 pub mod ip;
 pub mod matrix;
 pub mod model;
+pub mod nodes;
 pub mod segments;
 pub mod selector;
 pub mod summary;

@@ -223,6 +223,15 @@ pub struct Options {
     pub ipblock_pods: IpBlockPods,
 }
 
+/// A node (`kind: Node`): its name, labels and `status.addresses` that are IP addresses.
+/// Traffic between a pod and its own node is always allowed, whatever the policies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    pub labels: Labels,
+    pub addresses: Vec<IpAddr>,
+}
+
 /// Everything the engine reasons about.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cluster {
@@ -230,6 +239,8 @@ pub struct Cluster {
     pub pods: Vec<Pod>,
     pub policies: Vec<Policy>,
     pub externals: Vec<External>,
+    /// Nodes known from `kind: Node` objects (hostNetwork pods also name theirs).
+    pub nodes: Vec<Node>,
 }
 
 impl Cluster {

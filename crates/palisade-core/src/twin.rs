@@ -2,7 +2,7 @@
 //! from the other without recompiling (the dataplane's incremental path).
 //!
 //! - A pod's *twin* is an existing pod with the same namespace, labels, hostNetwork flag,
-//!   container ports, node and address families, whose addresses fall inside and outside
+//!   container ports, node (and node it is, for hostNetwork pods) and address families, whose addresses fall inside and outside
 //!   exactly the same ipBlock ranges and excepts. Selectors cannot tell them apart, named
 //!   ports resolve alike, ipBlocks match alike: they share an equivalence class.
 //! - An address's *address twin* is a non-pod address with the same ipBlock signature:
@@ -61,6 +61,7 @@ pub fn twin(cluster: &Cluster, pod: &Pod) -> Option<usize> {
             && t.labels == pod.labels
             && t.ports == pod.ports
             && t.node == pod.node
+            && crate::nodes::pod_as_node_direct(cluster, t) == crate::nodes::pod_as_node_direct(cluster, pod)
             && paired_ips(t, pod)
                 .is_some_and(|pairs| pairs.iter().all(|(a, b)| same_address_signature(cluster, *a, *b)))
     })
@@ -128,6 +129,7 @@ mod tests {
                 egress: vec![rule],
             }],
             externals: Vec::new(),
+            nodes: Vec::new(),
         }
     }
 

@@ -1,13 +1,14 @@
 //! Bringing a lab up and down: namespaces, routed veths, the dataplane in each node, and
 //! the state file that lets `probe` and `down` find a lab left up.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use palisade_nft::Ruleset;
 
 use crate::netns::{self, ip, NetnsError};
-use crate::topology::{lab_prefix, Topology};
+use crate::topology::{lab_prefix, LabPod, Topology};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
@@ -153,82 +154,18 @@ fn build(topo: &Topology, rulesets: &[Ruleset]) -> Result<(), LabError> {
             }
         }
     }
+    let mut routed: HashSet<IpAddr> = HashSet::new();
     for (i, pod) in topo.pods.iter().enumerate() {
-        let node = &topo.nodes[pod.node].netns;
-        let p = pod.netns.as_str();
-        let dev = format!("pv{i}");
-        ip(&["netns", "add", p])?;
-        ip(&["-n", p, "link", "set", "lo", "up"])?;
-        ip(&[
-            "link", "add", &dev, "netns", node, "type", "veth", "peer", "name", "eth0", "netns", p,
-        ])?;
-        ip(&["-n", node, "link", "set", &dev, "up"])?;
-        ip(&["-n", node, "addr", "add", "169.254.1.1/32", "dev", &dev])?;
-        ip(&["-n", node, "addr", "add", "fe80::1/64", "dev", &dev, "nodad"])?;
-        ip(&["-n", p, "link", "set", "eth0", "up"])?;
+        if pod.host_network {
+            host_network_pod(pod, &mut routed)?;
+        } else {
+            pod_namespace(i, pod, &topo.nodes[pod.node].netns)?;
+        }
         for a in &pod.ips {
-            let (plen, extra): (&str, &[&str]) = if v4(a) { ("32", &[]) } else { ("128", &["nodad"]) };
-            let mut args = vec!["-n", p, "addr", "add"];
-            let addr = format!("{a}/{plen}");
-            args.push(&addr);
-            args.extend(["dev", "eth0"]);
-            args.extend(extra);
-            ip(&args)?;
-            let host = a.to_string();
-            ip(&["-n", node, "route", "add", &host, "dev", &dev])?;
-            // Other nodes reach this pod through its node.
-            for (k, other) in topo.nodes.iter().enumerate() {
-                if k == pod.node {
-                    continue;
-                }
-                let link = format!("nl{}", pod.node);
-                if v4(a) {
-                    let via = format!("169.254.100.{}", pod.node + 1);
-                    ip(&[
-                        "-n",
-                        &other.netns,
-                        "route",
-                        "add",
-                        &host,
-                        "via",
-                        &via,
-                        "dev",
-                        &link,
-                        "onlink",
-                    ])?;
-                } else {
-                    let via = format!("fe80::100:{}", pod.node + 1);
-                    ip(&[
-                        "-n",
-                        &other.netns,
-                        "-6",
-                        "route",
-                        "add",
-                        &host,
-                        "via",
-                        &via,
-                        "dev",
-                        &link,
-                    ])?;
-                }
+            if routed.insert(*a) {
+                route_from_other_nodes(topo, pod.node, a)?;
             }
         }
-        ip(&["-n", p, "route", "add", "169.254.1.1/32", "dev", "eth0"])?;
-        ip(&[
-            "-n",
-            p,
-            "route",
-            "add",
-            "default",
-            "via",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-            "onlink",
-        ])?;
-        ip(&[
-            "-n", p, "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0",
-        ])?;
     }
     for (node, rs) in topo.nodes.iter().zip(rulesets) {
         palisade_nft::apply::run_script_in(Some(&node.netns), &rs.replace_script()).map_err(|err| {
@@ -237,6 +174,103 @@ fn build(topo: &Topology, rulesets: &[Ruleset]) -> Result<(), LabError> {
                 err,
             }
         })?;
+    }
+    Ok(())
+}
+
+/// A pod's own namespace, linked to its node by a veth pair, with its addresses, its
+/// default route through the node and the node's route back.
+fn pod_namespace(i: usize, pod: &LabPod, node: &str) -> Result<(), LabError> {
+    let p = pod.netns.as_str();
+    let dev = format!("pv{i}");
+    ip(&["netns", "add", p])?;
+    ip(&["-n", p, "link", "set", "lo", "up"])?;
+    ip(&[
+        "link", "add", &dev, "netns", node, "type", "veth", "peer", "name", "eth0", "netns", p,
+    ])?;
+    ip(&["-n", node, "link", "set", &dev, "up"])?;
+    ip(&["-n", node, "addr", "add", "169.254.1.1/32", "dev", &dev])?;
+    ip(&["-n", node, "addr", "add", "fe80::1/64", "dev", &dev, "nodad"])?;
+    ip(&["-n", p, "link", "set", "eth0", "up"])?;
+    for a in &pod.ips {
+        let (plen, extra): (&str, &[&str]) = if v4(a) { ("32", &[]) } else { ("128", &["nodad"]) };
+        let mut args = vec!["-n", p, "addr", "add"];
+        let addr = format!("{a}/{plen}");
+        args.push(&addr);
+        args.extend(["dev", "eth0"]);
+        args.extend(extra);
+        ip(&args)?;
+        ip(&["-n", node, "route", "add", &a.to_string(), "dev", &dev])?;
+    }
+    ip(&["-n", p, "route", "add", "169.254.1.1/32", "dev", "eth0"])?;
+    ip(&[
+        "-n",
+        p,
+        "route",
+        "add",
+        "default",
+        "via",
+        "169.254.1.1",
+        "dev",
+        "eth0",
+        "onlink",
+    ])?;
+    ip(&[
+        "-n", p, "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0",
+    ])?;
+    Ok(())
+}
+
+/// A hostNetwork pod's addresses become its node's own (on the node's loopback); pods
+/// sharing their node's address share it here too.
+fn host_network_pod(pod: &LabPod, placed: &mut HashSet<IpAddr>) -> Result<(), LabError> {
+    for a in pod.ips.iter().filter(|a| !placed.contains(*a)) {
+        let (plen, extra): (&str, &[&str]) = if v4(a) { ("32", &[]) } else { ("128", &["nodad"]) };
+        let addr = format!("{a}/{plen}");
+        let mut args = vec!["-n", pod.netns.as_str(), "addr", "add", &addr, "dev", "lo"];
+        args.extend(extra);
+        ip(&args)?;
+    }
+    Ok(())
+}
+
+/// Other nodes reach `a` through the node of `node`.
+fn route_from_other_nodes(topo: &Topology, node: usize, a: &IpAddr) -> Result<(), LabError> {
+    let host = a.to_string();
+    for (k, other) in topo.nodes.iter().enumerate() {
+        if k == node {
+            continue;
+        }
+        let link = format!("nl{node}");
+        if v4(a) {
+            let via = format!("169.254.100.{}", node + 1);
+            ip(&[
+                "-n",
+                &other.netns,
+                "route",
+                "add",
+                &host,
+                "via",
+                &via,
+                "dev",
+                &link,
+                "onlink",
+            ])?;
+        } else {
+            let via = format!("fe80::100:{}", node + 1);
+            ip(&[
+                "-n",
+                &other.netns,
+                "-6",
+                "route",
+                "add",
+                &host,
+                "via",
+                &via,
+                "dev",
+                &link,
+            ])?;
+        }
     }
     Ok(())
 }

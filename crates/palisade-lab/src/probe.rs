@@ -3,12 +3,13 @@
 //! means the packet got through, so it counts as allowed.
 
 use std::io::ErrorKind;
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use palisade_core::Protocol;
+use socket2::{Domain, Protocol as SockProtocol, Socket, Type};
 
 use crate::lab::LabError;
 use crate::netns;
@@ -36,13 +37,40 @@ pub fn tcp_reaches(dst: SocketAddr, timeout: Duration) -> bool {
     }
 }
 
-fn probe_one(dst: IpAddr, port: u16, proto: Protocol) -> bool {
+/// Whether a TCP connection from `src` (an address of this namespace) gets through.
+fn tcp_reaches_from(src: IpAddr, dst: SocketAddr, timeout: Duration) -> bool {
+    let domain = if dst.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
+    let Ok(s) = Socket::new(domain, Type::STREAM, Some(SockProtocol::TCP)) else {
+        return false;
+    };
+    if s.bind(&SocketAddr::new(src, 0).into()).is_err() {
+        return false;
+    }
+    match s.connect_timeout(&dst.into(), timeout) {
+        Ok(()) => true,
+        Err(e) => matches!(
+            e.kind(),
+            ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset
+        ),
+    }
+}
+
+/// Probes `dst` from this namespace; `src` is the source address to use when the
+/// namespace holds several (a node's, for a hostNetwork pod).
+fn probe_one(src: Option<IpAddr>, dst: IpAddr, port: u16, proto: Protocol) -> bool {
     let addr = SocketAddr::new(dst, port);
     match proto {
-        Protocol::Tcp => tcp_reaches(addr, TIMEOUT),
+        Protocol::Tcp => match src {
+            Some(src) => tcp_reaches_from(src, addr, TIMEOUT),
+            None => tcp_reaches(addr, TIMEOUT),
+        },
         Protocol::Udp => {
-            let bind = if dst.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
-            let Ok(s) = UdpSocket::bind(bind) else {
+            let any: IpAddr = if dst.is_ipv4() {
+                Ipv4Addr::UNSPECIFIED.into()
+            } else {
+                Ipv6Addr::UNSPECIFIED.into()
+            };
+            let Ok(s) = UdpSocket::bind(SocketAddr::new(src.unwrap_or(any), 0)) else {
                 return false;
             };
             if s.connect(addr).is_err() {
@@ -98,7 +126,13 @@ pub fn matrix(topo: &Topology, port: u16, proto: Protocol) -> Result<Vec<Vec<boo
                     errors.lock().expect("lock").push(e.to_string());
                     continue;
                 }
-                let ok = target(src, dst).is_some_and(|ip| probe_one(ip, port, proto));
+                let ok = target(src, dst).is_some_and(|ip| {
+                    let from = src
+                        .host_network
+                        .then(|| src.ips.iter().copied().find(|s| s.is_ipv4() == ip.is_ipv4()))
+                        .flatten();
+                    probe_one(from, ip, port, proto)
+                });
                 out.lock().expect("lock")[a][b] = ok;
             })
         })

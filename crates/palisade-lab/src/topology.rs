@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use palisade_core::nodes::{resident_node, NodeIndex};
 use palisade_core::{Cluster, Protocol};
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,10 @@ pub struct LabPod {
     pub ips: Vec<IpAddr>,
     /// Listeners: (port, protocol name).
     pub ports: Vec<(u16, String)>,
+    /// A hostNetwork pod is its node: `netns` is the node's, its addresses are the node's
+    /// own, and its traffic with the node's pods never crosses the forward hook.
+    #[serde(default)]
+    pub host_network: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -45,12 +50,20 @@ pub fn lab_prefix(lab: &str) -> String {
 }
 
 impl Topology {
-    /// One node per distinct `spec.nodeName` (pods without one go to the first node, or to
-    /// `node` when no pod names one). hostNetwork pods get a namespace too: the dataplane
-    /// never selects them, and only ipBlock peers match their address, as in a cluster.
+    /// One node per distinct node of a pod (pods without one go to the first node, or to
+    /// `node` when no pod names one). A hostNetwork pod lives in its node's namespace with
+    /// its addresses on the node's loopback, as on a real node: the node's own traffic
+    /// with its pods goes through the output and input hooks, never the forward hook the
+    /// dataplane filters, and only ipBlock peers match it elsewhere.
     pub fn plan(cluster: &Cluster, lab: &str, extra_ports: &[(u16, Protocol)]) -> Topology {
         let prefix = lab_prefix(lab);
-        let mut names: BTreeSet<String> = cluster.pods.iter().filter_map(|p| p.node.clone()).collect();
+        let index = NodeIndex::new(cluster);
+        let node_of = |p| index.pod_as_node(p).or(resident_node(p));
+        let mut names: BTreeSet<String> = cluster
+            .pods
+            .iter()
+            .filter_map(|p| node_of(p).map(str::to_string))
+            .collect();
         if names.is_empty() {
             names.insert("node".into());
         }
@@ -65,10 +78,8 @@ impl Topology {
             .pods
             .iter()
             .map(|p| {
-                let node = p
-                    .node
-                    .as_ref()
-                    .and_then(|n| nodes.iter().position(|x| &x.name == n))
+                let node = node_of(p)
+                    .and_then(|n| nodes.iter().position(|x| x.name == n))
                     .unwrap_or(0);
                 let mut ports: BTreeSet<(u16, String)> = p
                     .ports
@@ -78,10 +89,15 @@ impl Topology {
                 ports.extend(extra_ports.iter().map(|(n, pr)| (*n, pr.as_str().to_string())));
                 LabPod {
                     key: p.key(),
-                    netns: format!("{prefix}{}.{}", p.namespace, p.name),
+                    netns: if p.host_network {
+                        nodes[node].netns.clone()
+                    } else {
+                        format!("{prefix}{}.{}", p.namespace, p.name)
+                    },
                     node,
                     ips: p.ips.clone(),
                     ports: ports.into_iter().collect(),
+                    host_network: p.host_network,
                 }
             })
             .collect();

@@ -484,6 +484,34 @@ pub fn pod_spec(spec: Option<&PodSpec>, path: &FieldPath, errs: &mut Sink) -> Po
 }
 
 /// `status.podIP` / `status.podIPs`.
+/// A Node's `status.addresses` that are IP addresses (`Hostname` entries are names).
+/// An `InternalIP`/`ExternalIP` entry that is not an address is an error.
+pub fn node_addresses(
+    status: Option<&k8s_openapi::api::core::v1::NodeStatus>,
+    errs: &mut Sink,
+) -> Vec<IpAddr> {
+    let mut ips: Vec<IpAddr> = Vec::new();
+    let path = FieldPath::root().key("status").key("addresses");
+    for (i, a) in status
+        .and_then(|s| s.addresses.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        match a.address.parse::<IpAddr>() {
+            Ok(ip) if !ips.contains(&ip) => ips.push(ip),
+            Ok(_) => {}
+            Err(_) if a.type_ == "InternalIP" || a.type_ == "ExternalIP" => errs.push(FieldError::invalid(
+                path.index(i).key("address"),
+                &a.address,
+                "must be a valid IP address",
+            )),
+            Err(_) => {}
+        }
+    }
+    ips
+}
+
 pub fn pod_ips(status: Option<&k8s_openapi::api::core::v1::PodStatus>, errs: &mut Sink) -> Vec<IpAddr> {
     let mut ips = Vec::new();
     let Some(status) = status else {

@@ -11,6 +11,7 @@ use crate::strict::closest;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Namespace,
+    Node,
     Pod,
     NetworkPolicy,
     Deployment,
@@ -36,6 +37,12 @@ const KINDS: &[Entry] = &[
     Entry {
         kind: Kind::Namespace,
         name: "Namespace",
+        api: "v1",
+        removed: &[],
+    },
+    Entry {
+        kind: Kind::Node,
+        name: "Node",
         api: "v1",
         removed: &[],
     },
@@ -101,7 +108,6 @@ const KINDS: &[Entry] = &[
 
 /// Built-in kinds Palisade does not read: never taken for misspellings of the ones it does.
 const OTHER_BUILTIN: &[&str] = &[
-    "Node",
     "Service",
     "Endpoints",
     "EndpointSlice",
@@ -275,7 +281,6 @@ mod tests {
         assert!(msg("Deployment", "apps/v7").contains("\"apps/v1\""));
         // Other built-in kinds, and other vendors' kinds of the same name, are not read.
         for (kind, api) in [
-            ("Node", "v1"),
             ("Service", "v1"),
             ("NetworkPolicy", "crd.projectcalico.org/v1"),
             ("CiliumNetworkPolicy", "cilium.io/v2"),

@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    Namespace as K8sNamespace, Pod as K8sPod, PodTemplateSpec, ReplicationController,
+    Namespace as K8sNamespace, Node as K8sNode, Pod as K8sPod, PodTemplateSpec, ReplicationController,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use palisade_core::{Cidr, Cluster, External, Namespace, Pod, Policy};
+use palisade_core::{Cidr, Cluster, External, Namespace, Node, Pod, Policy};
 use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -162,6 +162,7 @@ struct Pending {
 #[derive(Default)]
 struct State {
     namespaces: BTreeMap<String, Namespace>,
+    nodes: BTreeMap<String, Node>,
     pods: BTreeMap<(String, String), Pod>,
     policies: BTreeMap<(String, String), Policy>,
     referenced_ns: BTreeSet<String>,
@@ -398,6 +399,7 @@ fn deserialize<T: DeserializeOwned>(src: Src<'_>, check: bool) -> (Result<T, Fie
 /// An object of a kind Palisade reads, deserialized into its Kubernetes type.
 enum Typed {
     Namespace(Box<K8sNamespace>),
+    Node(Box<K8sNode>),
     Pod(Box<K8sPod>),
     Policy(Box<NetworkPolicy>),
     Workload {
@@ -487,6 +489,7 @@ fn typed(kind: &str, api: &str, src: Src<'_>, check: bool) -> Outcome {
     const T: &str = "spec.template";
     let (typed, unknown) = match kind_read {
         Kind::Namespace => read(src, check, |n| Typed::Namespace(Box::new(n))),
+        Kind::Node => read(src, check, |n| Typed::Node(Box::new(n))),
         Kind::Pod => read(src, check, |p| Typed::Pod(Box::new(p))),
         Kind::NetworkPolicy => read(src, check, |p| Typed::Policy(Box::new(p))),
         Kind::Deployment => read(src, check, |w: Deployment| {
@@ -571,8 +574,8 @@ impl Who<'_> {
         if self.kind.is_empty() {
             return None;
         }
-        if self.kind == "Namespace" {
-            return Some(format!("Namespace {}", self.name));
+        if self.kind == "Namespace" || self.kind == "Node" {
+            return Some(format!("{} {}", self.kind, self.name));
         }
         let ns = self
             .namespace
@@ -782,6 +785,7 @@ impl State {
         let mut remarks = Sink::new();
         let object = match obj {
             Typed::Namespace(ns) => format!("Namespace {}", self.namespace(*ns, &mut errs)),
+            Typed::Node(node) => format!("Node {}", self.node(*node, &mut errs)),
             Typed::Pod(p) => format!("Pod {}", self.pod(*p, &mut errs, opts)),
             Typed::Policy(np) => format!(
                 "NetworkPolicy {}",
@@ -845,6 +849,36 @@ impl State {
                 name: name.clone(),
                 labels,
                 annotations,
+            },
+        );
+        name
+    }
+
+    fn node(&mut self, node: K8sNode, errs: &mut Sink) -> String {
+        let mp = FieldPath::root().key("metadata");
+        let name = match node.metadata.name.as_deref() {
+            None | Some("") => {
+                errs.push(FieldError::required(
+                    mp.key("name"),
+                    "name or generateName is required",
+                ));
+                String::new()
+            }
+            Some(n) => n.to_string(),
+        };
+        let labels = convert::labels(node.metadata.labels.as_ref(), &mp.key("labels"), errs);
+        let addresses = convert::node_addresses(node.status.as_ref(), errs);
+        if self.nodes.contains_key(&name) {
+            self.warnings.push(format!(
+                "Node {name} is defined more than once; the last one wins"
+            ));
+        }
+        self.nodes.insert(
+            name.clone(),
+            Node {
+                name: name.clone(),
+                labels,
+                addresses,
             },
         );
         name
@@ -964,11 +998,13 @@ impl State {
             .collect();
         if !not_read.is_empty() {
             self.warnings.push(format!(
-                "not read (Palisade reads Namespaces, Pods, NetworkPolicies and workloads): {}",
+                "not read (Palisade reads Namespaces, Nodes, Pods, NetworkPolicies and workloads): {}",
                 not_read.join(", ")
             ));
         }
         let mut pods: Vec<Pod> = self.pods.into_values().collect();
+        let nodes: Vec<Node> = self.nodes.into_values().collect();
+        host_network_addresses(&mut pods, &nodes);
         assign_addresses(&mut pods, &opts.pod_cidrs).map_err(|message| {
             LoadError(
                 vec![Diagnostic {
@@ -987,6 +1023,7 @@ impl State {
                 pods,
                 policies: self.policies.into_values().collect(),
                 externals: opts.externals.clone(),
+                nodes,
             },
             skipped: self.skipped,
             files,
@@ -1017,6 +1054,20 @@ fn owner_workload(
         }
     }
     Some(format!("{}/{}", owner.kind, owner.name))
+}
+
+/// A hostNetwork pod shares its node's addresses: one without an address takes those of
+/// the Node it names (before pod CIDR addresses are handed out).
+fn host_network_addresses(pods: &mut [Pod], nodes: &[Node]) {
+    let by_name: HashMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+    for pod in pods.iter_mut().filter(|p| p.host_network && p.ips.is_empty()) {
+        if let Some(node) = pod.node.as_deref().and_then(|n| by_name.get(n)) {
+            // The first address of each family, as the kubelet reports a hostNetwork pod's podIPs.
+            let v4 = node.addresses.iter().find(|a| a.is_ipv4());
+            let v6 = node.addresses.iter().find(|a| a.is_ipv6());
+            pod.ips = v4.into_iter().chain(v6).copied().collect();
+        }
+    }
 }
 
 /// Gives every pod without an address of a family one from that family's pod CIDR:

@@ -10,6 +10,8 @@
 //! - Egress and ingress are two base chains on the forward hook, so an egress allow
 //!   (`accept`) still leaves the destination's ingress to decide; every profile chain ends
 //!   by logging to NFLOG and dropping (or, in audit mode, logging and letting it through).
+//!   A node's own traffic with its pods (always allowed, see `palisade_core::nodes`) passes
+//!   the output and input hooks, never this one, so it needs no rule.
 //! - Names are stable under pod churn: chains are numbered in profile order and rules
 //!   come in port order, so sets keep their names while policy shapes stay (what lets
 //!   [`crate::incremental`] reach the same ruleset by element changes alone).

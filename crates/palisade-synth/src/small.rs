@@ -164,7 +164,7 @@ fn rules(rng: &mut impl Choose) -> Vec<Rule> {
         .collect()
 }
 
-/// A small random cluster (3 namespaces, 3–10 pods, up to 5 policies, up to 4 externals)
+/// A small random cluster (3 namespaces, 2 nodes, 3–10 pods, up to 5 policies, up to 5 externals)
 /// over a few labels, ports and nested CIDRs, so that selectors, ipBlocks and ports often
 /// meet. Every choice comes from `rng`.
 pub fn cluster(rng: &mut impl Choose) -> Cluster {
@@ -206,7 +206,10 @@ pub fn cluster(rng: &mut impl Choose) -> Cluster {
             ips,
             host_network: rng.chance(10),
             ports,
-            node: None,
+            node: match rng.below(3) {
+                0 => None,
+                n => Some(format!("n{}", n - 1)),
+            },
             workload: None,
         });
     }
@@ -228,9 +231,15 @@ pub fn cluster(rng: &mut impl Choose) -> Cluster {
         });
     }
     let mut externals = Vec::new();
-    for (i, c) in ["8.8.8.8/32", "10.1.0.0/24", "192.168.1.0/24", "fd00::5/128"]
-        .iter()
-        .enumerate()
+    for (i, c) in [
+        "8.8.8.8/32",
+        "10.1.0.0/24",
+        "192.168.1.0/24",
+        "fd00::5/128",
+        "192.168.1.7/32",
+    ]
+    .iter()
+    .enumerate()
     {
         if rng.chance(50) {
             externals.push(External {
@@ -239,11 +248,26 @@ pub fn cluster(rng: &mut impl Choose) -> Cluster {
             });
         }
     }
+    // Node n0 shares an address with pods (hostNetwork pods on it without a nodeName);
+    // n1's addresses are external ones.
+    let nodes = vec![
+        Node {
+            name: "n0".into(),
+            labels: Labels::new(),
+            addresses: vec!["10.1.1.8".parse().unwrap()],
+        },
+        Node {
+            name: "n1".into(),
+            labels: Labels::new(),
+            addresses: vec!["192.168.1.7".parse().unwrap(), "fd00::5".parse().unwrap()],
+        },
+    ];
     Cluster {
         namespaces,
         pods,
         policies,
         externals,
+        nodes,
     }
 }
 
