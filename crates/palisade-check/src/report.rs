@@ -1,6 +1,7 @@
 //! The analysis at display level: pods and externals, their classes, and the port
 //! ranges allowed between every pair of classes, computed once from the matrices.
 
+use palisade_core::compile::NodeTie;
 use palisade_core::{Cluster, Compiled, Protocol};
 
 /// An endpoint as printed.
@@ -11,6 +12,8 @@ pub struct Endpoint {
     pub group: String,
     pub class: usize,
     pub is_pod: bool,
+    /// Its tie to a node: pods tied to the same node as resident and node talk freely.
+    pub node: Option<NodeTie>,
 }
 
 pub struct Report {
@@ -52,6 +55,7 @@ impl Report {
                 group,
                 class: compiled.pod_class(i),
                 is_pod: true,
+                node: compiled.endpoint_node[i],
             });
         }
         for (i, e) in cluster.externals.iter().enumerate() {
@@ -61,6 +65,7 @@ impl Report {
                 group: e.name.clone(),
                 class: compiled.external_class(i),
                 is_pod: false,
+                node: compiled.endpoint_node[cluster.pods.len() + i],
             });
         }
         let n = compiled.class_count();
@@ -110,12 +115,21 @@ impl Report {
     /// Allowed ranges from endpoint a to endpoint b (self traffic is always allowed).
     pub fn ranges(&self, a: usize, b: usize, proto: Protocol) -> &[(u16, u16)] {
         const ALL: &[(u16, u16)] = &[(1, 65535)];
-        if a == b && self.endpoints[a].is_pod {
+        if (a == b && self.endpoints[a].is_pod) || self.node_local(a, b) {
             return ALL;
         }
         let (s, d) = (self.endpoints[a].class, self.endpoints[b].class);
         let p = proto.index();
         &self.lists[p][self.pair[p][s * self.n + d] as usize]
+    }
+
+    /// Whether endpoints `a` and `b` are a pod and its own node (see [`Compiled::node_local`]).
+    pub fn node_local(&self, a: usize, b: usize) -> bool {
+        match (self.endpoints[a].node, self.endpoints[b].node) {
+            (Some(NodeTie::Resident(x)), Some(NodeTie::Itself(y)))
+            | (Some(NodeTie::Itself(x)), Some(NodeTie::Resident(y))) => x == y,
+            _ => false,
+        }
     }
 
     /// Ordered endpoint pairs that the report covers (external to external is not analysed).

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
+use palisade_core::compile::NodeTie;
 use palisade_core::{compile, summarize, Cluster, Compiled, Protocol};
 use serde_json::{json, Map, Value};
 
@@ -127,18 +128,20 @@ struct Unit {
 }
 
 fn units(report: &Report) -> Vec<Unit> {
-    let mut map: BTreeMap<(Option<String>, String, usize), Vec<usize>> = BTreeMap::new();
+    // Members of a unit are judged alike: same class, and the same tie to a node.
+    type UnitKey = (Option<String>, String, usize, Option<NodeTie>);
+    let mut map: BTreeMap<UnitKey, Vec<usize>> = BTreeMap::new();
     for (i, e) in report.endpoints.iter().enumerate() {
-        map.entry((e.namespace.clone(), e.group.clone(), e.class))
+        map.entry((e.namespace.clone(), e.group.clone(), e.class, e.node))
             .or_default()
             .push(i);
     }
     let mut out: Vec<Unit> = Vec::new();
     let mut count: BTreeMap<(Option<String>, String), usize> = BTreeMap::new();
-    for (ns, g, _) in map.keys() {
+    for (ns, g, _, _) in map.keys() {
         *count.entry((ns.clone(), g.clone())).or_default() += 1;
     }
-    for ((ns, group, _), members) in map {
+    for ((ns, group, _, _), members) in map {
         let mut name = match &ns {
             Some(ns) => format!("{ns}/{group}"),
             None => format!("external:{group}"),

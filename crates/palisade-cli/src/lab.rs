@@ -172,7 +172,11 @@ fn predicted(p: &Prepared, port: u16, proto: Protocol) -> Vec<Vec<bool>> {
     idx.iter()
         .map(|&a| {
             idx.iter()
-                .map(|&b| a == b || m.get(p.compiled.pod_class(a), p.compiled.pod_class(b)))
+                .map(|&b| {
+                    a == b
+                        || m.get(p.compiled.pod_class(a), p.compiled.pod_class(b))
+                        || p.compiled.node_local(a, b)
+                })
                 .collect()
         })
         .collect()

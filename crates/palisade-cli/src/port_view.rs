@@ -22,6 +22,7 @@ impl View<'_> {
             || self
                 .matrix
                 .get(self.compiled.endpoint_class[a], self.compiled.endpoint_class[b])
+            || self.compiled.node_local(a, b)
     }
 
     fn row(&self, a: usize) -> Map<String, Value> {

@@ -208,6 +208,23 @@ fn traffic_between_a_pod_and_its_own_node_is_always_allowed() {
     );
     assert!(denied.contains("Verdict: DENIED"), "{denied}");
     assert!(!denied.contains("its own node"), "{denied}");
+    // The summary counts the same 12 ordered pairs for every protocol (node-local traffic
+    // and hostNetwork pods are open on every port), and the other views agree.
+    let sum: Value = serde_json::from_str(&run_ok(&["analyze", &file, "-o", "summary"], None)).unwrap();
+    assert_eq!(
+        sum["allowed_pairs"],
+        serde_json::json!({"TCP": 12, "UDP": 12, "SCTP": 12})
+    );
+    let csv = run_ok(&["analyze", &file, "-o", "csv"], None);
+    assert!(csv.contains("x/host-a,x/a,TCP,all\n"), "{csv}");
+    assert!(!csv.contains("x/host-b,x/a,"), "{csv}");
+    let table = run_ok(&["analyze", &file], None);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("x/app=a ") && l.contains("[x/host-a]  all  all  all")),
+        "{table}"
+    );
     // A Node address no pod holds is the node too.
     for (from, verdict) in [("x/b", "ALLOWED"), ("x/a", "DENIED")] {
         let t = run_ok(

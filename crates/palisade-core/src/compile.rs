@@ -34,11 +34,9 @@ pub struct Class {
     pub egress_policies: Vec<usize>,
     /// Named container ports referenced by some policy, as the members declare them.
     pub named_ports: Vec<(String, Protocol, u16)>,
-    /// Its tie to a node, when node-local traffic concerns it (see [`crate::nodes`]).
-    pub node: Option<NodeTie>,
 }
 
-/// How a class relates to a node (an index into [`Compiled::nodes`]).
+/// How an endpoint relates to a node (an index into [`Compiled::nodes`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NodeTie {
     /// Isolated pods living on the node: their traffic with the node is always allowed.
@@ -93,13 +91,42 @@ pub struct Compiled {
     /// For each (named port, protocol) referenced: per port class, the classes whose
     /// members resolve the name to a port of that class.
     pub(crate) named: [HashMap<String, HashMap<usize, BitSet>>; 3],
-    /// Names of the nodes classes are tied to.
+    /// Names of the nodes endpoints are tied to.
     pub nodes: Vec<String>,
-    /// `(resident class, node class)`: pairs allowed both ways on every port.
-    pub node_local: Vec<(usize, usize)>,
+    /// Each endpoint's tie to a node. Node-local traffic is an exception to the class
+    /// matrix at endpoint level: splitting classes by node would make every replica of a
+    /// workload its own class (replicas spread over nodes).
+    pub endpoint_node: Vec<Option<NodeTie>>,
 }
 
 impl Compiled {
+    /// Whether endpoints `a` and `b` are a pod and its own node: allowed both ways on every
+    /// port, whatever the class matrix says.
+    pub fn node_local(&self, a: usize, b: usize) -> bool {
+        use NodeTie::{Itself, Resident};
+        match (self.endpoint_node[a], self.endpoint_node[b]) {
+            (Some(Resident(x)), Some(Itself(y))) | (Some(Itself(x)), Some(Resident(y))) => x == y,
+            _ => false,
+        }
+    }
+
+    /// Every `(pod, its node)` endpoint pair of node-local traffic (each allowed both ways).
+    pub fn node_local_pairs(&self) -> Vec<(usize, usize)> {
+        let mut itself: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (e, tie) in self.endpoint_node.iter().enumerate() {
+            if let Some(NodeTie::Itself(n)) = tie {
+                itself.entry(*n).or_default().push(e);
+            }
+        }
+        let mut pairs = Vec::new();
+        for (e, tie) in self.endpoint_node.iter().enumerate() {
+            if let Some(NodeTie::Resident(n)) = tie {
+                pairs.extend(itself.get(n).into_iter().flatten().map(|&h| (e, h)));
+            }
+        }
+        pairs
+    }
+
     pub fn class_count(&self) -> usize {
         self.classes.len()
     }
@@ -380,7 +407,7 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
         &group_isolated(&group_sig, &sig_tokens, &policy_token, token_groups.len()),
         &endpoint_group,
     );
-    let mut class_ids: HashMap<(ClassKind, usize, usize, usize, Option<NodeTie>), usize> = HashMap::new();
+    let mut class_ids: HashMap<(ClassKind, usize, usize, usize), usize> = HashMap::new();
     let mut classes: Vec<Class> = Vec::new();
     let mut endpoint_class = vec![0usize; endpoints];
     let mut class_group_sig: Vec<Option<usize>> = Vec::new();
@@ -396,7 +423,7 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
                 group_sig[endpoint_group[e].expect("selectable pod has a group")],
             )
         };
-        let key = (kind, gsig, endpoint_ipsig[e], endpoint_named[e], ties.of[e]);
+        let key = (kind, gsig, endpoint_ipsig[e], endpoint_named[e]);
         let c = *class_ids.entry(key).or_insert_with(|| {
             classes.push(Class {
                 kind,
@@ -404,7 +431,6 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
                 ingress_policies: Vec::new(),
                 egress_policies: Vec::new(),
                 named_ports: named_sigs[endpoint_named[e]].clone(),
-                node: ties.of[e],
             });
             class_group_sig.push((kind == ClassKind::Pod).then_some(gsig));
             class_ipsig.push(endpoint_ipsig[e]);
@@ -502,7 +528,6 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
         }
     }
 
-    let node_local = node_local_pairs(&classes);
     Compiled {
         options: options.clone(),
         pods,
@@ -511,27 +536,9 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
         policies: compiled_policies,
         ports,
         named,
-        node_local,
+        endpoint_node: ties.of,
         nodes: ties.names,
     }
-}
-
-/// Class pairs that node-local traffic joins: each resident class with each class that
-/// is its node.
-fn node_local_pairs(classes: &[Class]) -> Vec<(usize, usize)> {
-    let mut itself: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (c, class) in classes.iter().enumerate() {
-        if let Some(NodeTie::Itself(n)) = class.node {
-            itself.entry(n).or_default().push(c);
-        }
-    }
-    let mut pairs = Vec::new();
-    for (c, class) in classes.iter().enumerate() {
-        if let Some(NodeTie::Resident(n)) = class.node {
-            pairs.extend(itself.get(&n).into_iter().flatten().map(|&d| (c, d)));
-        }
-    }
-    pairs
 }
 
 /// Whether each label group is selected by some policy (isolated in some direction).

@@ -1,7 +1,8 @@
 //! Reachability over equivalence classes: for one protocol and one port class,
 //! `allowed[s][d] = egress(s) admits d  AND  ingress(d) admits s`, computed as
 //! bit rows (ingress rows transposed once), so the cost is classes² / 64 per port class.
-//! Node-local pairs (a pod and its own node) are then allowed both ways on every port.
+//! Node-local pairs (a pod and its own node) are not in these matrices: they are endpoint
+//! pairs ([`Compiled::node_local`]) that every reader adds.
 
 use std::collections::HashMap;
 
@@ -39,10 +40,6 @@ impl Compiled {
             };
             acc.rows[s].union_with_and(row, &scratch.rows[s]);
         }
-        for &(r, node) in &self.node_local {
-            acc.rows[r].insert(node);
-            acc.rows[node].insert(r);
-        }
     }
 
     /// The two halves of the verdict on port class `q`, class by class: `egress.rows[s]`
@@ -58,12 +55,6 @@ impl Compiled {
         let mut egress = BitMatrix::new(n);
         for (s, class) in self.classes.iter().enumerate() {
             egress.rows[s] = self.egress_row(&class.egress_policies, proto, q);
-        }
-        // Node-local: the resident's egress admits its node, and its ingress admits the node
-        // (the node's own sides admit everything already).
-        for &(r, node) in &self.node_local {
-            egress.rows[r].insert(node);
-            ingress.rows[node].insert(r);
         }
         (egress, ingress)
     }

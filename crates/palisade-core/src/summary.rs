@@ -21,6 +21,12 @@ pub struct Summary {
 
 pub fn summarize(cluster: &Cluster, compiled: &Compiled) -> Summary {
     let mut allowed_pairs = [0u64; 3];
+    let pods = cluster.pods.len();
+    let node_local: Vec<(usize, usize)> = compiled
+        .node_local_pairs()
+        .into_iter()
+        .filter(|&(a, b)| a < pods && b < pods)
+        .collect();
     for proto in Protocol::ALL {
         let m = compiled.any_port_matrix(proto);
         let mut total = 0u64;
@@ -39,6 +45,11 @@ pub fn summarize(cluster: &Cluster, compiled: &Compiled) -> Summary {
                     total -= ss;
                 }
             }
+        }
+        // Node-local pairs the matrix does not already allow, in both directions.
+        for &(a, b) in &node_local {
+            let (ca, cb) = (compiled.endpoint_class[a], compiled.endpoint_class[b]);
+            total += u64::from(!m.get(ca, cb)) + u64::from(!m.get(cb, ca));
         }
         allowed_pairs[proto.index()] = total;
     }

@@ -317,8 +317,30 @@ pub fn kubectl_like(pod: &mut Value, i: usize) {
     });
 }
 
-/// The cluster as YAML the way `kubectl get -o yaml` dumps it: namespaces and pods as one
-/// `kind: List` document each (pods made [`kubectl_like`]), then one document per policy.
+/// Nodes of the kubectl-like form (pods name `node-{i % NODES}`).
+const NODES: usize = 50;
+
+/// Node `node-k` as `kubectl get node -o yaml` shows it (addresses as each pod's `hostIP`).
+fn node_object(k: usize) -> Value {
+    json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": format!("node-{k}"), "labels": {"kubernetes.io/hostname": format!("node-{k}"), "kubernetes.io/os": "linux"}},
+        "spec": {"podCIDR": format!("10.{}.0.0/24", 100 + k)},
+        "status": {"addresses": [{"type": "InternalIP", "address": format!("192.168.0.{}", k + 1)}, {"type": "Hostname", "address": format!("node-{k}")}],
+                   "conditions": [{"type": "Ready", "status": "True"}]}})
+}
+
+/// A kube-proxy-like hostNetwork pod on node `node-k`.
+fn host_network_pod(k: usize) -> Value {
+    let ip = format!("192.168.0.{}", k + 1);
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("kube-proxy-node-{k}"), "namespace": "kube-system", "labels": {"k8s-app": "kube-proxy"}},
+        "spec": {"nodeName": format!("node-{k}"), "hostNetwork": true, "containers": [{"name": "kube-proxy", "image": "kube-proxy:1"}]},
+        "status": {"phase": "Running", "hostIP": ip, "podIP": ip, "podIPs": [{"ip": ip}]}})
+}
+
+/// The cluster as YAML the way `kubectl get -o yaml` dumps it: namespaces, nodes and pods as
+/// one `kind: List` document each (pods made [`kubectl_like`], plus a hostNetwork pod per
+/// node), then one document per policy.
 pub fn to_kubectl_yaml(objects: Vec<Value>, emit: impl Fn(&Value) -> String) -> String {
     let (mut namespaces, mut pods, mut policies) = (Vec::new(), Vec::new(), Vec::new());
     for mut o in objects {
@@ -331,8 +353,11 @@ pub fn to_kubectl_yaml(objects: Vec<Value>, emit: impl Fn(&Value) -> String) -> 
             _ => policies.push(o),
         }
     }
+    // What a dump of a real cluster also holds: its nodes, and a hostNetwork pod on each.
+    let nodes: Vec<Value> = (0..NODES).map(node_object).collect();
+    pods.extend((0..NODES).map(host_network_pod));
     let mut out = String::new();
-    for items in [namespaces, pods] {
+    for items in [namespaces, nodes, pods] {
         out.push_str("---\n");
         out.push_str(&emit(
             &json!({"apiVersion": "v1", "kind": "List", "items": items}),

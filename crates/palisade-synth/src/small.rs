@@ -301,13 +301,13 @@ pub fn matrix_equals_direct(c: &Cluster, options: &Options) -> Result<(), String
                     }
                     let want = allowed(c, options, ea, eb, proto, port);
                     let (ca, cb) = (compiled.endpoint_class[a], compiled.endpoint_class[b]);
-                    let got = (a == b && a < c.pods.len()) || m.get(ca, cb);
+                    let got = (a == b && a < c.pods.len()) || m.get(ca, cb) || compiled.node_local(a, b);
                     if got != want {
                         return Err(format!(
                             "{options:?} {a}->{b} {port}/{proto}: matrix {got}, direct {want}"
                         ));
                     }
-                    if want && a != b && !any.get(ca, cb) {
+                    if want && a != b && !any.get(ca, cb) && !compiled.node_local(a, b) {
                         return Err(format!("any-port matrix misses {a}->{b} {port}/{proto}"));
                     }
                 }
