@@ -70,6 +70,10 @@ pub struct PortSpace {
     pub classes: Vec<Vec<(u16, u16)>>,
     /// Sorted atoms `(first, last, class)` covering 1..=65535.
     atoms: Vec<(u16, u16, usize)>,
+    /// Per class, its numeric group: classes of one group are covered by the same numeric
+    /// items (ranges, all ports) and differ only in the named ports that resolve into them.
+    /// Groups are numbered in order of their first class.
+    pub(crate) numeric_group: Vec<usize>,
 }
 
 impl PortSpace {
@@ -125,6 +129,34 @@ impl Compiled {
             }
         }
         pairs
+    }
+
+    /// The port classes of `proto` on which rule `ri` of policy `pi` (ingress or egress)
+    /// can apply: its numeric items' and the resolutions of its named ports; `None` when it
+    /// has no ports (every port). Elsewhere removing the rule changes no verdict.
+    pub fn rule_port_classes(&self, pi: usize, ingress: bool, ri: usize, proto: Protocol) -> Option<BitSet> {
+        let policy = &self.policies[pi];
+        let rule = if ingress {
+            &policy.ingress[ri]
+        } else {
+            &policy.egress[ri]
+        };
+        if rule.ports.is_empty() {
+            return None;
+        }
+        let mut qs = rule.numeric[proto.index()].clone();
+        for p in rule.ports.iter().filter(|p| p.protocol == proto) {
+            if let PortMatch::Named(name) = &p.port {
+                for q in self.named[proto.index()]
+                    .get(name)
+                    .into_iter()
+                    .flat_map(|m| m.keys())
+                {
+                    qs.insert(*q);
+                }
+            }
+        }
+        Some(qs)
     }
 
     pub fn class_count(&self) -> usize {
@@ -689,6 +721,7 @@ fn port_space(cluster: &Cluster, classes: &[Class], proto: Protocol) -> PortSpac
     let (mut si, mut ei) = (0, 0);
     let mut covering: (u64, u64) = (0, 0);
     let mut sig_ids: HashMap<((u64, u64), Option<u16>), usize> = HashMap::new();
+    let mut group_ids: HashMap<(u64, u64), usize> = HashMap::new();
     let mut space = PortSpace::default();
     for w in cuts.windows(2) {
         let (lo, hi) = (w[0] as u16, (w[1] - 1) as u16);
@@ -704,7 +737,10 @@ fn port_space(cluster: &Cluster, classes: &[Class], proto: Protocol) -> PortSpac
         let next = sig_ids.len();
         let q = *sig_ids.entry((covering, named)).or_insert(next);
         if q == space.classes.len() {
+            let next_group = group_ids.len();
+            let g = *group_ids.entry(covering).or_insert(next_group);
             space.classes.push(Vec::new());
+            space.numeric_group.push(g);
         }
         match space.classes[q].last_mut() {
             Some(last) if last.1 as u32 + 1 == lo as u32 => last.1 = hi,

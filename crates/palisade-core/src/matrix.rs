@@ -12,20 +12,35 @@ use crate::bits::{transpose_into, BitMatrix, BitSet};
 use crate::compile::{ClassKind, Compiled, CompiledRule};
 use crate::model::{PortMatch, Protocol};
 
+/// Whether named port items resolve (a real port class) or match nothing (the numeric
+/// part of a port class group, for destinations whose named ports are elsewhere).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Named {
+    Resolve,
+    Ignore,
+}
+
 impl Compiled {
     /// Class-level matrix for one port class of a protocol.
     pub fn class_matrix(&self, proto: Protocol, q: usize) -> BitMatrix {
         let n = self.classes.len();
         let mut ingress_t = BitMatrix::new(n);
         let mut out = BitMatrix::new(n);
-        self.accumulate(proto, q, &mut ingress_t, &mut out);
+        self.accumulate(proto, q, Named::Resolve, &mut ingress_t, &mut out);
         out
     }
 
     /// `acc |= allowed on port class q`, using `scratch` for the transposed ingress rows.
-    fn accumulate(&self, proto: Protocol, q: usize, scratch: &mut BitMatrix, acc: &mut BitMatrix) {
+    fn accumulate(
+        &self,
+        proto: Protocol,
+        q: usize,
+        named: Named,
+        scratch: &mut BitMatrix,
+        acc: &mut BitMatrix,
+    ) {
         let n = self.classes.len();
-        let (rows, index) = self.ingress_rows(proto, q);
+        let (rows, index) = self.ingress_rows(proto, q, named);
         let refs: Vec<&BitSet> = index.iter().map(|&i| &rows[i]).collect();
         transpose_into(&refs, scratch);
         let mut egress_memo: HashMap<&[usize], BitSet> = HashMap::new();
@@ -36,7 +51,7 @@ impl Compiled {
             } else {
                 egress_memo
                     .entry(class.egress_policies.as_slice())
-                    .or_insert_with(|| self.egress_row(&class.egress_policies, proto, q))
+                    .or_insert_with(|| self.egress_row(&class.egress_policies, proto, q, named))
             };
             acc.rows[s].union_with_and(row, &scratch.rows[s]);
         }
@@ -48,13 +63,13 @@ impl Compiled {
     /// `class_matrix` is their intersection; apart they show half-open flows.
     pub fn sides(&self, proto: Protocol, q: usize) -> (BitMatrix, BitMatrix) {
         let n = self.classes.len();
-        let (rows, index) = self.ingress_rows(proto, q);
+        let (rows, index) = self.ingress_rows(proto, q, Named::Resolve);
         let refs: Vec<&BitSet> = index.iter().map(|&i| &rows[i]).collect();
         let mut ingress = BitMatrix::new(n);
         transpose_into(&refs, &mut ingress);
         let mut egress = BitMatrix::new(n);
         for (s, class) in self.classes.iter().enumerate() {
-            egress.rows[s] = self.egress_row(&class.egress_policies, proto, q);
+            egress.rows[s] = self.egress_row(&class.egress_policies, proto, q, Named::Resolve);
         }
         (egress, ingress)
     }
@@ -65,20 +80,70 @@ impl Compiled {
         Some(self.class_matrix(proto, q))
     }
 
-    /// Class pairs allowed on at least one port of the protocol.
+    /// Class pairs allowed on at least one port of the protocol, exactly the union of the
+    /// port classes' matrices, without computing every port class in full (each pod's own
+    /// named port made that cubic):
+    /// 1. each numeric group (port classes covered by the same numeric items) once, with
+    ///    named ports resolving nowhere: resolving one only adds rules, so this is inside
+    ///    the verdict of every port class of the group;
+    /// 2. each port class that named ports cut out, for the destinations declaring them:
+    ///    in full (classes² / 64) when many declare it, else column by column (egress
+    ///    profiles × (rules + classes / 64) per destination).
     pub fn any_port_matrix(&self, proto: Protocol) -> BitMatrix {
         let n = self.classes.len();
-        let qs: Vec<usize> = (0..self.port_space(proto).classes.len()).collect();
+        let space = self.port_space(proto);
+        // One port class of each numeric group stands for the group.
+        let mut full: Vec<(usize, Named)> = Vec::new();
+        for (q, &g) in space.numeric_group.iter().enumerate() {
+            if g == full.len() {
+                full.push((q, Named::Ignore));
+            }
+        }
+        let egress = EgressProfiles::of(self);
+        let mut columns: Vec<(usize, Vec<usize>)> = Vec::new();
+        for (q, dests) in self.declaring(proto) {
+            if dests.len() * (egress.profiles.len() + 1) < n {
+                columns.push((q, dests));
+            } else {
+                full.push((q, Named::Resolve));
+            }
+        }
+        let mut out = self.union_of(proto, &full);
+        if !columns.is_empty() {
+            // Sources admitted, one row per destination; transposed once.
+            let mut sources = BitMatrix::new(n);
+            for (q, dests) in &columns {
+                for &d in dests {
+                    let admitted = egress.admitting(self, proto, *q, d);
+                    match self.ingress_row_of(d, proto, *q) {
+                        Some(row) => sources.rows[d].union_with_and(&admitted, &row),
+                        None => sources.rows[d].union_with(&admitted),
+                    }
+                }
+            }
+            let refs: Vec<&BitSet> = sources.rows.iter().collect();
+            let mut t = BitMatrix::new(n);
+            transpose_into(&refs, &mut t);
+            for (x, y) in out.rows.iter_mut().zip(&t.rows) {
+                x.union_with(y);
+            }
+        }
+        out
+    }
+
+    /// The union of the matrices of `work` (port class, named resolution), in parallel.
+    fn union_of(&self, proto: Protocol, work: &[(usize, Named)]) -> BitMatrix {
+        let n = self.classes.len();
         // One scratch and one accumulator per worker (each is classes² bits).
-        let workers = rayon::current_num_threads().clamp(1, qs.len().max(1));
-        let chunk = qs.len().div_ceil(workers).max(1);
-        let mut parts: Vec<BitMatrix> = qs
+        let workers = rayon::current_num_threads().clamp(1, work.len().max(1));
+        let chunk = work.len().div_ceil(workers).max(1);
+        let mut parts: Vec<BitMatrix> = work
             .par_chunks(chunk)
             .map(|part| {
                 let mut scratch = BitMatrix::new(n);
                 let mut acc = BitMatrix::new(n);
-                for &q in part {
-                    self.accumulate(proto, q, &mut scratch, &mut acc);
+                for &(q, named) in part {
+                    self.accumulate(proto, q, named, &mut scratch, &mut acc);
                 }
                 acc
             })
@@ -92,19 +157,85 @@ impl Compiled {
         out
     }
 
+    /// Port classes that named ports cut out, each with the destination classes declaring
+    /// a named port there.
+    fn declaring(&self, proto: Protocol) -> Vec<(usize, Vec<usize>)> {
+        let space = self.port_space(proto);
+        let mut by_q: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (d, c) in self.classes.iter().enumerate() {
+            for &(_, p, port) in &c.named_ports {
+                if p == proto {
+                    let q = space.class_of(port).expect("every port has a class");
+                    let v = by_q.entry(q).or_default();
+                    if v.last() != Some(&d) {
+                        v.push(d);
+                    }
+                }
+            }
+        }
+        let mut v: Vec<(usize, Vec<usize>)> = by_q.into_iter().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The sources destination class `d` admits on port class `q` (`None`: everything).
+    fn ingress_row_of(&self, d: usize, proto: Protocol, q: usize) -> Option<BitSet> {
+        let class = &self.classes[d];
+        if class.ingress_policies.is_empty() {
+            return None;
+        }
+        let names = self.names_at(d, proto, q, Named::Resolve);
+        let mut row = BitSet::new(self.classes.len());
+        for &p in &class.ingress_policies {
+            for r in &self.policies[p].ingress {
+                if Self::rule_applies(r, proto, q, &names) {
+                    row.union_with(&r.peers);
+                }
+            }
+        }
+        Some(row)
+    }
+
+    /// Whether egress policies `policies` admit destination class `d` on port class `q`.
+    fn egress_admits(&self, policies: &[usize], proto: Protocol, q: usize, d: usize, names: &[&str]) -> bool {
+        policies.iter().any(|&p| {
+            self.policies[p]
+                .egress
+                .iter()
+                .any(|r| r.peers.contains(d) && Self::rule_applies(r, proto, q, names))
+        })
+    }
+
     /// Which rules of a direction apply on port class `q` for destination class `d`.
-    fn rule_applies(&self, rule: &CompiledRule, proto: Protocol, q: usize, d: usize) -> bool {
+    /// `names`: the named ports of the destination that resolve into `q` (usually none,
+    /// so that the common case costs no lookup).
+    fn rule_applies(rule: &CompiledRule, proto: Protocol, q: usize, names: &[&str]) -> bool {
         rule.ports.is_empty()
             || rule.numeric[proto.index()].contains(q)
-            || rule.ports.iter().any(|p| {
-                matches!(&p.port, PortMatch::Named(name) if p.protocol == proto
-                        && self.named_classes(name, proto, q).is_some_and(|s| s.contains(d)))
-            })
+            || !names.is_empty()
+                && rule.ports.iter().any(|p| {
+                    matches!(&p.port, PortMatch::Named(name) if p.protocol == proto && names.contains(&name.as_str()))
+                })
+    }
+
+    /// The named ports of class `d` that resolve into port class `q` (none when `named`
+    /// says named ports resolve nowhere).
+    fn names_at(&self, d: usize, proto: Protocol, q: usize, named: Named) -> Vec<&str> {
+        if named == Named::Ignore {
+            return Vec::new();
+        }
+        let space = self.port_space(proto);
+        self.classes[d]
+            .named_ports
+            .iter()
+            .filter(|(_, p, port)| *p == proto && space.class_of(*port) == Some(q))
+            .map(|(n, _, _)| n.as_str())
+            .collect()
     }
 
     /// For each destination class, the source classes its ingress admits on port class `q`:
     /// the distinct rows, and the row of each class.
-    fn ingress_rows(&self, proto: Protocol, q: usize) -> (Vec<BitSet>, Vec<usize>) {
+    fn ingress_rows(&self, proto: Protocol, q: usize, named: Named) -> (Vec<BitSet>, Vec<usize>) {
         let n = self.classes.len();
         let mut rows = vec![BitSet::full(n)];
         let mut index = Vec::with_capacity(n);
@@ -114,6 +245,8 @@ impl Compiled {
                 index.push(0);
                 continue;
             }
+            let names = self.names_at(d, proto, q, named);
+            let names = names.as_slice();
             let applicable: Vec<(usize, usize)> = class
                 .ingress_policies
                 .iter()
@@ -122,7 +255,7 @@ impl Compiled {
                         .ingress
                         .iter()
                         .enumerate()
-                        .filter(move |(_, r)| self.rule_applies(r, proto, q, d))
+                        .filter(move |(_, r)| Self::rule_applies(r, proto, q, names))
                         .map(move |(ri, _)| (p, ri))
                 })
                 .collect();
@@ -140,7 +273,7 @@ impl Compiled {
     }
 
     /// The destination classes that egress policies `policies` admit on port class `q`.
-    fn egress_row(&self, policies: &[usize], proto: Protocol, q: usize) -> BitSet {
+    fn egress_row(&self, policies: &[usize], proto: Protocol, q: usize, named: Named) -> BitSet {
         let n = self.classes.len();
         if policies.is_empty() {
             return BitSet::full(n);
@@ -151,6 +284,9 @@ impl Compiled {
                 let numeric = rule.ports.is_empty() || rule.numeric[proto.index()].contains(q);
                 if numeric {
                     row.union_with(&rule.peers);
+                    continue;
+                }
+                if named == Named::Ignore {
                     continue;
                 }
                 for pp in rule.ports.iter().filter(|pp| pp.protocol == proto) {
@@ -168,5 +304,53 @@ impl Compiled {
     /// Whether a class holds pods (rather than external blocks).
     pub fn is_pod_class(&self, c: usize) -> bool {
         self.classes[c].kind != ClassKind::External
+    }
+}
+
+/// Classes grouped by their egress policies (their egress profile).
+struct EgressProfiles<'a> {
+    profiles: Vec<&'a [usize]>,
+    members: Vec<BitSet>,
+    /// Classes no egress policy selects.
+    open: BitSet,
+}
+
+impl<'a> EgressProfiles<'a> {
+    fn of(c: &'a Compiled) -> Self {
+        let n = c.classes.len();
+        let mut ids: HashMap<&[usize], usize> = HashMap::new();
+        let mut profiles = Vec::new();
+        let mut members: Vec<BitSet> = Vec::new();
+        let mut open = BitSet::new(n);
+        for (k, class) in c.classes.iter().enumerate() {
+            if class.egress_policies.is_empty() {
+                open.insert(k);
+                continue;
+            }
+            let next = ids.len();
+            let p = *ids.entry(class.egress_policies.as_slice()).or_insert(next);
+            if p == members.len() {
+                profiles.push(class.egress_policies.as_slice());
+                members.push(BitSet::new(n));
+            }
+            members[p].insert(k);
+        }
+        EgressProfiles {
+            profiles,
+            members,
+            open,
+        }
+    }
+
+    /// The source classes whose egress admits destination class `d` on port class `q`.
+    fn admitting(&self, c: &Compiled, proto: Protocol, q: usize, d: usize) -> BitSet {
+        let mut out = self.open.clone();
+        let names = c.names_at(d, proto, q, Named::Resolve);
+        for (p, policies) in self.profiles.iter().enumerate() {
+            if c.egress_admits(policies, proto, q, d, &names) {
+                out.union_with(&self.members[p]);
+            }
+        }
+        out
     }
 }

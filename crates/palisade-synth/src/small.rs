@@ -292,6 +292,18 @@ pub fn matrix_equals_direct(c: &Cluster, options: &Options) -> Result<(), String
         .collect();
     for proto in Protocol::ALL {
         let any = compiled.any_port_matrix(proto);
+        // Exactly the union of the per-port-class matrices (which the pairs below check).
+        let mut union = bits::BitMatrix::new(compiled.class_count());
+        for q in 0..compiled.port_space(proto).classes.len() {
+            for (u, r) in union.rows.iter_mut().zip(&compiled.class_matrix(proto, q).rows) {
+                u.union_with(r);
+            }
+        }
+        if union.rows != any.rows {
+            return Err(format!(
+                "{options:?} {proto}: any-port matrix differs from the union over port classes"
+            ));
+        }
         for port in probe_ports() {
             let m = compiled.port_matrix(proto, port).expect("1-65535");
             for (a, ea) in endpoints.iter().enumerate() {
