@@ -78,6 +78,7 @@ fn analysis(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<Option<String>, F
             let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
             v["stats"] = json!({
                 "load_ms": ms(t0, t1),
+                "yaml_parse_ms": loaded.parse_time.as_secs_f64() * 1000.0,
                 "compile_ms": ms(t1, t2),
                 "matrix_ms": ms(t2, t3),
                 "total_ms": ms(t0, t3),

@@ -111,12 +111,14 @@ pub fn bench_yaml(a: &BenchArgs) -> anyhow::Result<(String, bool)> {
         let (wall, v) = best_summary(&exe, &paths, a.runs)?;
         let st = &v["stats"];
         let load = st["load_ms"].as_f64().unwrap_or(f64::NAN);
+        let parse = st["yaml_parse_ms"].as_f64().unwrap_or(f64::NAN);
         out.push_str(&format!(
-            "{name}: {:.1} MB, {} pods, {} policies: load {load:.0} ms ({:.1} MB/s), total {:.0} ms, wall {wall:.0} ms, peak {:.0} MiB\n",
+            "{name}: {:.1} MB, {} pods, {} policies: load {load:.0} ms ({:.1} MB/s; YAML parse {parse:.0} ms, {:.1} MB/s), total {:.0} ms, wall {wall:.0} ms, peak {:.0} MiB\n",
             bytes as f64 / 1e6,
             v["pods"],
             v["policies"],
             bytes as f64 / 1e6 / (load / 1000.0),
+            bytes as f64 / 1e6 / (parse / 1000.0),
             st["total_ms"].as_f64().unwrap_or(f64::NAN),
             st["peak_rss_mib"].as_f64().unwrap_or(f64::NAN),
         ));

@@ -12,6 +12,7 @@ pub mod kinds;
 pub mod load;
 pub mod names;
 pub mod path;
+pub mod split;
 pub mod strict;
 pub mod walk;
 pub mod yaml;

@@ -108,6 +108,8 @@ pub struct Loaded {
     pub origins: HashMap<String, Origin>,
     /// The files read: name and text.
     pub texts: Vec<(String, String)>,
+    /// Time spent turning YAML text into documents (the rest of loading reads them).
+    pub parse_time: std::time::Duration,
 }
 
 /// The `skipped` entry counting files found in directories that hold no Kubernetes object.
@@ -212,13 +214,17 @@ pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError>
         warnings,
         ..State::default()
     };
+    let mut parse_time = std::time::Duration::ZERO;
     for (fi, f) in files.iter().enumerate() {
         // JSON takes the fast path; it changes nothing unless the whole file parsed,
         // so anything else falls through to the YAML reader.
         if looks_like_json(&f.text) && st.json_document(fi, f, opts).is_ok() {
             continue;
         }
-        let docs = match parse_file(f) {
+        let started = std::time::Instant::now();
+        let parsed = parse_file(f);
+        parse_time += started.elapsed();
+        let docs = match parsed {
             Ok(d) => d,
             Err(e) => {
                 diags.push(Diagnostic {
@@ -241,9 +247,7 @@ pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError>
             }
             continue;
         }
-        for d in docs {
-            st.document(fi, d.index, &FieldPath::root(), &d.value, None, opts);
-        }
+        st.documents(fi, &docs, opts);
     }
     // Place field problems at their line and column, reading each file once.
     let mut by_file: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
@@ -277,6 +281,7 @@ pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError>
     }
     let mut loaded = st.finish(files.len(), opts)?;
     loaded.texts = files.into_iter().map(|f| (f.name, f.text)).collect();
+    loaded.parse_time = parse_time;
     Ok(loaded)
 }
 
@@ -340,13 +345,23 @@ fn looks_like_json(text: &str) -> bool {
     text.trim_start().starts_with('{')
 }
 
-/// Documents of a YAML (or JSON) file, positions available for diagnostics.
+/// Documents of a YAML (or JSON) file, positions available for diagnostics; large texts
+/// on every core.
 fn parse_file(f: &File) -> Result<Vec<yaml::Document>, yaml::SyntaxError> {
-    let (docs, err) = yaml::parse_documents(&f.text);
+    let (docs, err) = crate::split::parse_documents(&f.text);
     match err {
         Some(e) => Err(e),
         None => Ok(docs),
     }
+}
+
+/// One object of a parsed document to read: where it is and what it says it is.
+struct Work<'v> {
+    doc: usize,
+    base: FieldPath,
+    value: &'v Value,
+    kind: &'v str,
+    api: &'v str,
 }
 
 /// A document's text as JSON (fast path) or as a parsed YAML value.
@@ -628,22 +643,53 @@ impl State {
         *self.skipped.entry(NOT_MANIFESTS.into()).or_default() += 1;
     }
 
-    /// A parsed document (or a list item, with the kind and apiVersion its list implies).
-    fn document(
+    /// The parsed documents of a file: their objects (list items too) are gathered, read
+    /// into their types in parallel a chunk at a time, and added in order.
+    fn documents(&mut self, file: usize, docs: &[yaml::Document], opts: &LoadOptions) {
+        let mut work = Vec::new();
+        for d in docs {
+            self.gather(file, d.index, FieldPath::root(), &d.value, None, &mut work);
+        }
+        let check = opts.validation != Validation::Ignore;
+        // Typed objects are large: only one chunk of them is alive at once.
+        const CHUNK: usize = 1024;
+        for chunk in work.chunks(CHUNK) {
+            let outcomes: Vec<Outcome> = chunk
+                .par_iter()
+                .map(|w| typed(w.kind, w.api, Src::Value(w.value), check))
+                .collect();
+            for (w, outcome) in chunk.iter().zip(outcomes) {
+                let who = Who {
+                    kind: w.kind,
+                    namespace: w.value.pointer("/metadata/namespace").and_then(Value::as_str),
+                    name: w
+                        .value
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                };
+                self.add(file, w.doc, &w.base, &who, outcome, opts);
+            }
+        }
+    }
+
+    /// The objects of a parsed document (a list's items, with the kind and apiVersion the
+    /// list implies); what is no object is a problem right away.
+    fn gather<'v>(
         &mut self,
         file: usize,
         doc: usize,
-        base: &FieldPath,
-        v: &Value,
-        implied: Option<(&str, &str)>,
-        opts: &LoadOptions,
+        base: FieldPath,
+        v: &'v Value,
+        implied: Option<(&'v str, &'v str)>,
+        out: &mut Vec<Work<'v>>,
     ) {
         if v.is_null() {
             return;
         }
         let Some(obj) = v.as_object() else {
             self.documents += 1;
-            return self.problem(file, doc, base, None, not_an_object());
+            return self.problem(file, doc, &base, None, not_an_object());
         };
         let field = |k: &str| obj.get(k).and_then(Value::as_str);
         let kind = field("kind").or(implied.map(|i| i.0)).unwrap_or("");
@@ -657,25 +703,24 @@ impl State {
                 .flatten()
                 .enumerate()
             {
-                self.document(
+                self.gather(
                     file,
                     doc,
-                    &base.key("items").index(i),
+                    base.key("items").index(i),
                     v,
                     item.map(|k| (k, api)),
-                    opts,
+                    out,
                 );
             }
             return;
         }
-        let who = Who {
+        out.push(Work {
+            doc,
+            base,
+            value: v,
             kind,
-            namespace: v.pointer("/metadata/namespace").and_then(Value::as_str),
-            name: v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""),
-        };
-        let check = opts.validation != Validation::Ignore;
-        let outcome = typed(kind, api, Src::Value(v), check);
-        self.add(file, doc, base, &who, outcome, opts);
+            api,
+        });
     }
 
     /// A JSON file: `List` items are dispatched and deserialized in parallel. Fails (and
@@ -1032,6 +1077,7 @@ impl State {
             workloads: self.workloads,
             origins: self.origins,
             texts: Vec::new(),
+            parse_time: Default::default(),
         })
     }
 }

@@ -55,9 +55,19 @@ pub const ALIAS_BUDGET: usize = 100_000;
 /// Parses every document of a YAML stream. Stops at the first syntax error
 /// (the documents before it are returned with it).
 pub fn parse_documents(text: &str) -> (Vec<Document>, Option<SyntaxError>) {
+    parse_nested(text, 0)
+}
+
+/// [`parse_documents`] for a text that sits `depth` collections deep in a larger document
+/// (a piece of a long sequence), so that the depth limit counts as in the whole.
+pub(crate) fn parse_nested(text: &str, depth: usize) -> (Vec<Document>, Option<SyntaxError>) {
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
-    let mut builder = Builder::default();
+    let fresh = || Builder {
+        depth,
+        ..Builder::default()
+    };
+    let mut builder = fresh();
     let mut index = 0;
     let mut start = Pos { line: 1, column: 1 };
     while let Some(ev) = parser.next_event() {
@@ -80,7 +90,7 @@ pub fn parse_documents(text: &str) -> (Vec<Document>, Option<SyntaxError>) {
         };
         match ev {
             Event::DocumentStart(_) => {
-                builder = Builder::default();
+                builder = fresh();
                 start = Pos::of(&span);
             }
             Event::DocumentEnd => {
@@ -122,6 +132,8 @@ struct Builder {
     aliased: usize,
     /// Node counts of the open collections.
     sizes: Vec<usize>,
+    /// Collections open around the text, outside it.
+    depth: usize,
 }
 
 impl Builder {
@@ -189,7 +201,7 @@ impl Builder {
 
     /// A collection starts: one node, one level deeper.
     fn open(&mut self) -> Result<(), String> {
-        if self.stack.len() >= MAX_DEPTH {
+        if self.stack.len() + self.depth >= MAX_DEPTH {
             return Err(format!("collections nested more than {MAX_DEPTH} deep; refused"));
         }
         self.written += 1;
@@ -237,13 +249,15 @@ impl Builder {
                     }
                     _ => Err("merge key `<<` needs a mapping".into()),
                 },
-                Some(k) => {
-                    if map.contains_key(&k) {
-                        return Err(format!("mapping key {k:?} already defined"));
+                Some(k) => match map.entry(k) {
+                    serde_json::map::Entry::Occupied(e) => {
+                        Err(format!("mapping key {:?} already defined", e.key()))
                     }
-                    map.insert(k, v);
-                    Ok(())
-                }
+                    serde_json::map::Entry::Vacant(e) => {
+                        e.insert(v);
+                        Ok(())
+                    }
+                },
             },
         }
     }
