@@ -242,35 +242,26 @@ fn route_from_other_nodes(topo: &Topology, node: usize, a: &IpAddr) -> Result<()
             continue;
         }
         let link = format!("nl{node}");
-        if v4(a) {
-            let via = format!("169.254.100.{}", node + 1);
-            ip(&[
-                "-n",
-                &other.netns,
-                "route",
-                "add",
-                &host,
-                "via",
-                &via,
-                "dev",
-                &link,
-                "onlink",
-            ])?;
+        // IPv4 routes go via the node's link-local address `onlink`; IPv6 ones via its fe80::.
+        let (family, via, onlink): (&str, String, &[&str]) = if v4(a) {
+            ("-4", format!("169.254.100.{}", node + 1), &["onlink"])
         } else {
-            let via = format!("fe80::100:{}", node + 1);
-            ip(&[
-                "-n",
-                &other.netns,
-                "-6",
-                "route",
-                "add",
-                &host,
-                "via",
-                &via,
-                "dev",
-                &link,
-            ])?;
-        }
+            ("-6", format!("fe80::100:{}", node + 1), &[])
+        };
+        let mut args = vec![
+            "-n",
+            other.netns.as_str(),
+            family,
+            "route",
+            "add",
+            &host,
+            "via",
+            &via,
+            "dev",
+            &link,
+        ];
+        args.extend(onlink);
+        ip(&args)?;
     }
     Ok(())
 }

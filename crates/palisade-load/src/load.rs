@@ -901,16 +901,8 @@ impl State {
 
     fn node(&mut self, node: K8sNode, errs: &mut Sink) -> String {
         let mp = FieldPath::root().key("metadata");
-        let name = match node.metadata.name.as_deref() {
-            None | Some("") => {
-                errs.push(FieldError::required(
-                    mp.key("name"),
-                    "name or generateName is required",
-                ));
-                String::new()
-            }
-            Some(n) => n.to_string(),
-        };
+        // A Node's name is a DNS subdomain, as other objects' names.
+        let name = convert::object_name(&node.metadata, &mp, errs);
         let labels = convert::labels(node.metadata.labels.as_ref(), &mp.key("labels"), errs);
         let addresses = convert::node_addresses(node.status.as_ref(), errs);
         if self.nodes.contains_key(&name) {
