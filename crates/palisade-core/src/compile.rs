@@ -6,7 +6,6 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::bits::BitSet;
-use crate::explain::Endpoint;
 use crate::ip::{ip_to_num, Family};
 use crate::model::{Cluster, IpBlock, IpBlockPods, Labels, Options, Peer, PolicyPort, PortMatch, Protocol};
 use crate::nodes::{resident_node, NodeIndex};
@@ -63,6 +62,17 @@ pub struct CompiledPolicy {
     pub egress: Vec<CompiledRule>,
 }
 
+impl CompiledPolicy {
+    /// The ingress or the egress rules.
+    pub fn rules(&self, ingress: bool) -> &[CompiledRule] {
+        if ingress {
+            &self.ingress
+        } else {
+            &self.egress
+        }
+    }
+}
+
 /// The ports of one protocol cut into classes: ports in one class are treated alike by every rule.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PortSpace {
@@ -114,33 +124,36 @@ impl Compiled {
         }
     }
 
-    /// Every `(pod, its node)` endpoint pair of node-local traffic (each allowed both ways).
-    pub fn node_local_pairs(&self) -> Vec<(usize, usize)> {
-        let mut itself: HashMap<usize, Vec<usize>> = HashMap::new();
+    /// Node-local traffic counted by classes: `(resident class, node class, endpoint pairs)`
+    /// for every node, each pair allowed both ways. The cost is per node the resident classes
+    /// times the node's classes, never residents times node endpoints.
+    pub fn node_local_class_pairs(&self) -> Vec<(usize, usize, u64)> {
+        // Per node: how many residents and node endpoints each class holds.
+        let mut per_node: HashMap<usize, [HashMap<usize, u64>; 2]> = HashMap::new();
         for (e, tie) in self.endpoint_node.iter().enumerate() {
-            if let Some(NodeTie::Itself(n)) = tie {
-                itself.entry(*n).or_default().push(e);
+            let (n, side) = match tie {
+                Some(NodeTie::Resident(n)) => (*n, 0),
+                Some(NodeTie::Itself(n)) => (*n, 1),
+                None => continue,
+            };
+            *per_node.entry(n).or_default()[side]
+                .entry(self.endpoint_class[e])
+                .or_default() += 1;
+        }
+        let mut out = Vec::new();
+        for [residents, itself] in per_node.values() {
+            for (&r, &a) in residents {
+                out.extend(itself.iter().map(|(&h, &b)| (r, h, a * b)));
             }
         }
-        let mut pairs = Vec::new();
-        for (e, tie) in self.endpoint_node.iter().enumerate() {
-            if let Some(NodeTie::Resident(n)) = tie {
-                pairs.extend(itself.get(n).into_iter().flatten().map(|&h| (e, h)));
-            }
-        }
-        pairs
+        out
     }
 
     /// The port classes of `proto` on which rule `ri` of policy `pi` (ingress or egress)
     /// can apply: its numeric items' and the resolutions of its named ports; `None` when it
     /// has no ports (every port). Elsewhere removing the rule changes no verdict.
     pub fn rule_port_classes(&self, pi: usize, ingress: bool, ri: usize, proto: Protocol) -> Option<BitSet> {
-        let policy = &self.policies[pi];
-        let rule = if ingress {
-            &policy.ingress[ri]
-        } else {
-            &policy.egress[ri]
-        };
+        let rule = &self.policies[pi].rules(ingress)[ri];
         if rule.ports.is_empty() {
             return None;
         }
@@ -603,12 +616,15 @@ fn node_ties(cluster: &Cluster, group_isolated: &[bool], endpoint_group: &[Optio
     let mut ids: HashMap<&str, usize> = HashMap::new();
     let mut names: Vec<String> = Vec::new();
     let mut of: Vec<Option<NodeTie>> = vec![None; cluster.pods.len() + cluster.externals.len()];
-    let itself = cluster.pods.iter().map(|p| index.pod_as_node(p)).chain(
-        cluster
-            .externals
-            .iter()
-            .map(|x| index.endpoint_as_node(&Endpoint::External(x.cidr.clone()))),
-    );
+    let itself = cluster
+        .pods
+        .iter()
+        .map(|p| index.pod_as_node(p))
+        .chain(cluster.externals.iter().map(|x| {
+            x.cidr
+                .is_host()
+                .then(|| index.node_with_address(x.cidr.network_ip()))?
+        }));
     for (e, node) in itself.enumerate() {
         if let Some(node) = node {
             let n = *ids.entry(node).or_insert_with(|| {

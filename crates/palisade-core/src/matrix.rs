@@ -4,7 +4,7 @@
 //! Node-local pairs (a pod and its own node) are not in these matrices: they are endpoint
 //! pairs ([`Compiled::node_local`]) that every reader adds.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
 
@@ -158,24 +158,17 @@ impl Compiled {
     }
 
     /// Port classes that named ports cut out, each with the destination classes declaring
-    /// a named port there.
+    /// a named port there (from the resolutions compiled once).
     fn declaring(&self, proto: Protocol) -> Vec<(usize, Vec<usize>)> {
-        let space = self.port_space(proto);
-        let mut by_q: HashMap<usize, Vec<usize>> = HashMap::new();
-        for (d, c) in self.classes.iter().enumerate() {
-            for &(_, p, port) in &c.named_ports {
-                if p == proto {
-                    let q = space.class_of(port).expect("every port has a class");
-                    let v = by_q.entry(q).or_default();
-                    if v.last() != Some(&d) {
-                        v.push(d);
-                    }
-                }
+        let mut by_q: BTreeMap<usize, BitSet> = BTreeMap::new();
+        for per_class in self.named[proto.index()].values() {
+            for (&q, classes) in per_class {
+                by_q.entry(q)
+                    .or_insert_with(|| BitSet::new(self.classes.len()))
+                    .union_with(classes);
             }
         }
-        let mut v: Vec<(usize, Vec<usize>)> = by_q.into_iter().collect();
-        v.sort_unstable();
-        v
+        by_q.into_iter().map(|(q, cs)| (q, cs.iter().collect())).collect()
     }
 
     /// The sources destination class `d` admits on port class `q` (`None`: everything).

@@ -198,6 +198,15 @@ impl Policy {
     pub fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
+
+    /// The ingress or the egress rules.
+    pub fn rules(&self, ingress: bool) -> &[Rule] {
+        if ingress {
+            &self.ingress
+        } else {
+            &self.egress
+        }
+    }
 }
 
 /// Whether `ipBlock` peers also match pod addresses (implementation-defined upstream).

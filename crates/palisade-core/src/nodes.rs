@@ -17,7 +17,6 @@ use crate::model::{Cluster, Pod};
 
 /// Answers "which node is this endpoint?" for one cluster.
 pub struct NodeIndex<'a> {
-    cluster: &'a Cluster,
     by_address: HashMap<IpAddr, &'a str>,
 }
 
@@ -29,7 +28,7 @@ impl<'a> NodeIndex<'a> {
                 by_address.entry(*ip).or_insert(node.name.as_str());
             }
         }
-        NodeIndex { cluster, by_address }
+        NodeIndex { by_address }
     }
 
     /// The Node that lists `ip` among its addresses.
@@ -40,11 +39,6 @@ impl<'a> NodeIndex<'a> {
     /// The node a hostNetwork pod is (its `spec.nodeName`, else the Node holding its address).
     pub fn pod_as_node(&self, pod: &'a Pod) -> Option<&'a str> {
         pod_as_node(pod, |ip| self.node_with_address(ip))
-    }
-
-    /// The node an endpoint is, if it is one.
-    pub fn endpoint_as_node(&self, e: &Endpoint) -> Option<&'a str> {
-        endpoint_as_node(self.cluster, e, |ip| self.node_with_address(ip))
     }
 }
 
@@ -57,18 +51,6 @@ fn pod_as_node<'a>(pod: &'a Pod, lookup: impl Fn(IpAddr) -> Option<&'a str>) -> 
         .or_else(|| pod.ips.iter().find_map(|ip| lookup(*ip)))
 }
 
-fn endpoint_as_node<'a>(
-    cluster: &'a Cluster,
-    e: &Endpoint,
-    lookup: impl Fn(IpAddr) -> Option<&'a str>,
-) -> Option<&'a str> {
-    match e {
-        Endpoint::Pod(i) => pod_as_node(&cluster.pods[*i], lookup),
-        Endpoint::External(c) if c.is_host() => lookup(c.network_ip()),
-        Endpoint::External(_) => None,
-    }
-}
-
 fn node_with_address_direct(cluster: &Cluster, ip: IpAddr) -> Option<&str> {
     cluster
         .nodes
@@ -79,7 +61,11 @@ fn node_with_address_direct(cluster: &Cluster, ip: IpAddr) -> Option<&str> {
 
 /// The node an endpoint is, found by reading the nodes one by one (the direct evaluator's way).
 pub fn endpoint_as_node_direct<'a>(cluster: &'a Cluster, e: &Endpoint) -> Option<&'a str> {
-    endpoint_as_node(cluster, e, |ip| node_with_address_direct(cluster, ip))
+    match e {
+        Endpoint::Pod(i) => pod_as_node_direct(cluster, &cluster.pods[*i]),
+        Endpoint::External(c) if c.is_host() => node_with_address_direct(cluster, c.network_ip()),
+        Endpoint::External(_) => None,
+    }
 }
 
 /// The node a pod is (see [`NodeIndex::pod_as_node`]), read directly.

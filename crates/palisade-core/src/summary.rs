@@ -21,11 +21,10 @@ pub struct Summary {
 
 pub fn summarize(cluster: &Cluster, compiled: &Compiled) -> Summary {
     let mut allowed_pairs = [0u64; 3];
-    let pods = cluster.pods.len();
-    let node_local: Vec<(usize, usize)> = compiled
-        .node_local_pairs()
+    let node_local: Vec<(usize, usize, u64)> = compiled
+        .node_local_class_pairs()
         .into_iter()
-        .filter(|&(a, b)| a < pods && b < pods)
+        .filter(|&(r, h, _)| compiled.is_pod_class(r) && compiled.is_pod_class(h))
         .collect();
     for proto in Protocol::ALL {
         let m = compiled.any_port_matrix(proto);
@@ -47,9 +46,8 @@ pub fn summarize(cluster: &Cluster, compiled: &Compiled) -> Summary {
             }
         }
         // Node-local pairs the matrix does not already allow, in both directions.
-        for &(a, b) in &node_local {
-            let (ca, cb) = (compiled.endpoint_class[a], compiled.endpoint_class[b]);
-            total += u64::from(!m.get(ca, cb)) + u64::from(!m.get(cb, ca));
+        for &(r, h, pairs) in &node_local {
+            total += pairs * (u64::from(!m.get(r, h)) + u64::from(!m.get(h, r)));
         }
         allowed_pairs[proto.index()] = total;
     }

@@ -31,6 +31,7 @@ pub(crate) fn parse_split(text: &str, min: usize) -> (Vec<Document>, Option<Synt
         .map(|&(line, piece)| parse_piece(piece, min).map(|docs| shifted(docs, line)))
         .collect();
     if parsed.iter().any(Option::is_none) {
+        drop(parsed); // not alive during the second reading
         return yaml::parse_documents(text);
     }
     let mut docs: Vec<Document> = parsed.into_iter().flatten().flatten().collect();
@@ -100,34 +101,48 @@ struct Items {
     key: (usize, usize),
     /// End of the sequence's lines.
     end: usize,
-    /// Byte offsets of the lines that start an entry.
-    entries: Vec<usize>,
+    /// How many entries it has.
+    entries: usize,
+    /// Where parts start: the first entry, then the first entry at least `part` bytes on.
+    cuts: Vec<usize>,
 }
 
-fn find_items(piece: &str) -> Option<Items> {
-    let lines: Vec<(usize, &str)> = line_starts(piece)
-        .map(|(_, o)| {
-            let rest = &piece[o..];
-            (o, &rest[..rest.find('\n').map_or(rest.len(), |i| i + 1)])
-        })
-        .collect();
-    let k = lines.iter().position(|(_, l)| {
+/// The lines of `text` from byte `from`: (offset, line with its newline). Lazy: a text of
+/// empty lines costs nothing to hold.
+fn lines_from(text: &str, from: usize) -> impl Iterator<Item = (usize, &str)> + '_ {
+    let mut at = from;
+    std::iter::from_fn(move || {
+        if at >= text.len() {
+            return None;
+        }
+        let rest = &text[at..];
+        let line = &rest[..rest.find('\n').map_or(rest.len(), |i| i + 1)];
+        let o = at;
+        at += line.len();
+        Some((o, line))
+    })
+}
+
+/// Finds the `items:` sequence of `piece` and cuts it into parts of about `part` bytes.
+fn find_items(piece: &str, part: usize) -> Option<Items> {
+    let (key_at, key_line) = lines_from(piece, 0).find(|(_, l)| {
         l.strip_prefix("items:")
             .is_some_and(|after| after.trim().is_empty() || after.trim_start().starts_with('#'))
     })?;
+    let body = key_at + key_line.len();
     let blank = |l: &str| l.trim().is_empty() || l.trim_start().starts_with('#');
     // The indentation of the entries, from the first content line.
-    let first = lines[k + 1..].iter().find(|(_, l)| !blank(l))?;
-    let indent = first.1.len() - first.1.trim_start_matches(' ').len();
+    let (_, first) = lines_from(piece, body).find(|(_, l)| !blank(l))?;
+    let indent = first.len() - first.trim_start_matches(' ').len();
     let is_entry = |l: &str| {
         l.len() > indent && l.as_bytes()[..indent].iter().all(|&b| b == b' ') && is_marker(&l[indent..], "-")
     };
-    if !is_entry(first.1) {
+    if !is_entry(first) {
         return None;
     }
-    let mut entries = Vec::new();
+    let (mut entries, mut cuts) = (0, Vec::new());
     let mut end = piece.len();
-    for &(o, l) in &lines[k + 1..] {
+    for (o, l) in lines_from(piece, body) {
         if l.starts_with('\t') {
             return None; // tabs are no indentation in YAML; leave such text to the parser
         }
@@ -136,24 +151,29 @@ fn find_items(piece: &str) -> Option<Items> {
         }
         let own = l.len() - l.trim_start_matches(' ').len();
         if is_entry(l) {
-            entries.push(o);
+            entries += 1;
+            if cuts.last().is_none_or(|&c| o - c >= part) {
+                cuts.push(o);
+            }
         } else if own <= indent {
             end = o;
             break;
         }
     }
     Some(Items {
-        key: (lines[k].0, lines[k].0 + lines[k].1.len()),
+        key: (key_at, body),
         end,
         entries,
+        cuts,
     })
 }
 
 /// A one-document piece whose `items:` sequence is parsed in parallel parts; `None` when
 /// the piece has no such sequence or a part does not parse on its own.
 fn split_items(piece: &str, min: usize) -> Option<Document> {
-    let items = find_items(piece)?;
-    if items.entries.len() < 2 {
+    // Parts of about min / 4 bytes, cut where an entry starts.
+    let items = find_items(piece, (min / 4).max(1))?;
+    if items.entries < 2 {
         return None;
     }
     let skeleton = format!("{}items: []\n{}", &piece[..items.key.0], &piece[items.end..]);
@@ -165,14 +185,9 @@ fn split_items(piece: &str, min: usize) -> Option<Document> {
     if doc.value.get("items") != Some(&Value::Array(Vec::new())) {
         return None;
     }
-    // Parts of about min / 4 bytes, cut where an entry starts.
-    let part = (min / 4).max(1);
-    let mut cuts = vec![items.key.1];
-    for &e in &items.entries {
-        if e - cuts[cuts.len() - 1] >= part {
-            cuts.push(e);
-        }
-    }
+    // Comments between `items:` and the first entry go with the first part.
+    let mut cuts = items.cuts;
+    cuts[0] = items.key.1;
     cuts.push(items.end);
     let parts: Vec<Option<Vec<Value>>> = cuts
         .par_windows(2)
@@ -184,7 +199,7 @@ fn split_items(piece: &str, min: usize) -> Option<Document> {
             _ => None,
         })
         .collect();
-    let mut all = Vec::with_capacity(items.entries.len());
+    let mut all = Vec::with_capacity(items.entries);
     for p in parts {
         all.extend(p?);
     }
@@ -246,7 +261,7 @@ mod tests {
         for c in &cases[..4] {
             assert!(yaml::parse_documents(c).1.is_none(), "{c}");
         }
-        assert_eq!(find_items(&cases[3]).map(|i| i.entries.len()), Some(3));
+        assert_eq!(find_items(&cases[3], 1).map(|i| i.entries), Some(3));
         for f in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/seeds")).unwrap() {
             let p = f.unwrap().path();
             if p.extension().is_some_and(|e| e == "yaml") {
@@ -261,8 +276,10 @@ mod tests {
             .map(|i| format!("- {{kind: Pod, metadata: {{name: p{i}}}}}\n"))
             .collect();
         let text = format!("kind: List\nitems:\n{entries}");
-        let items = find_items(&text).unwrap();
-        assert_eq!(items.entries.len(), 100);
+        let items = find_items(&text, 1).unwrap();
+        assert_eq!((items.entries, items.cuts.len()), (100, 100));
+        // Parts of at least 200 bytes: entries are 36-37 bytes long, so one cut every 6 entries.
+        assert_eq!(find_items(&text, 200).unwrap().cuts.len(), 17);
         agrees(&text);
         // 255 nested sequences inside one entry: too deep in the whole document (refused),
         // not on their own.

@@ -159,20 +159,11 @@ impl Ctx<'_> {
 
     /// Addresses a rule's peers stand for, per family; `None` when the rule has no peers (all).
     fn peer_addrs(&self, policy: usize, ingress: bool, rule: usize) -> Option<Addrs> {
-        let p = &self.cluster.policies[policy];
-        let r = if ingress {
-            &p.ingress[rule]
-        } else {
-            &p.egress[rule]
-        };
+        let r = &self.cluster.policies[policy].rules(ingress)[rule];
         if r.peers.is_empty() {
             return None;
         }
-        let cr = if ingress {
-            &self.compiled.policies[policy].ingress[rule]
-        } else {
-            &self.compiled.policies[policy].egress[rule]
-        };
+        let cr = &self.compiled.policies[policy].rules(ingress)[rule];
         let mut out: Addrs = Default::default();
         for c in cr.peers.iter() {
             extend(&mut out, &self.class_addrs[c]);

@@ -304,6 +304,23 @@ pub fn matrix_equals_direct(c: &Cluster, options: &Options) -> Result<(), String
                 "{options:?} {proto}: any-port matrix differs from the union over port classes"
             ));
         }
+        // The summary's count (node-local pairs added by class) is the pod pairs that the
+        // any-port matrix or the node-local rule allows, one by one.
+        let pods = c.pods.len();
+        let by_pairs = (0..pods)
+            .flat_map(|a| (0..pods).map(move |b| (a, b)))
+            .filter(|&(a, b)| {
+                a != b
+                    && (any.get(compiled.endpoint_class[a], compiled.endpoint_class[b])
+                        || compiled.node_local(a, b))
+            })
+            .count() as u64;
+        let counted = summarize(c, &compiled).allowed_pairs[proto.index()];
+        if counted != by_pairs {
+            return Err(format!(
+                "{options:?} {proto}: summary counts {counted}, pairs {by_pairs}"
+            ));
+        }
         for port in probe_ports() {
             let m = compiled.port_matrix(proto, port).expect("1-65535");
             for (a, ea) in endpoints.iter().enumerate() {
