@@ -25,7 +25,7 @@ pub(crate) fn parse_split(text: &str, min: usize) -> (Vec<Document>, Option<Synt
         // Directives (`%YAML`) belong to the document after them: not split.
         return yaml::parse_documents(text);
     }
-    let pieces = document_pieces(text);
+    let pieces = document_pieces(text, (min / 4).max(1));
     let parsed: Vec<Option<Vec<Document>>> = pieces
         .par_iter()
         .map(|&(line, piece)| parse_piece(piece, min).map(|docs| shifted(docs, line)))
@@ -41,18 +41,31 @@ pub(crate) fn parse_split(text: &str, min: usize) -> (Vec<Document>, Option<Synt
     (docs, None)
 }
 
-/// The text cut before every document marker: (first line, piece).
-fn document_pieces(text: &str) -> Vec<(usize, &str)> {
+/// The text cut at document markers into pieces of about `part` bytes: small documents
+/// together (a parser per document costs more than parsing it), a large one alone (so that
+/// its `items:` can be split). Each piece: (first line, text).
+fn document_pieces(text: &str, part: usize) -> Vec<(usize, &str)> {
     let mut out = Vec::new();
-    let (mut start, mut start_line) = (0, 1);
-    for (line, offset) in line_starts(text) {
-        if offset > start && is_marker(&text[offset..], "---") {
-            out.push((start_line, &text[start..offset]));
-            start = offset;
-            start_line = line;
+    let (mut batch, mut batch_line) = (0, 1);
+    let (mut doc, mut doc_line) = (0, 1);
+    let markers = line_starts(text).filter(|&(_, o)| o > 0 && is_marker(&text[o..], "---"));
+    // Each marker (and the end of the text) ends the document [doc, o).
+    for (line, o) in markers.chain(std::iter::once((0, text.len()))) {
+        if o - doc >= part {
+            if batch < doc {
+                out.push((batch_line, &text[batch..doc]));
+            }
+            out.push((doc_line, &text[doc..o]));
+            (batch, batch_line) = (o, line);
+        } else if o - batch >= part {
+            out.push((batch_line, &text[batch..o]));
+            (batch, batch_line) = (o, line);
         }
+        (doc, doc_line) = (o, line);
     }
-    out.push((start_line, &text[start..]));
+    if batch < text.len() || out.is_empty() {
+        out.push((batch_line, &text[batch..]));
+    }
     out
 }
 
@@ -268,6 +281,23 @@ mod tests {
                 agrees(&std::fs::read_to_string(p).unwrap());
             }
         }
+    }
+
+    #[test]
+    fn small_documents_are_read_together_large_ones_alone() {
+        let text = "a: 1\n---\nb: 2\n---\nitems:\n- 1\n- 2\n- 3\n---\nc: 3\n";
+        let pieces: Vec<&str> = document_pieces(text, 12).into_iter().map(|p| p.1).collect();
+        // By hand: "a: 1\n---\nb: 2\n" reaches 12 bytes (14); the list (23 bytes) stands alone.
+        assert_eq!(
+            pieces,
+            ["a: 1\n---\nb: 2\n", "---\nitems:\n- 1\n- 2\n- 3\n", "---\nc: 3\n"]
+        );
+        assert_eq!(
+            document_pieces(text, 12).iter().map(|p| p.0).collect::<Vec<_>>(),
+            [1, 4, 9]
+        );
+        assert_eq!(document_pieces("", 12), [(1, "")]);
+        agrees(text);
     }
 
     #[test]
