@@ -36,6 +36,7 @@ for target in $("${fuzz[@]}" list); do
   mkdir -p "$corpus"
   seeds=()
   [ "$target" = load_bytes ] && seeds=(examples deploy)
+  [ "$target" = yaml_block_reader ] && seeds=(fuzz/seeds/yaml_block examples deploy)
   echo "fuzz: $target for ${secs}s ($how)"
   "${fuzz[@]}" run "${flags[@]}" "$target" "$corpus" "${seeds[@]}" -- \
     -max_total_time="$secs" -rss_limit_mb=512 -timeout=10 -max_len=65536 -print_final_stats=1 \

@@ -4,6 +4,7 @@
 //! the API server would; every problem comes back at once with file, line, column
 //! and field path.
 
+mod block;
 pub mod convert;
 pub mod diagnostic;
 pub mod emit;
@@ -11,6 +12,7 @@ mod json;
 pub mod kinds;
 pub mod load;
 pub mod names;
+mod objects;
 pub mod path;
 pub mod split;
 pub mod strict;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    Namespace as K8sNamespace, Node as K8sNode, Pod as K8sPod, PodTemplateSpec, ReplicationController,
+    Namespace as K8sNamespace, Pod as K8sPod, PodTemplateSpec, ReplicationController,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -17,9 +17,10 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use crate::convert::{self, Sink};
+use crate::convert::Sink;
 use crate::diagnostic::{Diagnostic, FieldError};
 use crate::kinds::{self, Dispatch, Kind};
+use crate::objects::{Converted, Made, Typed};
 use crate::path::FieldPath;
 use crate::strict::{self, UnknownField};
 use crate::walk::{File, Walk};
@@ -248,6 +249,8 @@ pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError>
             continue;
         }
         st.documents(fi, &docs, opts);
+        // Freeing a large tree takes a while: done beside the next file's reading.
+        rayon::spawn(move || drop(docs));
     }
     // Place field problems at their line and column, reading each file once.
     let mut by_file: BTreeMap<usize, Vec<Pending>> = BTreeMap::new();
@@ -321,7 +324,14 @@ pub fn from_objects(
             namespace: meta.namespace.as_deref(),
             name: meta.name.as_deref().unwrap_or_default(),
         };
-        st.add(0, 0, &FieldPath::root(), &who, Outcome::ok(typed), opts);
+        st.add(
+            0,
+            0,
+            &FieldPath::root(),
+            &who,
+            Outcome::ok(typed).converted(opts),
+            opts,
+        );
     }
     let diags: Vec<Diagnostic> = std::mem::take(&mut st.pending)
         .into_iter()
@@ -411,25 +421,11 @@ fn deserialize<T: DeserializeOwned>(src: Src<'_>, check: bool) -> (Result<T, Fie
     }
 }
 
-/// An object of a kind Palisade reads, deserialized into its Kubernetes type.
-enum Typed {
-    Namespace(Box<K8sNamespace>),
-    Node(Box<K8sNode>),
-    Pod(Box<K8sPod>),
-    Policy(Box<NetworkPolicy>),
-    Workload {
-        kind: &'static str,
-        meta: Box<ObjectMeta>,
-        template: Option<Box<PodTemplateSpec>>,
-        template_path: &'static str,
-    },
-    Skipped(String),
-}
-
-/// What became of one object: its typed form or the error, the fields its type does not
-/// know, and a remark (a removed apiVersion).
-struct Outcome {
-    typed: Result<Typed, FieldError>,
+/// What became of one object: its typed form (then, [`Outcome::converted`], its model
+/// form) or the error, the fields its type does not know, and a remark (a removed
+/// apiVersion).
+struct Outcome<T = Typed> {
+    typed: Result<T, FieldError>,
     unknown: Vec<UnknownField>,
     remark: Option<String>,
 }
@@ -448,6 +444,15 @@ impl Outcome {
             typed: Err(e),
             unknown: Vec::new(),
             remark: None,
+        }
+    }
+
+    /// The object converted into the model (pure: runs on any thread).
+    fn converted(self, opts: &LoadOptions) -> Outcome<Converted> {
+        Outcome {
+            typed: self.typed.map(|t| Converted::of(t, opts)),
+            unknown: self.unknown,
+            remark: self.remark,
         }
     }
 }
@@ -654,9 +659,9 @@ impl State {
         // Typed objects are large: only one chunk of them is alive at once.
         const CHUNK: usize = 1024;
         for chunk in work.chunks(CHUNK) {
-            let outcomes: Vec<Outcome> = chunk
+            let outcomes: Vec<Outcome<Converted>> = chunk
                 .par_iter()
-                .map(|w| typed(w.kind, w.api, Src::Value(w.value), check))
+                .map(|w| typed(w.kind, w.api, Src::Value(w.value), check).converted(opts))
                 .collect();
             for (w, outcome) in chunk.iter().zip(outcomes) {
                 let who = Who {
@@ -745,7 +750,7 @@ impl State {
                 namespace: head.namespace(),
                 name: head.name(),
             };
-            let outcome = typed(kind, api, Src::Json(text), check);
+            let outcome = typed(kind, api, Src::Json(text), check).converted(opts);
             self.add(file, 0, &FieldPath::root(), &who, outcome, opts);
             return Ok(());
         };
@@ -763,13 +768,13 @@ impl State {
         // chunk at a time, so that only one chunk of them is alive at once.
         const CHUNK: usize = 1024;
         for (c, chunk) in items.chunks(CHUNK).enumerate() {
-            let parsed: Vec<(Head<'_>, Outcome)> = chunk
+            let parsed: Vec<(Head<'_>, Outcome<Converted>)> = chunk
                 .par_iter()
                 .map(|raw| {
                     let h: Head<'_> = serde_json::from_str(raw.get()).expect("checked above");
                     let kind = h.kind.as_deref().or(implied).unwrap_or("");
                     let api = h.api_version.as_deref().or(implied.map(|_| api)).unwrap_or("");
-                    let outcome = typed(kind, api, Src::Json(raw.get()), check);
+                    let outcome = typed(kind, api, Src::Json(raw.get()), check).converted(opts);
                     (h, outcome)
                 })
                 .collect();
@@ -792,7 +797,7 @@ impl State {
         doc: usize,
         base: &FieldPath,
         who: &Who<'_>,
-        outcome: Outcome,
+        outcome: Outcome<Converted>,
         opts: &LoadOptions,
     ) {
         self.documents += 1;
@@ -817,36 +822,35 @@ impl State {
                 self.remark(file, doc, base, label.clone(), u.to_error());
             }
         }
-        let obj = match outcome.typed {
+        let converted = match outcome.typed {
             Err(e) => return self.problem(file, doc, base, label, e),
-            Ok(Typed::Skipped(what)) => {
+            Ok(Converted {
+                made: Made::Skipped(what),
+                ..
+            }) => {
                 *self.skipped.entry(what).or_default() += 1;
                 return;
             }
             Ok(_) if strict && !outcome.unknown.is_empty() => return,
-            Ok(t) => t,
+            Ok(c) => c,
         };
-        let mut errs = Sink::new();
-        let mut remarks = Sink::new();
-        let object = match obj {
-            Typed::Namespace(ns) => format!("Namespace {}", self.namespace(*ns, &mut errs)),
-            Typed::Node(node) => format!("Node {}", self.node(*node, &mut errs)),
-            Typed::Pod(p) => format!("Pod {}", self.pod(*p, &mut errs, opts)),
-            Typed::Policy(np) => format!(
-                "NetworkPolicy {}",
-                self.policy(*np, &mut errs, &mut remarks, opts)
-            ),
-            Typed::Workload {
-                kind,
-                meta,
-                template,
-                template_path,
-            } => {
-                let key = self.workload(kind, &meta, template.as_deref(), template_path, &mut errs, opts);
-                format!("{kind} {key}")
+        let Converted {
+            made,
+            object,
+            errs,
+            remarks,
+        } = converted;
+        match made {
+            Made::Namespace(ns) => self.add_namespace(ns),
+            Made::Node(node) => self.add_node(node),
+            Made::Pod(pod) => self.add_pod(pod),
+            Made::Workload(pod) => {
+                self.workloads += 1;
+                self.add_pod(pod);
             }
-            Typed::Skipped(_) => unreachable!("handled above"),
-        };
+            Made::Policy(policy) => self.add_policy(policy),
+            Made::Skipped(_) => unreachable!("handled above"),
+        }
         if errs.is_empty() {
             self.origins.insert(
                 object.clone(),
@@ -863,121 +867,24 @@ impl State {
         self.problems(file, doc, base, &object, errs);
     }
 
-    fn namespace(&mut self, ns: K8sNamespace, errs: &mut Sink) -> String {
-        let mp = FieldPath::root().key("metadata");
-        let name = match ns.metadata.name.as_deref() {
-            None | Some("") => {
-                errs.push(FieldError::required(
-                    mp.key("name"),
-                    "name or generateName is required",
-                ));
-                String::new()
-            }
-            Some(n) => {
-                if let Some(e) = crate::names::dns1123_label(n) {
-                    errs.push(FieldError::invalid(mp.key("name"), n, &e));
-                }
-                n.to_string()
-            }
-        };
-        let mut labels = convert::labels(ns.metadata.labels.as_ref(), &mp.key("labels"), errs);
-        labels.insert(NAMESPACE_NAME_LABEL.into(), name.clone());
-        if self.namespaces.contains_key(&name) {
+    fn add_namespace(&mut self, ns: Namespace) {
+        if self.namespaces.contains_key(&ns.name) {
             self.warnings.push(format!(
-                "Namespace {name} is defined more than once; the last one wins"
+                "Namespace {} is defined more than once; the last one wins",
+                ns.name
             ));
         }
-        let annotations = ns.metadata.annotations.clone().unwrap_or_default();
-        self.namespaces.insert(
-            name.clone(),
-            Namespace {
-                name: name.clone(),
-                labels,
-                annotations,
-            },
-        );
-        name
+        self.namespaces.insert(ns.name.clone(), ns);
     }
 
-    fn node(&mut self, node: K8sNode, errs: &mut Sink) -> String {
-        let mp = FieldPath::root().key("metadata");
-        // A Node's name is a DNS subdomain, as other objects' names.
-        let name = convert::object_name(&node.metadata, &mp, errs);
-        let labels = convert::labels(node.metadata.labels.as_ref(), &mp.key("labels"), errs);
-        let addresses = convert::node_addresses(node.status.as_ref(), errs);
-        if self.nodes.contains_key(&name) {
+    fn add_node(&mut self, node: Node) {
+        if self.nodes.contains_key(&node.name) {
             self.warnings.push(format!(
-                "Node {name} is defined more than once; the last one wins"
+                "Node {} is defined more than once; the last one wins",
+                node.name
             ));
         }
-        self.nodes.insert(
-            name.clone(),
-            Node {
-                name: name.clone(),
-                labels,
-                addresses,
-            },
-        );
-        name
-    }
-
-    fn pod(&mut self, pod: K8sPod, errs: &mut Sink, opts: &LoadOptions) -> String {
-        let mp = FieldPath::root().key("metadata");
-        let name = convert::object_name(&pod.metadata, &mp, errs);
-        let namespace = convert::object_namespace(&pod.metadata, &opts.default_namespace, &mp, errs);
-        let labels = convert::labels(pod.metadata.labels.as_ref(), &mp.key("labels"), errs);
-        let parts = convert::pod_spec(pod.spec.as_ref(), &FieldPath::root().key("spec"), errs);
-        let ips = convert::pod_ips(pod.status.as_ref(), errs);
-        let workload = owner_workload(&pod.metadata, &labels);
-        let key = format!("{namespace}/{name}");
-        self.add_pod(Pod {
-            namespace,
-            name,
-            labels,
-            ips,
-            host_network: parts.host_network,
-            ports: parts.ports,
-            node: parts.node,
-            workload,
-        });
-        key
-    }
-
-    fn workload(
-        &mut self,
-        kind: &str,
-        meta: &ObjectMeta,
-        template: Option<&PodTemplateSpec>,
-        template_path: &str,
-        errs: &mut Sink,
-        opts: &LoadOptions,
-    ) -> String {
-        let mp = FieldPath::root().key("metadata");
-        let name = convert::object_name(meta, &mp, errs);
-        let namespace = convert::object_namespace(meta, &opts.default_namespace, &mp, errs);
-        convert::labels(meta.labels.as_ref(), &mp.key("labels"), errs);
-        let tp = FieldPath::parse(template_path);
-        let labels = convert::labels(
-            template
-                .and_then(|t| t.metadata.as_ref())
-                .and_then(|m| m.labels.as_ref()),
-            &tp.key("metadata").key("labels"),
-            errs,
-        );
-        let parts = convert::pod_spec(template.and_then(|t| t.spec.as_ref()), &tp.key("spec"), errs);
-        let key = format!("{namespace}/{name}");
-        self.workloads += 1;
-        self.add_pod(Pod {
-            namespace,
-            name: name.clone(),
-            labels,
-            ips: Vec::new(),
-            host_network: parts.host_network,
-            ports: parts.ports,
-            node: parts.node,
-            workload: Some(format!("{kind}/{name}")),
-        });
-        key
+        self.nodes.insert(node.name.clone(), node);
     }
 
     fn add_pod(&mut self, pod: Pod) {
@@ -992,29 +899,16 @@ impl State {
         self.pods.insert(key, pod);
     }
 
-    fn policy(
-        &mut self,
-        np: NetworkPolicy,
-        errs: &mut Sink,
-        remarks: &mut Sink,
-        opts: &LoadOptions,
-    ) -> String {
-        let mp = FieldPath::root().key("metadata");
-        let name = convert::object_name(&np.metadata, &mp, errs);
-        let namespace = convert::object_namespace(&np.metadata, &opts.default_namespace, &mp, errs);
-        convert::labels(np.metadata.labels.as_ref(), &mp.key("labels"), errs);
-        let policy = convert::network_policy(namespace.clone(), name.clone(), np.spec.as_ref(), errs);
-        remarks.extend(convert::cidr_remarks(np.spec.as_ref()));
-        self.referenced_ns.insert(namespace.clone());
-        let key = (namespace, name);
+    fn add_policy(&mut self, policy: Policy) {
+        self.referenced_ns.insert(policy.namespace.clone());
+        let key = (policy.namespace.clone(), policy.name.clone());
         if self.policies.contains_key(&key) {
             self.warnings.push(format!(
                 "NetworkPolicy {}/{} is defined more than once; the last one wins",
                 key.0, key.1
             ));
         }
-        self.policies.insert(key.clone(), policy);
-        format!("{}/{}", key.0, key.1)
+        self.policies.insert(key, policy);
     }
 
     fn finish(mut self, files: usize, opts: &LoadOptions) -> Result<Loaded, LoadError> {
@@ -1072,26 +966,6 @@ impl State {
             parse_time: Default::default(),
         })
     }
-}
-
-/// The workload a pod belongs to, from its owner (a ReplicaSet's pods belong to its Deployment).
-fn owner_workload(
-    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    labels: &palisade_core::Labels,
-) -> Option<String> {
-    let owner = meta
-        .owner_references
-        .as_ref()?
-        .iter()
-        .find(|o| o.controller == Some(true))?;
-    if owner.kind == "ReplicaSet" {
-        if let Some(hash) = labels.get("pod-template-hash") {
-            if let Some(dep) = owner.name.strip_suffix(&format!("-{hash}")) {
-                return Some(format!("Deployment/{dep}"));
-            }
-        }
-    }
-    Some(format!("{}/{}", owner.kind, owner.name))
 }
 
 /// A hostNetwork pod shares its node's addresses: one without an address takes those of

@@ -61,6 +61,27 @@ pub fn parse_documents(text: &str) -> (Vec<Document>, Option<SyntaxError>) {
 /// [`parse_documents`] for a text that sits `depth` collections deep in a larger document
 /// (a piece of a long sequence), so that the depth limit counts as in the whole.
 pub(crate) fn parse_nested(text: &str, depth: usize) -> (Vec<Document>, Option<SyntaxError>) {
+    match crate::block::parse(text, depth) {
+        Some(docs) => (docs, None),
+        None => parse_events(text, depth),
+    }
+}
+
+/// The fast block-style reader alone ([`crate::block`]): the documents of `text`, or
+/// `None` when it leaves the text to the full parser. For differential tests and fuzzing;
+/// [`parse_documents`] uses it and falls back by itself.
+pub fn parse_block(text: &str) -> Option<Vec<Document>> {
+    crate::block::parse(text, 0)
+}
+
+/// The full YAML parser alone, never the fast reader: the reference it is checked against.
+pub fn parse_full(text: &str) -> (Vec<Document>, Option<SyntaxError>) {
+    parse_events(text, 0)
+}
+
+/// [`parse_nested`] by the full YAML parser (the reference the fast block reader is
+/// checked against, and the reader of everything that reader declines).
+pub(crate) fn parse_events(text: &str, depth: usize) -> (Vec<Document>, Option<SyntaxError>) {
     let mut parser = Parser::new_from_str(text);
     let mut docs = Vec::new();
     let fresh = || Builder {
@@ -293,7 +314,7 @@ fn resolve(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<Value, S
     Ok(resolve_plain(text))
 }
 
-fn resolve_plain(text: &str) -> Value {
+pub(crate) fn resolve_plain(text: &str) -> Value {
     match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
         // YAML 1.2 core schema: `yes`, `on`, `y` stay strings (namespaces are called `y`).
