@@ -576,6 +576,12 @@ fn single_quoted(s: &str) -> Option<(String, &str)> {
 
 /// A double-quoted scalar after its opening quote: (text, what follows the closing quote).
 fn double_quoted(s: &str) -> Option<(String, &str)> {
+    // Most quoted scalars hold no escape: one copy.
+    if let Some(end) = s.find(['"', '\\']) {
+        if s.as_bytes()[end] == b'"' {
+            return Some((s[..end].to_string(), &s[end + 1..]));
+        }
+    }
     let mut out = String::new();
     let mut chars = s.char_indices();
     while let Some((i, c)) = chars.next() {
