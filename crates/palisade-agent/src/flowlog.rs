@@ -108,7 +108,7 @@ pub fn spawn(
             let records = match log.read(Duration::from_millis(200)) {
                 Ok(r) => r,
                 Err(e) => {
-                    crate::run::log(&format!("flow log: {e}"));
+                    tracing::warn!("flow log: {e}");
                     std::thread::sleep(Duration::from_secs(1));
                     continue;
                 }
@@ -128,7 +128,7 @@ pub fn spawn(
                     .unwrap_or("");
                 metrics.flow(verdict, policy);
                 if let Err(e) = sink.write(&v.to_string()) {
-                    crate::run::log(&format!("flow log: {e}"));
+                    tracing::warn!("flow log: {e}");
                 }
             }
         }

@@ -3,10 +3,11 @@
 //! loop that keeps the node's `inet palisade` table equal to them — element updates for
 //! pod churn, atomic replacement otherwise, the last good rules kept on invalid input or a
 //! refused apply. Around it: the flow log (NFLOG to JSON lines, rotated), Prometheus
-//! metrics, `/healthz` and `/readyz`.
+//! metrics, `/healthz` and `/readyz`; its own log through `tracing` (with kube-rs's).
 
 pub mod flowlog;
 pub mod kube;
+pub mod logging;
 pub mod metrics;
 pub mod reconcile;
 pub mod run;

@@ -195,7 +195,7 @@ impl Reconciler {
             Change::Script(script) => match run_script(script) {
                 Ok(()) => Ok(Applied::Updated),
                 Err(e) => {
-                    crate::run::log(&format!("in-place update refused ({e}); replacing the table"));
+                    tracing::warn!("in-place update refused ({e}); replacing the table");
                     replace(&table).map(|_| Applied::Replaced)
                 }
             },

@@ -10,15 +10,6 @@ use crate::metrics::Metrics;
 use crate::reconcile::{Applied, Reconciler};
 use crate::source::Input;
 
-/// A line on stderr, with the time: the agent's own log.
-pub fn log(msg: &str) {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0);
-    eprintln!("{t:.3} palisade agent: {msg}");
-}
-
 /// How long to wait before retrying a state the kernel refused.
 const RETRY: Duration = Duration::from_secs(2);
 
@@ -55,18 +46,20 @@ pub fn run(
             }
             Ok(Input::Invalid { problems, .. }) => {
                 metrics.invalid_inputs.inc();
-                log(&format!(
-                    "input rejected, keeping the rules in force ({} problem(s)):",
+                let list: String = problems.iter().map(|p| format!("\n  {p}")).collect();
+                tracing::warn!(
+                    "input rejected, keeping the rules in force ({} problem(s)):{list}",
                     problems.len()
-                ));
-                for p in &problems {
-                    eprintln!("  {p}");
-                }
+                );
                 None
             }
             Ok(Input::Synced(ok, why)) => {
                 if ok != source_ok {
-                    log(if ok { "source in sync" } else { &why });
+                    if ok {
+                        tracing::info!("source in sync");
+                    } else {
+                        tracing::warn!("{why}");
+                    }
                 }
                 source_ok = ok;
                 None
@@ -77,7 +70,7 @@ pub fn run(
             }
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => {
-                log("source ended");
+                tracing::info!("source ended");
                 break;
             }
         };
@@ -92,16 +85,14 @@ pub fn run(
                         Applied::Updated => "changed sets and chains updated".to_string(),
                         Applied::Unchanged => "nothing to change".to_string(),
                     };
-                    log(&format!(
+                    tracing::info!(
                         "enforcing {pods} pod(s), {policies} polic(ies): {how} in {:.1} ms",
                         seen.elapsed().as_secs_f64() * 1000.0
-                    ));
+                    );
                 }
                 Err(e) => {
                     failing = true;
-                    log(&format!(
-                        "apply failed, the previous rules stay in force (retrying): {e}"
-                    ));
+                    tracing::error!("apply failed, the previous rules stay in force (retrying): {e}");
                 }
             }
         }

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use palisade_agent::flowlog::{self, RotatingFile, Sink};
-use palisade_agent::run::log;
 use palisade_agent::{metrics, source, Metrics, Reconciler};
 use serde_json::Value;
 
@@ -48,12 +47,29 @@ pub struct AgentArgs {
     /// Remove the table on SIGTERM/SIGINT (by default the rules stay in force).
     #[arg(long = "cleanup-on-exit")]
     pub cleanup_on_exit: bool,
+    /// The agent's log on stderr: `text` or `json` (one object per line). Levels come from
+    /// `RUST_LOG` (default `info`; kube-rs's retries and back-off included).
+    #[arg(long = "log-format", value_enum, default_value_t = LogFormatArg::Text)]
+    pub log_format: LogFormatArg,
+}
+
+/// `--log-format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormatArg {
+    Text,
+    Json,
 }
 
 pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
     let node = args.node.clone();
     let engine = args.model.options();
     let load_opts = args.model.load_options()?;
+    let format = match args.log_format {
+        LogFormatArg::Text => palisade_agent::logging::LogFormat::Text,
+        LogFormatArg::Json => palisade_agent::logging::LogFormat::Json,
+    };
+    // Already installed only when the agent runs twice in one process (tests).
+    let _ = palisade_agent::logging::init(format);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();
@@ -81,10 +97,7 @@ pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
     ) {
         Ok(h) => Some(h),
         Err(e) => {
-            log(&format!(
-                "flow log unavailable (NFLOG group {}): {e}",
-                args.flags.log_group
-            ));
+            tracing::warn!("flow log unavailable (NFLOG group {}): {e}", args.flags.log_group);
             None
         }
     };
@@ -101,10 +114,11 @@ pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
         }
         _ => return Err(anyhow::anyhow!("--source: expected dir:PATH or kube, got {}", args.source).into()),
     };
-    log(&format!(
+    tracing::info!(
         "node {node}, source {}, metrics on http://{}",
-        args.source, args.metrics_addr
-    ));
+        args.source,
+        args.metrics_addr
+    );
     let mut rec = palisade_agent::run::run(rx, rec, m, stop.clone());
     stop.store(true, Ordering::Relaxed);
     if let Some(h) = flows {
@@ -112,9 +126,9 @@ pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
     }
     if args.cleanup_on_exit {
         rec.cleanup().map_err(|e| anyhow::anyhow!("cleanup: {e}"))?;
-        log("table removed (--cleanup-on-exit)");
+        tracing::info!("table removed (--cleanup-on-exit)");
     } else {
-        log("stopped; the rules stay in force");
+        tracing::info!("stopped; the rules stay in force");
     }
     Ok((String::new(), true))
 }

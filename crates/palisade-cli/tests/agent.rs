@@ -250,9 +250,9 @@ fn agents_enforce_follow_changes_survive_kill_and_restart() {
     assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
     // Without agents nothing is enforced: the lab does not match the policies.
     assert!(!lab.probe().0, "no agent, yet the lab enforces");
-    for node in 0..2 {
-        lab.start_agent(node, &[]);
-    }
+    // The second agent logs JSON lines (`--log-format json`), the first text.
+    lab.start_agent(0, &[]);
+    lab.start_agent(1, &["--log-format", "json"]);
     // 1. Enforced as predicted: y -> x/a allowed, y -> x/b and x/b -> x/a denied.
     let v = lab.probe_until_agrees();
     assert!(allowed(&v, "y/c", "x/a") && allowed(&v, "y/d", "x/a"));
@@ -330,6 +330,23 @@ fn agents_enforce_follow_changes_survive_kill_and_restart() {
         log.contains("input rejected") && log.contains("broken.yaml:3:"),
         "{log}"
     );
+    // The JSON agent said the same, one object per line with a level and a message.
+    let json_log = std::fs::read_to_string(lab.log(1)).unwrap();
+    let rejected: Vec<Value> = json_log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .filter(|v| {
+            v["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("input rejected"))
+        })
+        .collect();
+    assert!(!rejected.is_empty(), "{json_log}");
+    assert_eq!(rejected[0]["level"], "WARN", "{json_log}");
+    assert!(rejected[0]["fields"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("broken.yaml:3:"));
     std::fs::remove_file(lab.manifests().join("broken.yaml")).unwrap();
 
     // 4. kill -9 the agent of n1: the kernel keeps its rules.

@@ -199,20 +199,6 @@ impl Compiled {
 pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
     let pods = cluster.pods.len();
     let endpoints = pods + cluster.externals.len();
-    let ns_index: HashMap<&str, usize> = cluster
-        .namespaces
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.name.as_str(), i))
-        .collect();
-    let no_labels = Labels::new();
-    let ns_labels = |ns: &str| -> &Labels {
-        ns_index
-            .get(ns)
-            .map(|&i| &cluster.namespaces[i].labels)
-            .unwrap_or(&no_labels)
-    };
-
     // 1. Label groups: selectable pods with the same namespace and labels.
     let mut group_of: HashMap<(&str, &Labels), usize> = HashMap::new();
     let mut group_ns: Vec<&str> = Vec::new();
@@ -289,23 +275,7 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
                                         None => vec![own_ns],
                                         Some(sel) => ns_sel_memo
                                             .entry(sel)
-                                            .or_insert_with(|| {
-                                                let mut v: Vec<&str> = cluster
-                                                    .namespaces
-                                                    .iter()
-                                                    .filter(|n| sel.matches(&n.labels))
-                                                    .map(|n| n.name.as_str())
-                                                    .collect();
-                                                // Namespaces only known through their pods have just the name label.
-                                                for &ns in groups_in_ns.keys() {
-                                                    if !ns_index.contains_key(ns)
-                                                        && sel.matches(ns_labels(ns))
-                                                    {
-                                                        v.push(ns);
-                                                    }
-                                                }
-                                                v
-                                            })
+                                            .or_insert_with(|| cluster.selected_namespaces(Some(sel), ""))
                                             .clone(),
                                     };
                                     let mut gs = Vec::new();

@@ -288,12 +288,7 @@ impl Ctx<'_> {
                     }
                     None => {}
                     Some(sel) => {
-                        let empty = Default::default();
-                        let labels = self
-                            .cluster
-                            .namespace(&pod.namespace)
-                            .map(|n| &n.labels)
-                            .unwrap_or(&empty);
+                        let labels = self.cluster.namespace_labels(&pod.namespace);
                         if let Some(req) = sel.first_failure(labels) {
                             return (
                                 false,

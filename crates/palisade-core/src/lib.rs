@@ -12,6 +12,7 @@ pub mod matrix;
 pub mod model;
 pub mod nodes;
 pub mod segments;
+pub mod select;
 pub mod selector;
 pub mod summary;
 pub mod twin;

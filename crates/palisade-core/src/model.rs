@@ -2,16 +2,13 @@
 //! to what NetworkPolicy semantics depend on. Built by the loader from real
 //! Kubernetes objects, after validation; the engine never sees invalid input.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
 use crate::ip::Cidr;
 use crate::selector::LabelSelector;
-
-/// Labels of an object, kept sorted so equal label sets compare and hash equal.
-pub type Labels = BTreeMap<String, String>;
+pub use crate::selector::Labels;
 
 /// Transport protocols NetworkPolicy knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,8 +1,10 @@
 //! Label selectors (`matchLabels` and `matchExpressions`), as `metav1.LabelSelector`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::model::Labels;
+/// Labels of an object, kept sorted so equal label sets compare and hash equal.
+pub type Labels = BTreeMap<String, String>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operator {

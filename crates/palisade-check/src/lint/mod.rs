@@ -309,35 +309,6 @@ pub fn peer_field(ingress: bool, rule: usize, item: usize) -> String {
     )
 }
 
-/// Pods (indices) a `podSelector`/`namespaceSelector` item selects, as the API defines it:
-/// namespaces by the namespace selector (or the policy's own), pods by the pod selector (or all).
-pub fn peer_pods(
-    c: &Cluster,
-    own_namespace: &str,
-    namespace_selector: Option<&palisade_core::LabelSelector>,
-    pod_selector: Option<&palisade_core::LabelSelector>,
-) -> Vec<usize> {
-    let namespaces: std::collections::HashSet<&str> = match namespace_selector {
-        Some(s) => c
-            .namespaces
-            .iter()
-            .filter(|n| s.matches(&n.labels))
-            .map(|n| n.name.as_str())
-            .collect(),
-        None => [own_namespace].into_iter().collect(),
-    };
-    c.pods
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| {
-            !p.host_network
-                && namespaces.contains(p.namespace.as_str())
-                && pod_selector.is_none_or(|s| s.matches(&p.labels))
-        })
-        .map(|(i, _)| i)
-        .collect()
-}
-
 /// A selector as the API writes it (`matchLabels` when it can be), for fixes.
 pub fn selector_json(s: &palisade_core::LabelSelector) -> serde_json::Value {
     use palisade_core::Operator;

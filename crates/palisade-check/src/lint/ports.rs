@@ -2,7 +2,7 @@
 
 use palisade_core::{Peer, PortMatch, Protocol};
 
-use super::{peer_pods, rule_field, Ctx, Finding, NAMED_PORT_UNDECLARED, SCTP};
+use super::{rule_field, Ctx, Finding, NAMED_PORT_UNDECLARED, SCTP};
 
 pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
     let c = cx.cluster;
@@ -26,9 +26,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                     // destinations for egress.
                     let targets: Vec<usize> = if ingress {
                         cx.selectable()
-                            .filter(|(_, p)| {
-                                p.namespace == policy.namespace && policy.pod_selector.matches(&p.labels)
-                            })
+                            .filter(|(_, p)| policy.selects(p))
                             .map(|(i, _)| i)
                             .collect()
                     } else if rule.peers.is_empty() {
@@ -41,8 +39,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                                 Peer::Pods {
                                     namespace_selector,
                                     pod_selector,
-                                } => peer_pods(
-                                    c,
+                                } => c.peer_pods(
                                     &policy.namespace,
                                     namespace_selector.as_ref(),
                                     pod_selector.as_ref(),

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use palisade_core::{LabelSelector, Operator, Peer};
 
 use super::{
-    peer_field, peer_pods, peers, rule_field, selector_json, Ctx, Finding, AND_OR, PEER_SELECTS_NOTHING,
+    peer_field, peers, rule_field, selector_json, Ctx, Finding, AND_OR, PEER_SELECTS_NOTHING,
     POLICY_SELECTS_NOTHING, UNKNOWN_NAMESPACE_LABEL,
 };
 
@@ -66,8 +66,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                 continue;
             }
         }
-        if peer_pods(
-            c,
+        if c.peer_pods(
             &policy.namespace,
             namespace_selector.as_ref(),
             pod_selector.as_ref(),
@@ -92,10 +91,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
         }
     }
     for (pi, policy) in c.policies.iter().enumerate() {
-        let selected = cx
-            .selectable()
-            .filter(|(_, p)| p.namespace == policy.namespace && policy.pod_selector.matches(&p.labels))
-            .count();
+        let selected = cx.selectable().filter(|(_, p)| policy.selects(p)).count();
         if selected == 0 {
             let in_ns = cx
                 .selectable()
@@ -151,11 +147,12 @@ fn and_or(cx: &Ctx, pi: usize, out: &mut Vec<Finding>) {
                 .collect();
             for &(ni, ns_sel) in &ns_only {
                 for &(pj, pod_sel) in &pod_only {
-                    let as_written: BTreeSet<usize> = peer_pods(c, &policy.namespace, Some(ns_sel), None)
+                    let as_written: BTreeSet<usize> = c
+                        .peer_pods(&policy.namespace, Some(ns_sel), None)
                         .into_iter()
-                        .chain(peer_pods(c, &policy.namespace, None, Some(pod_sel)))
+                        .chain(c.peer_pods(&policy.namespace, None, Some(pod_sel)))
                         .collect();
-                    let anded = peer_pods(c, &policy.namespace, Some(ns_sel), Some(pod_sel));
+                    let anded = c.peer_pods(&policy.namespace, Some(ns_sel), Some(pod_sel));
                     if anded.len() >= as_written.len() {
                         continue;
                     }

@@ -1,0 +1,163 @@
+//! Which pods a selector picks, once for every reader: the policy's subjects (its
+//! `podSelector` in its namespace) and a `from`/`to` item's pods (`namespaceSelector` and
+//! `podSelector` ANDed; no `namespaceSelector`: the policy's own namespace). Selectors never
+//! pick hostNetwork pods (their traffic is the node's). A namespace known only through its
+//! pods has no labels. Compile, lint and assertions all use these; the direct evaluator
+//! (`explain`) decides one pod at a time with the same rules and says why.
+
+use std::collections::HashMap;
+
+use crate::model::{Cluster, Labels, Pod, Policy};
+use crate::selector::LabelSelector;
+
+static NO_LABELS: Labels = Labels::new();
+
+impl Cluster {
+    /// A namespace's labels (none for a namespace known only through its pods).
+    pub fn namespace_labels(&self, namespace: &str) -> &Labels {
+        self.namespace(namespace).map_or(&NO_LABELS, |n| &n.labels)
+    }
+
+    /// The namespaces a `namespaceSelector` picks (`None`: just `own`), among those with a
+    /// Namespace object and those known only through their pods, each once.
+    pub fn selected_namespaces<'c>(&'c self, selector: Option<&LabelSelector>, own: &'c str) -> Vec<&'c str> {
+        let Some(sel) = selector else {
+            return vec![own];
+        };
+        let mut out: Vec<&str> = self
+            .namespaces
+            .iter()
+            .filter(|n| sel.matches(&n.labels))
+            .map(|n| n.name.as_str())
+            .collect();
+        if sel.matches(&NO_LABELS) {
+            let known: std::collections::HashSet<&str> =
+                self.namespaces.iter().map(|n| n.name.as_str()).collect();
+            let mut only_pods: Vec<&str> = self
+                .pods
+                .iter()
+                .map(|p| p.namespace.as_str())
+                .filter(|ns| !known.contains(ns))
+                .collect();
+            only_pods.sort_unstable();
+            only_pods.dedup();
+            out.extend(only_pods);
+        }
+        out
+    }
+
+    /// The pods (indices) a `from`/`to` pods item of a policy in `own` selects.
+    pub fn peer_pods(
+        &self,
+        own: &str,
+        namespace_selector: Option<&LabelSelector>,
+        pod_selector: Option<&LabelSelector>,
+    ) -> Vec<usize> {
+        let namespaces = self.selected_namespaces(namespace_selector, own);
+        let mut in_selected: HashMap<&str, bool> = HashMap::new();
+        self.pods
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                !p.host_network
+                    && *in_selected
+                        .entry(p.namespace.as_str())
+                        .or_insert_with(|| namespaces.contains(&p.namespace.as_str()))
+                    && pod_selector.is_none_or(|s| s.matches(&p.labels))
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The pods (indices) a policy applies to.
+    pub fn subject_pods(&self, policy: &Policy) -> Vec<usize> {
+        self.pods
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| policy.selects(p))
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+impl Policy {
+    /// Whether the policy applies to `pod`: its namespace, its `podSelector`, and never a
+    /// hostNetwork pod.
+    pub fn selects(&self, pod: &Pod) -> bool {
+        !pod.host_network && pod.namespace == self.namespace && self.pod_selector.matches(&pod.labels)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Namespace;
+
+    fn pod(ns: &str, name: &str, labels: &[(&str, &str)], host: bool) -> Pod {
+        Pod {
+            namespace: ns.into(),
+            name: name.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ips: Vec::new(),
+            host_network: host,
+            ports: Vec::new(),
+            node: None,
+            workload: None,
+        }
+    }
+
+    fn sel(pairs: &[(&str, &str)]) -> LabelSelector {
+        LabelSelector::from_labels(pairs.iter().copied())
+    }
+
+    /// Expectations by hand: `a` is labelled team=x; `b` exists without labels; `c` is
+    /// known only through its pod; hostNetwork pods are never picked.
+    #[test]
+    fn peers_and_subjects_as_the_api_defines_them() {
+        let c = Cluster {
+            namespaces: vec![
+                Namespace {
+                    name: "a".into(),
+                    labels: [("team".to_string(), "x".to_string())].into_iter().collect(),
+                    annotations: Default::default(),
+                },
+                Namespace {
+                    name: "b".into(),
+                    labels: Labels::new(),
+                    annotations: Default::default(),
+                },
+            ],
+            pods: vec![
+                pod("a", "web", &[("app", "web")], false),
+                pod("a", "node-agent", &[("app", "web")], true),
+                pod("b", "web", &[("app", "web")], false),
+                pod("c", "web", &[("app", "web")], false),
+                pod("a", "db", &[("app", "db")], false),
+            ],
+            ..Default::default()
+        };
+        let web = sel(&[("app", "web")]);
+        let team = sel(&[("team", "x")]);
+        let all = LabelSelector::everything();
+        assert_eq!(c.peer_pods("a", None, Some(&web)), vec![0]);
+        assert_eq!(c.peer_pods("a", None, None), vec![0, 4]);
+        assert_eq!(c.peer_pods("a", Some(&team), Some(&web)), vec![0]);
+        // An empty namespaceSelector: every namespace, the pod-only one too.
+        assert_eq!(c.peer_pods("a", Some(&all), Some(&web)), vec![0, 2, 3]);
+        assert_eq!(c.selected_namespaces(Some(&all), "a"), vec!["a", "b", "c"]);
+        assert_eq!(c.selected_namespaces(Some(&team), "b"), vec!["a"]);
+        assert!(c.namespace_labels("c").is_empty());
+        let p = Policy {
+            namespace: "a".into(),
+            name: "p".into(),
+            pod_selector: web.clone(),
+            types: Default::default(),
+            ingress: Vec::new(),
+            egress: Vec::new(),
+        };
+        assert_eq!(c.subject_pods(&p), vec![0]);
+    }
+}
