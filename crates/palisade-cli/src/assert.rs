@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use palisade_check::assertions::{self, Assertion, Outcome};
 use palisade_core::Cluster;
-use palisade_load::{yaml, Diagnostic};
+use palisade_load::{yaml, Diagnostic, ErrorKind};
 use serde_json::{json, Value};
 
 use crate::explain;
@@ -43,6 +43,11 @@ fn read_spec(path: &PathBuf, default_ns: &str) -> Result<Vec<Assertion>, Failure
             pos: Some(e.pos),
             path: Default::default(),
             object: None,
+            kind: if e.limit {
+                ErrorKind::Limit
+            } else {
+                ErrorKind::Syntax
+            },
             message: format!("YAML syntax error: {}", e.message),
         }]));
     }
@@ -55,6 +60,7 @@ fn read_spec(path: &PathBuf, default_ns: &str) -> Result<Vec<Assertion>, Failure
                     pos: yaml::locate(&text, 0, &e.path),
                     path: e.path,
                     object: None,
+                    kind: e.kind,
                     message: e.message,
                 })
                 .collect(),

@@ -153,7 +153,8 @@ pub fn sources(paths: &[String]) -> Result<Vec<Source>, Failure> {
                 )
                 .into());
             }
-            let text = palisade_load::walk::text_of("<stdin>", bytes).map_err(|d| Failure::Input(vec![d]))?;
+            let text =
+                palisade_load::walk::text_of("<stdin>", bytes).map_err(|d| Failure::Input(vec![*d]))?;
             out.push(Source::Text {
                 name: "<stdin>".into(),
                 text,

@@ -4,8 +4,8 @@
 
 use clap::{Args, ValueEnum};
 use palisade_check::lint::{self, Finding, LintOptions, LintReport, Severity, ENDPORT_NAMED, INVALID, RULES};
-use palisade_load::path::{FieldPath, Seg};
-use palisade_load::{Diagnostic, Loaded};
+use palisade_load::path::FieldPath;
+use palisade_load::{Diagnostic, ErrorKind, Loaded};
 use serde_json::{json, Value};
 
 use crate::inputs::{self, Failure, InputArgs};
@@ -60,9 +60,11 @@ struct Placed {
 }
 
 fn from_diagnostic(d: Diagnostic) -> Placed {
-    let endport =
-        matches!(d.path.0.last(), Some(Seg::Key(k)) if k == "endPort") && d.message.contains("non-numeric");
-    let rule = if endport { ENDPORT_NAMED } else { INVALID };
+    let rule = if d.kind == ErrorKind::EndPortWithNamedPort {
+        ENDPORT_NAMED
+    } else {
+        INVALID
+    };
     Placed {
         finding: Finding::new(
             rule,

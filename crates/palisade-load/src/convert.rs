@@ -14,7 +14,7 @@ use palisade_core::{
     PortMatch, Protocol, Requirement, Rule,
 };
 
-use crate::diagnostic::FieldError;
+use crate::diagnostic::{ErrorKind, FieldError};
 use crate::names;
 use crate::path::FieldPath;
 
@@ -171,10 +171,13 @@ fn policy_port(p: &net::NetworkPolicyPort, path: &FieldPath, errs: &mut Sink) ->
                 errs.push(FieldError::invalid(path.key("port"), name, &why));
             }
             if end.is_some() {
-                errs.push(FieldError::forbidden(
-                    path.key("endPort"),
-                    "may not be specified when `port` is non-numeric",
-                ));
+                errs.push(FieldError {
+                    kind: ErrorKind::EndPortWithNamedPort,
+                    ..FieldError::forbidden(
+                        path.key("endPort"),
+                        "may not be specified when `port` is non-numeric",
+                    )
+                });
             }
             PortMatch::Named(name.clone())
         }
@@ -244,6 +247,7 @@ pub fn cidr_remarks(spec: Option<&net::NetworkPolicySpec>) -> Sink {
             if palisade_core::ip::has_leading_zeros(text) {
                 out.push(FieldError {
                     path,
+                    kind: ErrorKind::Invalid,
                     message: format!(
                         "\"{text}\": IPv4 parts with leading zeros are read as decimal; the API server warns about them and may refuse them in later releases"
                     ),

@@ -19,7 +19,7 @@ pub mod strict;
 pub mod walk;
 pub mod yaml;
 
-pub use diagnostic::Diagnostic;
+pub use diagnostic::{Diagnostic, ErrorKind};
 pub use load::{
     assign_addresses, from_objects, load, LoadError, LoadOptions, Loaded, Object, Source, Validation,
     API_SOURCE, NAMESPACE_NAME_LABEL, NOT_MANIFESTS,

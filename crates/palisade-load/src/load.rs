@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::convert::Sink;
-use crate::diagnostic::{Diagnostic, FieldError};
+use crate::diagnostic::{Diagnostic, ErrorKind, FieldError};
 use crate::kinds::{self, Dispatch, Kind};
 use crate::objects::{Converted, Made, Typed};
 use crate::path::FieldPath;
@@ -32,6 +32,7 @@ pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 fn not_an_object() -> FieldError {
     FieldError {
         path: FieldPath::root(),
+        kind: ErrorKind::Type,
         message: "expected a Kubernetes object (a mapping with apiVersion and kind)".into(),
     }
 }
@@ -158,6 +159,7 @@ struct Pending {
     doc: usize,
     path: FieldPath,
     object: Option<String>,
+    kind: ErrorKind,
     message: String,
     warning: bool,
 }
@@ -233,6 +235,11 @@ pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError>
                     pos: Some(e.pos),
                     path: FieldPath::root(),
                     object: None,
+                    kind: if e.limit {
+                        ErrorKind::Limit
+                    } else {
+                        ErrorKind::Syntax
+                    },
                     message: if e.limit {
                         e.message
                     } else {
@@ -269,6 +276,7 @@ pub fn load(sources: &[Source], opts: &LoadOptions) -> Result<Loaded, LoadError>
                 pos,
                 path: p.path,
                 object: p.object,
+                kind: p.kind,
                 message: p.message,
             };
             if p.warning {
@@ -340,6 +348,7 @@ pub fn from_objects(
             pos: None,
             path: p.path,
             object: p.object,
+            kind: p.kind,
             message: p.message,
         })
         .collect();
@@ -408,6 +417,7 @@ fn deserialize<T: DeserializeOwned>(src: Src<'_>, check: bool) -> (Result<T, Fie
                     let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
                     FieldError {
                         path: FieldPath::from_serde(e.path()),
+                        kind: ErrorKind::Type,
                         message: msg,
                     }
                 })
@@ -628,6 +638,7 @@ impl State {
             doc,
             path: base.join(&e.path),
             object,
+            kind: e.kind,
             message: e.message,
             warning,
         });
@@ -808,10 +819,7 @@ impl State {
                 doc,
                 base,
                 label.clone(),
-                FieldError {
-                    path: FieldPath::root().key("apiVersion"),
-                    message: r,
-                },
+                FieldError::new(ErrorKind::Invalid, FieldPath::root().key("apiVersion"), r),
             );
         }
         let strict = opts.validation == Validation::Strict;
@@ -943,6 +951,7 @@ impl State {
                     pos: None,
                     path: FieldPath::root(),
                     object: None,
+                    kind: ErrorKind::Option,
                     message,
                 }],
                 Vec::new(),

@@ -12,7 +12,7 @@ use std::fmt;
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::diagnostic::FieldError;
+use crate::diagnostic::{ErrorKind, FieldError};
 use crate::path::FieldPath;
 
 /// A key the type at that place does not know, and the known field it most resembles.
@@ -34,6 +34,7 @@ impl UnknownField {
         }
         FieldError {
             path: self.path.clone(),
+            kind: ErrorKind::UnknownField,
             message,
         }
     }
@@ -62,6 +63,7 @@ pub fn from_value<T: DeserializeOwned>(v: &Value, check: bool) -> (Result<T, Fie
     };
     let result = T::deserialize(de).map_err(|e| FieldError {
         path: e.path.unwrap_or_default(),
+        kind: ErrorKind::Type,
         message: e.message,
     });
     (result, unknown)

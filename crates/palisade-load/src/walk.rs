@@ -11,7 +11,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, ErrorKind};
 use crate::path::FieldPath;
 use crate::yaml::Pos;
 
@@ -39,6 +39,7 @@ fn io_problem(p: &Path, message: String) -> Diagnostic {
         pos: None,
         path: FieldPath::root(),
         object: None,
+        kind: ErrorKind::Io,
         message,
     }
 }
@@ -130,7 +131,7 @@ impl Walk {
     fn read(&mut self, p: &Path, explicit: bool) {
         let bytes = match read_capped(p) {
             Ok(b) => b,
-            Err(d) => return self.diags.push(d),
+            Err(d) => return self.diags.push(*d),
         };
         match text_of(&p.display().to_string(), bytes) {
             Ok(text) => self.files.push(File {
@@ -138,43 +139,47 @@ impl Walk {
                 text,
                 explicit,
             }),
-            Err(d) => self.diags.push(d),
+            Err(d) => self.diags.push(*d),
         }
     }
 }
 
-fn read_capped(p: &Path) -> Result<Vec<u8>, Diagnostic> {
+fn read_capped(p: &Path) -> Result<Vec<u8>, Box<Diagnostic>> {
     let f = fs::File::open(p).map_err(|e| io_problem(p, e.to_string()))?;
     let mut bytes = Vec::new();
     f.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| io_problem(p, e.to_string()))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(io_problem(
-            p,
-            format!(
-                "larger than {} MiB, the most Palisade reads from one file",
-                MAX_FILE_BYTES >> 20
-            ),
-        ));
+        return Err(Box::new(Diagnostic {
+            kind: ErrorKind::Limit,
+            ..io_problem(
+                p,
+                format!(
+                    "larger than {} MiB, the most Palisade reads from one file",
+                    MAX_FILE_BYTES >> 20
+                ),
+            )
+        }));
     }
     Ok(bytes)
 }
 
 /// Bytes as text, or a diagnostic at the first byte that is not UTF-8.
-pub fn text_of(name: &str, bytes: Vec<u8>) -> Result<String, Diagnostic> {
+pub fn text_of(name: &str, bytes: Vec<u8>) -> Result<String, Box<Diagnostic>> {
     String::from_utf8(bytes).map_err(|e| {
         let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = good.iter().filter(|&&b| b == b'\n').count() + 1;
         let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
-        Diagnostic {
+        Box::new(Diagnostic {
             file: name.to_string(),
             pos: Some(Pos { line, column }),
             path: FieldPath::root(),
             object: None,
+            kind: ErrorKind::Syntax,
             message: "not UTF-8 text (manifests are UTF-8)".into(),
-        }
+        })
     })
 }
 
