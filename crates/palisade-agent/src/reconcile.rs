@@ -74,6 +74,7 @@ fn decoding_view(table: &NodeTable) -> (Cluster, Ruleset) {
                 ports: Vec::new(),
                 node: None,
                 workload: None,
+                source: None,
             })
             .collect(),
         policies: c

@@ -279,6 +279,31 @@ fn lint_reports_invalid_manifests_as_findings() {
     assert_eq!(v["findings"][0]["line"], 3);
 }
 
+/// A Pod as `kubectl get` writes it, owned by a ReplicaSet of a Deployment and without
+/// labels: the finding names the Pod and finds its line (it used to name the Deployment,
+/// which is in no file, and had no place). Line 6 is `metadata:` (by hand).
+#[test]
+fn findings_on_pods_a_workload_owns_find_their_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("pods.yaml");
+    std::fs::write(
+        &f,
+        "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: web-7d4f9c8b6-abcde\n    namespace: x\n    ownerReferences:\n    - {apiVersion: apps/v1, kind: ReplicaSet, name: web-7d4f9c8b6, uid: u, controller: true}\n  spec:\n    containers: [{name: c, image: i}]\n  status: {podIP: 10.0.0.1}\n",
+    )
+    .unwrap();
+    let r = run(&["lint", f.to_str().unwrap(), "-o", "json", "--fail-on", "never"]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    let x = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["rule"] == "PAL016")
+        .unwrap_or_else(|| panic!("no PAL016: {v}"));
+    assert_eq!(x["object"], "Pod x/web-7d4f9c8b6-abcde", "{x}");
+    assert_eq!(x["field"], "metadata.labels", "{x}");
+    assert_eq!(x["line"], 6, "{x}");
+}
+
 #[test]
 fn scaffold_closes_what_the_shop_did_not_declare() {
     let dir = tempfile::tempdir().unwrap();

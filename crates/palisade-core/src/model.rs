@@ -78,6 +78,34 @@ pub struct ContainerPort {
     pub protocol: Protocol,
 }
 
+/// A Kubernetes object by kind, namespace and name: how findings and origins name what
+/// they are about. Shown as `Kind namespace/name` (`Kind name` without a namespace).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectRef {
+    pub fn new(kind: &str, namespace: Option<&str>, name: &str) -> Self {
+        ObjectRef {
+            kind: kind.to_string(),
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
 /// A pod (or the representative pod of a workload).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pod {
@@ -93,6 +121,9 @@ pub struct Pod {
     pub node: Option<String>,
     /// The workload that produced this pod (`Deployment/web`), for grouping output.
     pub workload: Option<String>,
+    /// The object it was read from: a Pod, or the workload it stands for (`None` for pods
+    /// built in code). Where its file and line are found.
+    pub source: Option<ObjectRef>,
 }
 
 impl Pod {

@@ -232,6 +232,7 @@ mod tests {
             ports: vec![],
             node: None,
             workload: None,
+            source: None,
         });
         // The first address is a pod's: the next one stands for the range.
         assert_eq!(

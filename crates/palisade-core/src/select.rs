@@ -106,6 +106,7 @@ mod tests {
             ports: Vec::new(),
             node: None,
             workload: None,
+            source: None,
         }
     }
 

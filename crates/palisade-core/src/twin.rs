@@ -99,6 +99,7 @@ mod tests {
             ports: Vec::new(),
             node: None,
             workload: None,
+            source: None,
         }
     }
 

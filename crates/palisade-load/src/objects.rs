@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use palisade_core::{Namespace, Node, Pod, Policy};
+use palisade_core::{Namespace, Node, ObjectRef, Pod, Policy};
 
 use crate::convert::{self, Sink};
 use crate::diagnostic::FieldError;
@@ -141,6 +141,7 @@ fn convert_pod(pod: K8sPod, errs: &mut Sink, opts: &LoadOptions) -> Pod {
     let ips = convert::pod_ips(pod.status.as_ref(), errs);
     let workload = owner_workload(&pod.metadata, &labels);
     Pod {
+        source: Some(ObjectRef::new("Pod", Some(&namespace), &name)),
         namespace,
         name,
         labels,
@@ -176,6 +177,7 @@ fn convert_workload(
     );
     let parts = convert::pod_spec(template.and_then(|t| t.spec.as_ref()), &tp.key("spec"), errs);
     Pod {
+        source: Some(ObjectRef::new(kind, Some(&namespace), &name)),
         namespace,
         workload: Some(format!("{kind}/{name}")),
         name,

@@ -211,6 +211,7 @@ pub fn cluster(rng: &mut impl Choose) -> Cluster {
                 n => Some(format!("n{}", n - 1)),
             },
             workload: None,
+            source: None,
         });
     }
     let mut policies = Vec::new();

@@ -106,6 +106,7 @@ fn dns_cluster(cx: &Ctx) -> (Cluster, Vec<usize>) {
             ports: Vec::new(),
             node: None,
             workload: None,
+            source: None,
         });
         if !c.namespaces.iter().any(|n| n.name == cx.opts.dns_namespace) {
             c.namespaces.push(palisade_core::Namespace {

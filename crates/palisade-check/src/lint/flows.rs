@@ -179,7 +179,7 @@ fn monitoring(cx: &Ctx, out: &mut Vec<Finding>) {
                     port.port,
                 );
                 if was && !is {
-                    let e = lost.entry(cx.pod_object(target)).or_default();
+                    let e = lost.entry(cx.pod_group(target)).or_default();
                     let p = format!(
                         "{}/{} ({})",
                         port.port,

@@ -31,15 +31,19 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
     }
     let mut seen = BTreeSet::new();
     for (_, pod) in cx.selectable() {
-        let object = cx.pod_object(pod);
-        if !seen.insert(object.clone()) {
+        // One finding per workload; it names (and is placed at) the object the first of
+        // its pods was read from: the workload, or a Pod `kubectl get` wrote.
+        if !seen.insert(cx.pod_group(pod)) {
             continue;
         }
-        let field = if object.starts_with("Pod ") {
-            "metadata.labels"
-        } else {
-            "spec.template.metadata.labels"
+        let object = cx.pod_object(pod);
+        // Where the labels are written: on the Pod, or in the workload's pod template.
+        let field = match object.kind.as_str() {
+            "Pod" => "metadata.labels",
+            "CronJob" => "spec.jobTemplate.spec.template.metadata.labels",
+            _ => "spec.template.metadata.labels",
         };
+        let object = object.to_string();
         if pod.labels.is_empty() {
             out.push(
                 Finding::new(

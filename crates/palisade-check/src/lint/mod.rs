@@ -14,7 +14,7 @@ mod selectors;
 use std::fmt;
 use std::net::IpAddr;
 
-use palisade_core::{compile, Cluster, Compiled, Options, Pod};
+use palisade_core::{compile, Cluster, Compiled, ObjectRef, Options, Pod};
 use serde::Serialize;
 
 /// How bad a finding is.
@@ -217,12 +217,21 @@ impl Ctx<'_> {
         format!("NetworkPolicy {}", self.cluster.policies[p].key())
     }
 
-    /// The object a pod came from: the pod itself, or its workload.
-    pub fn pod_object(&self, pod: &Pod) -> String {
+    /// The group a pod belongs to in findings: its workload (`Deployment ns/web`, also for
+    /// Pods a workload owns), else the pod.
+    pub fn pod_group(&self, pod: &Pod) -> String {
         match pod.workload.as_deref().and_then(|w| w.split_once('/')) {
             Some((kind, name)) => format!("{kind} {}/{name}", pod.namespace),
             None => format!("Pod {}", pod.key()),
         }
+    }
+
+    /// The object a pod was read from: the Pod itself (also one a workload owns, as
+    /// `kubectl get` writes them), or the workload it stands for.
+    pub fn pod_object(&self, pod: &Pod) -> ObjectRef {
+        pod.source
+            .clone()
+            .unwrap_or_else(|| ObjectRef::new("Pod", Some(&pod.namespace), &pod.name))
     }
 
     /// Pods that policies can select (not hostNetwork).
