@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use palisade_core::{compile, explain, Cluster, Endpoint, Explanation, Options, Protocol};
 use serde::Serialize;
 
-use crate::report::{ranges_text, Report};
+use palisade_core::report::{ranges_text, Report};
 
 /// One group of changed connections.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 
 use crate::inputs::{self, Failure, InputArgs};
 use crate::text;
-use palisade_check::report::{ranges_text, Report};
+use palisade_core::report::{ranges_text, Report};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {

@@ -8,7 +8,7 @@ use palisade_core::{allowed, explain, Endpoint, Peer, Protocol};
 
 use super::{some, Ctx, Finding, HALF_OPEN, MONITORING_BLIND};
 use crate::diff::deciding_policies;
-use crate::report::{merge, ranges_text};
+use palisade_core::report::{merge, ranges_text};
 
 /// (source class, destination class, egress allows?, protocol).
 type HalfOpen = (usize, usize, bool, Protocol);

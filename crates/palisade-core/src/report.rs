@@ -1,8 +1,8 @@
 //! The analysis at display level: pods and externals, their classes, and the port
 //! ranges allowed between every pair of classes, computed once from the matrices.
 
-use palisade_core::compile::NodeTie;
-use palisade_core::{Cluster, Compiled, Protocol};
+use crate::compile::NodeTie;
+use crate::{Cluster, Compiled, Protocol};
 
 /// An endpoint as printed.
 pub struct Endpoint {
@@ -28,14 +28,28 @@ pub struct Report {
 /// refused: `-o summary`, `--port` and `explain` still work at any size.
 pub const MAX_CLASSES: usize = 8192;
 
-impl Report {
-    pub fn build(cluster: &Cluster, compiled: &Compiled) -> anyhow::Result<Report> {
-        anyhow::ensure!(
-            compiled.class_count() <= MAX_CLASSES,
+/// The per-pair report was refused: too many classes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooManyClasses(pub usize);
+
+impl std::fmt::Display for TooManyClasses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
             "{} equivalence classes is too many for a pair-by-pair report (at most {MAX_CLASSES}); \
              use -o summary, --port, or explain",
-            compiled.class_count()
-        );
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for TooManyClasses {}
+
+impl Report {
+    pub fn build(cluster: &Cluster, compiled: &Compiled) -> Result<Report, TooManyClasses> {
+        if compiled.class_count() > MAX_CLASSES {
+            return Err(TooManyClasses(compiled.class_count()));
+        }
         let mut endpoints = Vec::new();
         for (i, p) in cluster.pods.iter().enumerate() {
             // The workload, else the conventional app label, else the pod itself.
@@ -163,7 +177,7 @@ pub fn ranges_text(r: &[(u16, u16)]) -> String {
         return "all".into();
     }
     r.iter()
-        .map(|(lo, hi)| palisade_core::port_range_text(*lo, *hi))
+        .map(|(lo, hi)| crate::port_range_text(*lo, *hi))
         .collect::<Vec<_>>()
         .join(",")
 }
