@@ -11,6 +11,7 @@ pub mod ip;
 pub mod matrix;
 pub mod model;
 pub mod nodes;
+pub mod ranges;
 pub mod report;
 pub mod segments;
 pub mod select;

@@ -155,18 +155,7 @@ impl Report {
     }
 }
 
-/// Sorted, merged port ranges.
-pub fn merge(mut r: Vec<(u16, u16)>) -> Vec<(u16, u16)> {
-    r.sort_unstable();
-    let mut out: Vec<(u16, u16)> = Vec::with_capacity(r.len());
-    for (lo, hi) in r {
-        match out.last_mut() {
-            Some(last) if lo as u32 <= last.1 as u32 + 1 => last.1 = last.1.max(hi),
-            _ => out.push((lo, hi)),
-        }
-    }
-    out
-}
+pub use crate::ranges::merge;
 
 /// `80,443,8000-8080`, `all` or `-`.
 pub fn ranges_text(r: &[(u16, u16)]) -> String {
@@ -187,11 +176,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn merges_adjacent_and_overlapping() {
-        assert_eq!(
-            merge(vec![(80, 80), (1, 79), (443, 443), (81, 90)]),
-            vec![(1, 90), (443, 443)]
-        );
+    fn port_ranges_as_text() {
         assert_eq!(ranges_text(&[(1, 65535)]), "all");
         assert_eq!(ranges_text(&[]), "-");
         assert_eq!(ranges_text(&[(53, 53), (8000, 8080)]), "53,8000-8080");

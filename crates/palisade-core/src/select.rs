@@ -5,7 +5,7 @@
 //! pods has no labels. Compile, lint and assertions all use these; the direct evaluator
 //! (`explain`) decides one pod at a time with the same rules and says why.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use crate::model::{Cluster, Labels, Pod, Policy};
 use crate::selector::LabelSelector;
@@ -31,8 +31,7 @@ impl Cluster {
             .map(|n| n.name.as_str())
             .collect();
         if sel.matches(&NO_LABELS) {
-            let known: std::collections::HashSet<&str> =
-                self.namespaces.iter().map(|n| n.name.as_str()).collect();
+            let known: HashSet<&str> = self.namespaces.iter().map(|n| n.name.as_str()).collect();
             let mut only_pods: Vec<&str> = self
                 .pods
                 .iter()
@@ -53,16 +52,16 @@ impl Cluster {
         namespace_selector: Option<&LabelSelector>,
         pod_selector: Option<&LabelSelector>,
     ) -> Vec<usize> {
-        let namespaces = self.selected_namespaces(namespace_selector, own);
-        let mut in_selected: HashMap<&str, bool> = HashMap::new();
+        let namespaces: HashSet<&str> = self
+            .selected_namespaces(namespace_selector, own)
+            .into_iter()
+            .collect();
         self.pods
             .iter()
             .enumerate()
             .filter(|(_, p)| {
                 !p.host_network
-                    && *in_selected
-                        .entry(p.namespace.as_str())
-                        .or_insert_with(|| namespaces.contains(&p.namespace.as_str()))
+                    && namespaces.contains(p.namespace.as_str())
                     && pod_selector.is_none_or(|s| s.matches(&p.labels))
             })
             .map(|(i, _)| i)

@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use palisade_core::ip::{ip_to_num, Family};
+use palisade_core::ranges::merge;
 use palisade_core::{Cluster, Compiled, IpBlockPods, Peer, PortMatch, Protocol};
 
 use crate::ruleset::{AddrSet, LogMeaning, Ruleset, VerdictMap};
@@ -62,19 +63,6 @@ fn extend(dst: &mut Addrs, src: &Addrs) {
     for (d, s) in dst.iter_mut().zip(src) {
         d.extend(s.iter().copied());
     }
-}
-
-/// Merges points and ranges into sorted, disjoint, non-adjacent ranges.
-fn merge(mut r: Vec<(u128, u128)>) -> Vec<(u128, u128)> {
-    r.sort_unstable();
-    let mut out: Vec<(u128, u128)> = Vec::with_capacity(r.len());
-    for (lo, hi) in r {
-        match out.last_mut() {
-            Some(last) if last.1 == u128::MAX || lo <= last.1 + 1 => last.1 = last.1.max(hi),
-            _ => out.push((lo, hi)),
-        }
-    }
-    out
 }
 
 /// `ranges` minus the sorted, merged `holes`.
@@ -677,11 +665,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn merge_and_subtract() {
-        assert_eq!(
-            merge(vec![(5, 5), (1, 3), (4, 4), (10, 12)]),
-            vec![(1, 5), (10, 12)]
-        );
+    fn subtract_holes() {
         assert_eq!(
             subtract(&[(0, 100)], &[(10, 19), (50, 50)]),
             vec![(0, 9), (20, 49), (51, 100)]
