@@ -9,7 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use palisade_nft::flowlog::{Decoder, FlowLog};
+use palisade_nft::flow::now;
+use palisade_nft::flowlog::FlowLog;
 
 use crate::metrics::Metrics;
 use crate::reconcile::Snapshot;
@@ -116,18 +117,12 @@ pub fn spawn(
             if records.is_empty() {
                 continue;
             }
-            let state = snapshot.read().expect("snapshot lock").clone();
-            let decoder = Decoder::new(&state.0, &state.1);
+            let decoder = snapshot.read().expect("snapshot lock").clone();
             for r in &records {
-                let v = decoder.decode(r);
-                let verdict = v["verdict"].as_str().unwrap_or("unknown");
-                let policy = v["policy"]
-                    .as_str()
-                    .or_else(|| v["ingress"]["policy"].as_str())
-                    .or_else(|| v["egress"]["policy"].as_str())
-                    .unwrap_or("");
-                metrics.flow(verdict, policy);
-                if let Err(e) = sink.write(&v.to_string()) {
+                let flow = decoder.decode(r, now());
+                metrics.flow(flow.verdict.as_str(), flow.deciding_policy());
+                let line = serde_json::to_string(&flow).expect("flow records serialize");
+                if let Err(e) = sink.write(&line) {
                     tracing::warn!("flow log: {e}");
                 }
             }

@@ -10,12 +10,13 @@ use std::time::Instant;
 
 use palisade_core::{Cluster, Options as EngineOptions, Pod};
 use palisade_nft::apply::{run_script, ApplyError};
-use palisade_nft::{Change, ElementDelta, NftSocket, NodeTable, Ruleset};
+use palisade_nft::{Change, Decoder, ElementDelta, NftSocket, NodeTable, Ruleset};
 
 use crate::metrics::Metrics;
 
-/// What the flow log decodes against: the cluster and ruleset in force.
-pub type Snapshot = Arc<RwLock<Arc<(Cluster, Ruleset)>>>;
+/// What the flow log decodes against: pod names and the meaning of the log tags and
+/// marks of the rules in force.
+pub type Snapshot = Arc<RwLock<Arc<Decoder>>>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -56,51 +57,6 @@ fn by_name(c: &Cluster) -> HashMap<(&str, &str), &Pod> {
         .collect()
 }
 
-/// What the flow log needs to name a flow, and no more: pod names and addresses, policy
-/// names, and the meaning of log prefixes and marks.
-fn decoding_view(table: &NodeTable) -> (Cluster, Ruleset) {
-    let c = table.cluster();
-    let cluster = Cluster {
-        namespaces: Vec::new(),
-        pods: c
-            .pods
-            .iter()
-            .map(|p| Pod {
-                namespace: p.namespace.clone(),
-                name: p.name.clone(),
-                labels: Default::default(),
-                ips: p.ips.clone(),
-                host_network: p.host_network,
-                ports: Vec::new(),
-                node: None,
-                workload: None,
-                source: None,
-            })
-            .collect(),
-        policies: c
-            .policies
-            .iter()
-            .map(|p| palisade_core::Policy {
-                namespace: p.namespace.clone(),
-                name: p.name.clone(),
-                pod_selector: Default::default(),
-                types: p.types,
-                ingress: Vec::new(),
-                egress: Vec::new(),
-            })
-            .collect(),
-        externals: Vec::new(),
-        nodes: Vec::new(),
-    };
-    let rs = table.ruleset();
-    let ruleset = Ruleset {
-        prefixes: rs.prefixes.clone(),
-        marks: rs.marks.clone(),
-        ..Default::default()
-    };
-    (cluster, ruleset)
-}
-
 /// Replaces the whole table with `table`'s ruleset, in one transaction.
 fn replace(table: &NodeTable) -> Result<(), ReconcileError> {
     run_script(&table.ruleset().replace_script())?;
@@ -115,7 +71,7 @@ impl Reconciler {
             table: None,
             sock: None,
             metrics,
-            snapshot: Arc::new(RwLock::new(Arc::new((Cluster::default(), Ruleset::default())))),
+            snapshot: Arc::new(RwLock::new(Arc::new(Decoder::default()))),
             failed: None,
         }
     }
@@ -216,7 +172,8 @@ impl Reconciler {
                 m.policies.set(table.cluster().policies.len() as u64);
                 m.rules.set(table.ruleset().rule_count() as u64);
                 m.elements.set(table.ruleset().element_count() as u64);
-                *self.snapshot.write().expect("snapshot lock") = Arc::new(decoding_view(&table));
+                *self.snapshot.write().expect("snapshot lock") =
+                    Arc::new(Decoder::new(table.cluster(), table.ruleset()));
                 self.table = Some(table);
                 Ok(applied)
             }

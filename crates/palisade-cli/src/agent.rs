@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use palisade_agent::flowlog::{self, RotatingFile, Sink};
 use palisade_agent::{metrics, source, Metrics, Reconciler};
-use serde_json::Value;
+use palisade_nft::{FlowEnd, FlowRecord};
 
 use crate::dataplane::RuleFlags;
 use crate::inputs::{Failure, ModelArgs};
@@ -158,24 +158,32 @@ pub struct FlowsArgs {
     pub pod: Option<String>,
 }
 
-/// Whether a flow line passes the filters.
-pub fn keep(v: &Value, args: &FlowsArgs) -> bool {
-    let ends = [v["src"].as_str().unwrap_or(""), v["dst"].as_str().unwrap_or("")];
+/// Whether a flow passes the filters.
+pub fn keep(f: &FlowRecord, args: &FlowsArgs) -> bool {
+    let ends = [&f.src, &f.dst];
     let verdict_ok = args.verdict.is_none_or(|want| {
-        v["verdict"].as_str()
-            == Some(match want {
-                Verdict::Allowed => "allowed",
-                Verdict::Denied => "denied",
-                Verdict::Audit => "audit",
-            })
+        f.verdict
+            == match want {
+                Verdict::Allowed => palisade_nft::Verdict::Allowed,
+                Verdict::Denied => palisade_nft::Verdict::Denied,
+                Verdict::Audit => palisade_nft::Verdict::Audit,
+            }
     });
-    let ns_ok = args.namespace.as_ref().is_none_or(|ns| {
-        ends.iter()
-            .any(|e| e.split_once('/').is_some_and(|(n, _)| n == ns))
-    });
+    let ns_ok = args
+        .namespace
+        .as_ref()
+        .is_none_or(|ns| ends.iter().any(|e| e.namespace() == Some(ns.as_str())));
+    // A pod as `ns/name`, or a bare name in any namespace (names cannot hold `/`), or an
+    // address no pod holds.
     let pod_ok = args.pod.as_ref().is_none_or(|p| {
-        ends.iter()
-            .any(|e| *e == p || (!p.contains('/') && e.split_once('/').is_some_and(|(_, n)| n == p)))
+        let (ns, name) = match p.split_once('/') {
+            Some((ns, name)) => (Some(ns), name),
+            None => (None, p.as_str()),
+        };
+        ends.iter().any(|e| match e {
+            FlowEnd::Address(ip) => p.parse() == Ok(*ip),
+            _ => e.pod_name() == Some(name) && ns.is_none_or(|ns| e.namespace() == Some(ns)),
+        })
     });
     verdict_ok && ns_ok && pod_ok
 }
@@ -192,8 +200,8 @@ pub fn flows(args: &FlowsArgs) -> Result<(String, bool), Failure> {
         let n = reader.read_line(&mut line).map_err(anyhow::Error::from)?;
         if n > 0 && line.ends_with('\n') {
             pos += n as u64;
-            if let Ok(v) = serde_json::from_str::<Value>(line.trim_end()) {
-                if keep(&v, args) {
+            if let Ok(f) = serde_json::from_str::<FlowRecord>(line.trim_end()) {
+                if keep(&f, args) {
                     use std::io::Write;
                     if writeln!(out, "{}", line.trim_end()).is_err() {
                         return Ok((String::new(), true));

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palisade_core::{compile, Cluster, Protocol};
+use palisade_core::{Cluster, CompiledCluster, Protocol};
 use palisade_lab::{netns, serve, Topology};
 use palisade_load::{load, LoadOptions, Source};
 use palisade_nft::apply::run_script_in;
@@ -131,9 +131,9 @@ pub fn run(pods: usize, policies: usize, secs: f64) -> anyhow::Result<String> {
 
     // 1. Compile + render + apply, then one pod added and removed.
     let t0 = Instant::now();
-    let compiled = compile(&cluster, &Default::default());
+    let cc = CompiledCluster::new(&cluster, &Default::default());
     let t1 = Instant::now();
-    let rs = palisade_nft::render(&cluster, &compiled, &Default::default());
+    let rs = palisade_nft::render(&cc, &Default::default());
     let t2 = Instant::now();
     palisade_lab::down(LAB)?;
     let node = format!("pal-{LAB}-node@node");
@@ -212,7 +212,7 @@ pub fn run(pods: usize, policies: usize, secs: f64) -> anyhow::Result<String> {
     out.push_str(&result?);
 
     // 2. Connections per second through the node.
-    let (a, b, port) = isolated_allowed_pair(&cluster, &compiled)
+    let (a, b, port) = isolated_allowed_pair(&cluster, cc.compiled())
         .ok_or_else(|| anyhow::anyhow!("no isolated allowed pair"))?;
     let sub = Cluster {
         namespaces: cluster.namespaces.clone(),

@@ -1,7 +1,7 @@
 //! `palisade dataplane`: render, apply and flush the nftables table.
 
 use clap::{Args, Subcommand};
-use palisade_core::compile;
+use palisade_core::CompiledCluster;
 
 use crate::inputs::{self, Failure, InputArgs};
 
@@ -82,8 +82,8 @@ pub enum DataplaneCommand {
 /// Loads, compiles and renders.
 pub fn ruleset(input: &InputArgs, flags: &DataplaneFlags) -> Result<palisade_nft::Ruleset, Failure> {
     let loaded = inputs::load(input)?;
-    let compiled = compile(&loaded.cluster, &input.options());
-    Ok(palisade_nft::render(&loaded.cluster, &compiled, &flags.options()))
+    let cc = CompiledCluster::new(&loaded.cluster, &input.options());
+    Ok(palisade_nft::render(&cc, &flags.options()))
 }
 
 pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
@@ -106,11 +106,13 @@ pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
             input,
         } => {
             let loaded = inputs::load(input)?;
-            let compiled = compile(&loaded.cluster, &input.options());
-            let rs = palisade_nft::render(&loaded.cluster, &compiled, &flags.options());
+            let rs = palisade_nft::render(
+                &CompiledCluster::new(&loaded.cluster, &input.options()),
+                &flags.options(),
+            );
             let mut log = palisade_nft::flowlog::FlowLog::open(flags.rules.log_group)
                 .map_err(|e| Failure::Other(e.into()))?;
-            let decoder = palisade_nft::flowlog::Decoder::new(&loaded.cluster, &rs);
+            let decoder = palisade_nft::Decoder::new(&loaded.cluster, &rs);
             let deadline = seconds.map(|s| std::time::Instant::now() + std::time::Duration::from_secs_f64(s));
             let mut n = 0;
             let mut out = std::io::stdout().lock();
@@ -120,7 +122,12 @@ pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
                     .map_err(|e| Failure::Other(e.into()))?
                 {
                     use std::io::Write;
-                    let _ = writeln!(out, "{}", decoder.decode(&r));
+                    let flow = decoder.decode(&r, palisade_nft::flow::now());
+                    let _ = writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&flow).expect("flow records serialize")
+                    );
                     let _ = out.flush();
                     n += 1;
                 }

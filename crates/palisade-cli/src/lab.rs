@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use clap::{Args, Subcommand, ValueEnum};
-use palisade_core::{compile, Cluster, Compiled, Protocol};
+use palisade_core::{Cluster, Compiled, CompiledCluster, Protocol};
 use palisade_lab::{flows::Collector, probe, serve, Topology};
 use serde_json::{json, Map, Value};
 
@@ -120,16 +120,17 @@ fn prepare(
             pod.node = Some(topo.nodes[lp.node].name.clone());
         }
     }
-    let compiled = compile(&cluster, &input.options());
+    let cc = CompiledCluster::new(&cluster, &input.options());
     let rulesets = topo
         .nodes
         .iter()
         .map(|n| {
             let mut o = flags.options();
             o.node = Some(n.name.clone());
-            palisade_nft::render(&cluster, &compiled, &o)
+            palisade_nft::render(&cc, &o)
         })
         .collect();
+    let compiled = cc.into_compiled();
     Ok(Prepared {
         cluster,
         compiled,
@@ -212,11 +213,12 @@ fn probe_all(p: &Prepared, args: &ProbeArgs, group: u16) -> Result<(String, bool
     if let Some(path) = &args.flow_log {
         let mut f = std::fs::File::create(path).map_err(|e| Failure::Other(e.into()))?;
         for (node, recs) in records.iter().enumerate() {
-            let dec = palisade_nft::flowlog::Decoder::new(&p.cluster, &p.rulesets[node]);
-            for r in recs {
-                let mut v = dec.decode(r);
-                v["node"] = json!(p.topo.nodes[node].name);
-                writeln!(f, "{v}").map_err(|e| Failure::Other(e.into()))?;
+            let dec = palisade_nft::Decoder::new(&p.cluster, &p.rulesets[node]);
+            for (time, packet) in recs {
+                let mut flow = dec.decode(packet, *time);
+                flow.node = Some(p.topo.nodes[node].name.clone());
+                let line = serde_json::to_string(&flow).expect("flow records serialize");
+                writeln!(f, "{line}").map_err(|e| Failure::Other(e.into()))?;
             }
         }
     }

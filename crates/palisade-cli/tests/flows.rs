@@ -7,8 +7,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+/// A flow line of the shape the agent writes (addresses are not what the filters look at).
 fn line(src: &str, dst: &str, verdict: &str) -> String {
-    format!("{{\"time\":1.0,\"src\":\"{src}\",\"dst\":\"{dst}\",\"protocol\":\"TCP\",\"port\":80,\"verdict\":\"{verdict}\"}}\n")
+    format!("{{\"time\":1.0,\"src\":\"{src}\",\"dst\":\"{dst}\",\"src_ip\":\"10.0.0.1\",\"dst_ip\":\"10.0.0.2\",\"protocol\":\"TCP\",\"port\":80,\"verdict\":\"{verdict}\"}}\n")
 }
 
 #[test]

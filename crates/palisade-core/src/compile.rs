@@ -194,6 +194,40 @@ impl Compiled {
     }
 }
 
+/// A cluster and its compiled form, made together: what needs both (the dataplane's
+/// renderer) takes this, so that it can never be handed the compiled form of another
+/// cluster.
+#[derive(Debug)]
+pub struct CompiledCluster<'c> {
+    cluster: &'c Cluster,
+    compiled: Compiled,
+}
+
+impl<'c> CompiledCluster<'c> {
+    /// Compiles `cluster`.
+    pub fn new(cluster: &'c Cluster, options: &Options) -> Self {
+        CompiledCluster {
+            cluster,
+            compiled: compile(cluster, options),
+        }
+    }
+
+    /// The cluster that was compiled.
+    pub fn cluster(&self) -> &'c Cluster {
+        self.cluster
+    }
+
+    /// Its compiled form.
+    pub fn compiled(&self) -> &Compiled {
+        &self.compiled
+    }
+
+    /// The compiled form, for callers that are done with the pair.
+    pub fn into_compiled(self) -> Compiled {
+        self.compiled
+    }
+}
+
 /// Compiles a cluster. Cost grows with pods + selectors × (classes of the namespaces they
 /// look at) + rules × classes / 64; never with pods × policies.
 pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {

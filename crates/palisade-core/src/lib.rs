@@ -19,7 +19,7 @@ pub mod selector;
 pub mod summary;
 pub mod twin;
 
-pub use compile::{compile, ClassKind, Compiled};
+pub use compile::{compile, ClassKind, Compiled, CompiledCluster};
 pub use explain::{allowed, explain, Endpoint, Explanation};
 pub use ip::Cidr;
 pub use model::*;

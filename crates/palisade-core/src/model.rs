@@ -95,6 +95,15 @@ impl ObjectRef {
             name: name.to_string(),
         }
     }
+
+    /// `namespace/name` (or `name` for cluster-scoped objects), the way the CLI names
+    /// objects of a known kind.
+    pub fn key(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
 }
 
 impl fmt::Display for ObjectRef {
@@ -225,6 +234,11 @@ pub struct Policy {
 impl Policy {
     pub fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
+    }
+
+    /// The NetworkPolicy object this policy is.
+    pub fn object_ref(&self) -> ObjectRef {
+        ObjectRef::new("NetworkPolicy", Some(&self.namespace), &self.name)
     }
 
     /// The ingress or the egress rules.

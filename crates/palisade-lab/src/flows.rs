@@ -5,7 +5,8 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use palisade_nft::flowlog::{FlowLog, Record};
+use palisade_nft::flow::now;
+use palisade_nft::flowlog::{FlowLog, Packet};
 
 use crate::lab::LabError;
 use crate::netns;
@@ -14,7 +15,7 @@ use crate::topology::Topology;
 /// NFLOG readers, one per node; `stop` returns what each node logged.
 pub struct Collector {
     stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<Vec<Record>>>,
+    threads: Vec<JoinHandle<Vec<(f64, Packet)>>>,
 }
 
 impl Collector {
@@ -40,8 +41,9 @@ impl Collector {
                 let mut all = Vec::new();
                 loop {
                     let done = stop.load(Ordering::Relaxed);
-                    if let Ok(mut r) = log.read(Duration::from_millis(50)) {
-                        all.append(&mut r);
+                    if let Ok(r) = log.read(Duration::from_millis(50)) {
+                        let t = now();
+                        all.extend(r.into_iter().map(|p| (t, p)));
                     }
                     if done {
                         return all;
@@ -60,8 +62,9 @@ impl Collector {
         Ok(Collector { stop, threads })
     }
 
-    /// Stops the readers (after one more read) and returns the records, per node.
-    pub fn stop(self) -> Vec<Vec<Record>> {
+    /// Stops the readers (after one more read) and returns the packets with the time they
+    /// arrived, per node.
+    pub fn stop(self) -> Vec<Vec<(f64, Packet)>> {
         std::thread::sleep(Duration::from_millis(100));
         self.stop.store(true, Ordering::Relaxed);
         self.threads

@@ -1,16 +1,15 @@
-//! The flow log: NFLOG records of the `inet palisade` table, read from an nfnetlink_log
-//! socket of the current network namespace and decoded into flows with pod identity,
-//! verdict, and the policy and rule that decided.
+//! The flow log's kernel side: NFLOG packets of the `inet palisade` table, read from an
+//! nfnetlink_log socket of the current network namespace (named and judged by
+//! [`crate::flow::Decoder`]).
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use netlink_sys::Socket;
-use palisade_core::{Cluster, Protocol};
-use serde_json::{json, Value};
+use palisade_core::Protocol;
 
+pub use crate::flow::Packet;
 use crate::netlink::{self, Attrs, NLM_F_ACK, NLM_F_REQUEST};
-use crate::ruleset::{LogMeaning, Ruleset};
 
 const NFNL_SUBSYS_ULOG: u16 = 4;
 const NFULNL_MSG_PACKET: u16 = 0;
@@ -25,22 +24,11 @@ const NFULA_MARK: u16 = 2;
 const NFULA_PAYLOAD: u16 = 9;
 const NFULA_PREFIX: u16 = 10;
 
-/// One logged packet, as the kernel reported it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Record {
-    pub prefix: String,
-    pub mark: u32,
-    pub src: IpAddr,
-    pub dst: IpAddr,
-    pub protocol: Option<Protocol>,
-    pub port: Option<u16>,
-}
-
 /// A socket bound to one NFLOG group in the current network namespace.
 pub struct FlowLog {
     sock: Socket,
     buf: Vec<u8>,
-    pending: Vec<Record>,
+    pending: Vec<Packet>,
 }
 
 impl FlowLog {
@@ -77,7 +65,7 @@ impl FlowLog {
     }
 
     /// Waits up to `timeout` for records; returns what arrived (possibly nothing).
-    pub fn read(&mut self, timeout: Duration) -> std::io::Result<Vec<Record>> {
+    pub fn read(&mut self, timeout: Duration) -> std::io::Result<Vec<Packet>> {
         let deadline = Instant::now() + timeout;
         loop {
             self.buf.clear();
@@ -99,7 +87,7 @@ impl FlowLog {
     }
 }
 
-fn parse_messages(mut b: &[u8], out: &mut Vec<Record>) {
+fn parse_messages(mut b: &[u8], out: &mut Vec<Packet>) {
     while b.len() >= 16 {
         let len = u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize;
         if len < 16 || len > b.len() {
@@ -115,7 +103,7 @@ fn parse_messages(mut b: &[u8], out: &mut Vec<Record>) {
     }
 }
 
-fn parse_packet(mut a: &[u8]) -> Option<Record> {
+fn parse_packet(mut a: &[u8]) -> Option<Packet> {
     let (mut prefix, mut mark, mut payload) = (String::new(), 0u32, None);
     while a.len() >= 4 {
         let len = u16::from_ne_bytes([a[0], a[1]]) as usize;
@@ -145,7 +133,7 @@ fn parse_packet(mut a: &[u8]) -> Option<Record> {
         _ => None,
     };
     let port = (protocol.is_some() && l4.len() >= 4).then(|| u16::from_be_bytes([l4[2], l4[3]]));
-    Some(Record {
+    Some(Packet {
         prefix,
         mark,
         src,
@@ -172,96 +160,6 @@ fn parse_ip(p: &[u8]) -> Option<(IpAddr, IpAddr, u8, &[u8])> {
     }
 }
 
-/// Turns records into flow-log JSON lines with the cluster's names.
-pub struct Decoder<'a> {
-    cluster: &'a Cluster,
-    ruleset: &'a Ruleset,
-}
-
-impl<'a> Decoder<'a> {
-    pub fn new(cluster: &'a Cluster, ruleset: &'a Ruleset) -> Self {
-        Decoder { cluster, ruleset }
-    }
-
-    fn who(&self, ip: IpAddr) -> String {
-        self.cluster
-            .pods
-            .iter()
-            .find(|p| p.ips.contains(&ip))
-            .map(|p| p.key())
-            .unwrap_or_else(|| ip.to_string())
-    }
-
-    fn rule(&self, ingress: bool, policy: usize, rule: usize) -> Value {
-        json!({
-            "direction": if ingress { "ingress" } else { "egress" },
-            "policy": self.cluster.policies.get(policy).map(|p| p.key()),
-            "rule": rule,
-        })
-    }
-
-    /// One JSON object per flow: time, source, destination, protocol, port, verdict, and
-    /// what decided it.
-    pub fn decode(&self, r: &Record) -> Value {
-        let time = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or(0.0);
-        let mut v = json!({
-            "time": time,
-            "src": self.who(r.src),
-            "dst": self.who(r.dst),
-            "src_ip": r.src.to_string(),
-            "dst_ip": r.dst.to_string(),
-            "protocol": r.protocol.map(|p| p.as_str()),
-            "port": r.port,
-        });
-        let egress = self
-            .ruleset
-            .marks
-            .get(&r.mark)
-            .map(|(p, ru)| self.rule(false, *p, *ru));
-        match self.ruleset.prefixes.get(&r.prefix) {
-            Some(LogMeaning::Deny {
-                ingress,
-                policies,
-                audit,
-            }) => {
-                v["verdict"] = json!(if *audit { "audit" } else { "denied" });
-                v["policy"] = json!("default-deny");
-                v["direction"] = json!(if *ingress { "ingress" } else { "egress" });
-                v["isolated_by"] = json!(policies
-                    .iter()
-                    .filter_map(|p| self.cluster.policies.get(*p).map(|p| p.key()))
-                    .collect::<Vec<_>>());
-            }
-            Some(LogMeaning::Rule {
-                ingress,
-                policy,
-                rule,
-            }) => {
-                v["verdict"] = json!("allowed");
-                v["ingress"] = self.rule(*ingress, *policy, *rule);
-                if let Some(e) = egress {
-                    v["egress"] = e;
-                }
-            }
-            Some(LogMeaning::Open) => {
-                v["verdict"] = json!("allowed");
-                v["ingress"] = json!("not isolated here");
-                if let Some(e) = egress {
-                    v["egress"] = e;
-                }
-            }
-            None => {
-                v["verdict"] = json!("unknown");
-                v["prefix"] = json!(r.prefix);
-            }
-        }
-        v
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,7 +179,7 @@ mod tests {
         parse_messages(&msg, &mut out);
         assert_eq!(
             out,
-            vec![Record {
+            vec![Packet {
                 prefix: "D:i:0".into(),
                 mark: 3,
                 src: "10.0.0.1".parse().unwrap(),

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use palisade_core::ip::{ip_to_num, Family};
 use palisade_core::twin::{address_twin, paired_ips, twin};
-use palisade_core::{compile, Cluster, Options as EngineOptions, Pod};
+use palisade_core::{Cluster, CompiledCluster, Options as EngineOptions, Pod};
 
 use crate::elements::{ElementDelta, ElementOp};
 use crate::render::{render, Options};
@@ -146,7 +146,7 @@ fn remove(name: &str, set: &mut AddrSet, n: u128, ops: &mut Vec<ElementOp>) {
 impl NodeTable {
     /// Compiles and renders `cluster` for the node in `opts`.
     pub fn new(cluster: Cluster, engine: EngineOptions, opts: Options) -> NodeTable {
-        let ruleset = render(&cluster, &compile(&cluster, &engine), &opts);
+        let ruleset = render(&CompiledCluster::new(&cluster, &engine), &opts);
         let mut t = NodeTable {
             cluster,
             engine,
@@ -183,7 +183,7 @@ impl NodeTable {
     /// Recompiles and re-renders the current cluster, keeping the installed set names
     /// where contents are the same.
     fn rebuild(&mut self) -> (Change, Path) {
-        let mut new = render(&self.cluster, &compile(&self.cluster, &self.engine), &self.opts);
+        let mut new = render(&CompiledCluster::new(&self.cluster, &self.engine), &self.opts);
         new.adopt_names(&self.ruleset);
         let change = match ElementDelta::between(&self.ruleset, &new) {
             Some(d) => Change::Elements(d),

@@ -5,15 +5,19 @@
 
 pub mod apply;
 pub mod elements;
+pub mod flow;
 pub mod flowlog;
 pub mod incremental;
 pub mod netlink;
 pub mod render;
+pub mod rule;
 pub mod ruleset;
 pub mod structure;
 
 pub use apply::{apply, flush, Applied, ApplyError};
 pub use elements::{ElementDelta, ElementOp, NftSocket};
+pub use flow::{Decoder, FlowEnd, FlowRecord, Packet, Verdict};
 pub use incremental::{Change, NodeTable, Path};
 pub use render::{render, Options, AUDIT_ANNOTATION};
-pub use ruleset::{LogMeaning, Ruleset, TABLE};
+pub use rule::{End, Expr, LogTag, Rule};
+pub use ruleset::{LogMeaning, RuleRef, Ruleset, TABLE};

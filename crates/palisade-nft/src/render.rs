@@ -20,9 +20,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use palisade_core::ip::{ip_to_num, Family};
 use palisade_core::ranges::merge;
-use palisade_core::{Cluster, Compiled, IpBlockPods, Peer, PortMatch, Protocol};
+use std::net::IpAddr;
 
-use crate::ruleset::{AddrSet, LogMeaning, Ruleset, VerdictMap};
+use palisade_core::{Cluster, Compiled, CompiledCluster, IpBlockPods, Peer, PortMatch, Protocol};
+
+use crate::rule::{End, Expr, LogTag, Rule};
+use crate::ruleset::{AddrSet, LogMeaning, RuleRef, Ruleset, VerdictMap};
 
 /// Namespace annotation that turns enforcement into logging for that namespace's pods.
 pub const AUDIT_ANNOTATION: &str = "palisade.dev/audit";
@@ -114,14 +117,6 @@ fn fam_index(f: Family) -> usize {
 
 const FAMILIES: [Family; 2] = [Family::V4, Family::V6];
 
-fn proto_name(p: Protocol) -> &'static str {
-    match p {
-        Protocol::Tcp => "tcp",
-        Protocol::Udp => "udp",
-        Protocol::Sctp => "sctp",
-    }
-}
-
 impl Ctx<'_> {
     /// The named set holding `ranges` (shared between rules with equal peers).
     fn set(&mut self, family: Family, ranges: Vec<(u128, u128)>) -> String {
@@ -169,8 +164,12 @@ impl Ctx<'_> {
         Some(out.map(merge))
     }
 
-    fn log(&self, prefix: &str) -> String {
-        format!("log prefix \"{prefix} \" group {}", self.opts.log_group)
+    /// A log statement with `tag`, to this node's NFLOG group.
+    fn log(&self, tag: LogTag) -> Expr {
+        Expr::Log {
+            tag,
+            group: self.opts.log_group,
+        }
     }
 
     /// What one policy rule matches: addresses of the other end (`None`: any), ports
@@ -244,32 +243,30 @@ impl Ctx<'_> {
 
     /// One rule per policy rule (and family and protocol), so that a log line can name the
     /// rule that allowed: used when allowed flows are logged.
-    fn logged_lines(&mut self, policy: usize, ingress: bool, rule: usize, m: &RuleMatch) -> Vec<String> {
+    fn logged_lines(&mut self, policy: usize, ingress: bool, rule: usize, m: &RuleMatch) -> Vec<Rule> {
         let p = &self.cluster.policies[policy];
-        let addr_kw = if ingress { "saddr" } else { "daddr" };
+        let end = if ingress { End::Source } else { End::Destination };
+        let named_rule = RuleRef {
+            ingress,
+            policy: p.object_ref(),
+            rule,
+        };
         let verdict = if ingress {
-            let prefix = format!("A:i:{policy}:{rule}");
-            self.rs.prefixes.insert(
-                prefix.clone(),
-                LogMeaning::Rule {
-                    ingress: true,
-                    policy,
-                    rule,
-                },
-            );
-            format!("{} accept", self.log(&prefix))
+            let tag = LogTag::Allowed { policy, rule };
+            self.rs.logs.insert(tag, LogMeaning::Rule(named_rule));
+            self.log(tag)
         } else {
             let next = self.rule_marks.len() as u32 + 1;
             let mark = *self.rule_marks.entry((policy, rule)).or_insert(next);
-            self.rs.marks.insert(mark, (policy, rule));
-            format!("meta mark set {mark:#x} accept")
+            self.rs.marks.insert(mark, named_rule);
+            Expr::SetMark(mark)
         };
-        let comment = format!(
-            "comment \"{} {} {rule}\"",
+        let comment = Expr::Comment(format!(
+            "{} {} {rule}",
             p.key(),
             if ingress { "ingress" } else { "egress" }
-        );
-        let port_exprs: Vec<Option<String>> = match &m.ports {
+        ));
+        let port_exprs: Vec<Option<Expr>> = match &m.ports {
             None => vec![None],
             Some(list) => Protocol::ALL
                 .iter()
@@ -279,42 +276,35 @@ impl Ctx<'_> {
                         .filter(|(pr, _, _)| pr == proto)
                         .map(|(_, lo, hi)| (*lo, *hi))
                         .collect();
-                    let items: Vec<String> = ranges
-                        .iter()
-                        .map(|(lo, hi)| palisade_core::port_range_text(*lo, *hi))
-                        .collect();
-                    (!items.is_empty()).then(|| {
-                        format!(
-                            "meta l4proto {} th dport {{ {} }}",
-                            proto_name(*proto),
-                            items.join(", ")
-                        )
+                    (!ranges.is_empty()).then(|| Expr::L4 {
+                        protocol: *proto,
+                        ports: Some(ranges.into_iter().collect()),
                     })
                 })
                 .map(Some)
                 .collect(),
         };
         let mut lines = Vec::new();
-        let line = |target: Option<String>, e: &Option<String>| {
-            let mut parts: Vec<String> = target.into_iter().collect();
+        let line = |target: Option<Expr>, e: &Option<Expr>| {
+            let mut parts: Vec<Expr> = target.into_iter().collect();
             parts.extend(e.clone());
-            parts.extend(["counter".to_string(), verdict.clone(), comment.clone()]);
-            parts.join(" ")
+            parts.extend([Expr::Counter, verdict.clone(), Expr::Accept, comment.clone()]);
+            Rule(parts)
         };
         match &m.addrs {
             None => lines.extend(port_exprs.iter().map(|e| line(None, e))),
             Some(addrs) => {
-                for target in self.set_matches(addr_kw, addrs) {
+                for target in self.set_matches(end, addrs) {
                     lines.extend(port_exprs.iter().map(|e| line(Some(target.clone()), e)));
                 }
             }
         }
         for (addrs, proto, port) in &m.named {
-            let e = Some(format!(
-                "meta l4proto {} th dport {{ {port} }}",
-                proto_name(*proto)
-            ));
-            for target in self.set_matches("daddr", addrs) {
+            let e = Some(Expr::L4 {
+                protocol: *proto,
+                ports: Some(vec![(*port, *port)]),
+            });
+            for target in self.set_matches(End::Destination, addrs) {
                 lines.push(line(Some(target), &e));
             }
         }
@@ -322,13 +312,14 @@ impl Ctx<'_> {
     }
 
     /// `ip KW @set` / `ip6 KW @set` for the families where `addrs` is not empty.
-    fn set_matches(&mut self, kw: &str, addrs: &Addrs) -> Vec<String> {
+    fn set_matches(&mut self, end: End, addrs: &Addrs) -> Vec<Expr> {
         FAMILIES
             .iter()
             .filter(|f| !addrs[fam_index(**f)].is_empty())
-            .map(|&f| {
-                let set = self.set(f, addrs[fam_index(f)].clone());
-                format!("{} {kw} @{set}", if f == Family::V4 { "ip" } else { "ip6" })
+            .map(|&family| Expr::InSet {
+                family,
+                end,
+                set: self.set(family, addrs[fam_index(family)].clone()),
             })
             .collect()
     }
@@ -336,8 +327,8 @@ impl Ctx<'_> {
     /// All rules of a profile folded together: the (address, protocol, port) boxes they
     /// allow, made disjoint, become one rule per protocol and distinct address set (a port
     /// set, then one set lookup), plus address sets for rules that allow every protocol.
-    fn fast_lines(&mut self, ingress: bool, matches: &[RuleMatch]) -> Vec<String> {
-        let addr_kw = if ingress { "saddr" } else { "daddr" };
+    fn fast_lines(&mut self, ingress: bool, matches: &[RuleMatch]) -> Vec<Rule> {
+        let end = if ingress { End::Source } else { End::Destination };
         let mut lines = Vec::new();
         let mut any_proto: Addrs = Default::default();
         let mut boxes: [Vec<Tuple>; 2] = Default::default();
@@ -354,7 +345,11 @@ impl Ctx<'_> {
         for m in matches {
             match (&m.addrs, &m.ports) {
                 (None, None) => {
-                    lines.push("counter accept comment \"allows everything\"".to_string());
+                    lines.push(Rule::of([
+                        Expr::Counter,
+                        Expr::Accept,
+                        Expr::Comment("allows everything".into()),
+                    ]));
                     return lines;
                 }
                 (Some(a), None) => extend(&mut any_proto, a),
@@ -384,11 +379,14 @@ impl Ctx<'_> {
         let full_v4 = full(Family::V4);
         for f in FAMILIES {
             let fi = fam_index(f);
-            let ip = if f == Family::V4 { "ip" } else { "ip6" };
             let a = merge(std::mem::take(&mut any_proto[fi]));
             if !a.is_empty() {
                 let set = self.set(f, a);
-                lines.push(format!("{ip} {addr_kw} @{set} counter accept"));
+                lines.push(Rule::of([
+                    Expr::InSet { family: f, end, set },
+                    Expr::Counter,
+                    Expr::Accept,
+                ]));
             }
             // Disjoint boxes, grouped by their address ranges: one rule per protocol and
             // address set, with every port that set is allowed on.
@@ -406,29 +404,27 @@ impl Ctx<'_> {
             groups.sort_by_key(|((proto, _), ports): &((Protocol, Ranges), Vec<(u16, u16)>)| {
                 (*proto, ports[0])
             });
-            for ((proto, addrs), ports) in groups {
-                let items: Vec<String> = ports
-                    .iter()
-                    .map(|(lo, hi)| palisade_core::port_range_text(*lo, *hi))
-                    .collect();
-                let port_match = if ports == [(0, 65535)] {
-                    format!("meta l4proto {}", proto_name(proto))
-                } else {
-                    format!(
-                        "meta l4proto {} th dport {{ {} }}",
-                        proto_name(proto),
-                        items.join(", ")
-                    )
+            for ((protocol, addrs), ports) in groups {
+                let port_match = Expr::L4 {
+                    protocol,
+                    ports: (ports != [(0, 65535)]).then_some(ports),
                 };
                 let everyone = addrs == [full(f)] || (f == Family::V4 && addrs == [full_v4]);
                 if everyone {
-                    lines.push(format!(
-                        "{ip} version {} {port_match} counter accept",
-                        if f == Family::V4 { 4 } else { 6 }
-                    ));
+                    lines.push(Rule::of([
+                        Expr::Version(f),
+                        port_match,
+                        Expr::Counter,
+                        Expr::Accept,
+                    ]));
                 } else {
                     let set = self.set(f, addrs);
-                    lines.push(format!("{port_match} {ip} {addr_kw} @{set} counter accept"));
+                    lines.push(Rule::of([
+                        port_match,
+                        Expr::InSet { family: f, end, set },
+                        Expr::Counter,
+                        Expr::Accept,
+                    ]));
                 }
             }
         }
@@ -493,8 +489,14 @@ fn disjoint_boxes(boxes: Vec<Tuple>) -> Vec<Tuple> {
     out
 }
 
-/// Renders the table for one node (or for all pods when `opts.node` is `None`).
-pub fn render(cluster: &Cluster, compiled: &Compiled, opts: &Options) -> Ruleset {
+/// A profile: the direction, the policies isolating a pod in it, the pod's named ports
+/// (ingress only) and whether its namespace is audited. Pods with equal profiles share a
+/// chain.
+type Profile = (bool, Vec<usize>, Vec<(String, Protocol, u16)>, bool);
+
+/// Addresses of each class's members, and of every selectable pod, per family.
+fn endpoint_addrs(cc: &CompiledCluster<'_>) -> (Vec<Addrs>, Addrs) {
+    let (cluster, compiled) = (cc.cluster(), cc.compiled());
     let mut class_addrs: Vec<Addrs> = vec![Default::default(); compiled.classes.len()];
     let mut pod_addrs: Addrs = Default::default();
     for (i, pod) in cluster.pods.iter().enumerate() {
@@ -507,42 +509,19 @@ pub fn render(cluster: &Cluster, compiled: &Compiled, opts: &Options) -> Ruleset
         }
     }
     let class_addrs = class_addrs.into_iter().map(|a| a.map(merge)).collect();
-    let pod_addrs = pod_addrs.map(merge);
-    let mut cx = Ctx {
-        cluster,
-        compiled,
-        opts,
-        class_addrs,
-        pod_addrs,
-        set_ids: HashMap::new(),
-        rs: Ruleset::default(),
-        rule_marks: HashMap::new(),
-    };
+    (class_addrs, pod_addrs.map(merge))
+}
+
+/// Each local isolated pod address with the verdict map it goes in and its profile.
+fn local_profiles(cc: &CompiledCluster<'_>, opts: &Options) -> Vec<(&'static str, IpAddr, Profile)> {
+    let (cluster, compiled) = (cc.cluster(), cc.compiled());
     let audit_ns = |ns: &str| {
         opts.audit
             || cluster
                 .namespace(ns)
                 .is_some_and(|n| n.annotations.get(AUDIT_ANNOTATION).is_some_and(|v| v == "true"))
     };
-    let mut maps: BTreeMap<String, VerdictMap> = BTreeMap::new();
-    for (name, family) in [
-        ("ingress4", Family::V4),
-        ("ingress6", Family::V6),
-        ("egress4", Family::V4),
-        ("egress6", Family::V6),
-    ] {
-        maps.insert(
-            name.into(),
-            VerdictMap {
-                family,
-                entries: Vec::new(),
-            },
-        );
-    }
-    // Profiles: (direction, policies, named ports for ingress, audit) -> chain.
-    type Key = (bool, Vec<usize>, Vec<(String, Protocol, u16)>, bool);
-    let mut chains: BTreeMap<Key, String> = BTreeMap::new();
-    let mut entries: Vec<(String, std::net::IpAddr, Key)> = Vec::new();
+    let mut entries = Vec::new();
     for (i, pod) in cluster.pods.iter().enumerate() {
         let local = !pod.host_network && opts.node.as_ref().is_none_or(|n| pod.node.as_ref() == Some(n));
         if !local {
@@ -564,97 +543,166 @@ pub fn render(cluster: &Cluster, compiled: &Compiled, opts: &Options) -> Ruleset
             } else {
                 Vec::new()
             };
-            let key: Key = (ingress, policies.clone(), named, audit);
-            chains.insert(key.clone(), String::new());
+            let profile: Profile = (ingress, policies.clone(), named, audit);
             for ip in &pod.ips {
-                let f = if ip.is_ipv4() { "4" } else { "6" };
-                let map = format!("{}{f}", if ingress { "ingress" } else { "egress" });
-                entries.push((map, *ip, key.clone()));
+                let map = match (ingress, ip.is_ipv4()) {
+                    (true, true) => "ingress4",
+                    (true, false) => "ingress6",
+                    (false, true) => "egress4",
+                    (false, false) => "egress6",
+                };
+                entries.push((map, *ip, profile.clone()));
             }
         }
     }
-    // Chains are numbered in profile order, so that they keep their names while the
-    // profiles stay, whatever pods come and go.
+    entries
+}
+
+/// Chain names and numbers per profile: numbered in profile order per direction, so that
+/// chains keep their names while the profiles stay, whatever pods come and go.
+fn number_profiles<'p>(profiles: impl Iterator<Item = &'p Profile>) -> BTreeMap<Profile, (String, usize)> {
+    let mut chains: BTreeMap<Profile, (String, usize)> =
+        profiles.map(|p| (p.clone(), (String::new(), 0))).collect();
     let mut counts = [0usize; 2];
-    for (key, name) in chains.iter_mut() {
+    for (key, (name, number)) in chains.iter_mut() {
         let n = &mut counts[key.0 as usize];
         *name = format!("{}{n}", if key.0 { "in" } else { "out" });
+        *number = *n;
         *n += 1;
     }
+    chains
+}
+
+/// The four verdict maps, each local address jumping to its profile's chain.
+fn verdict_maps(
+    entries: Vec<(&'static str, IpAddr, Profile)>,
+    chains: &BTreeMap<Profile, (String, usize)>,
+) -> BTreeMap<String, VerdictMap> {
+    let mut maps: BTreeMap<String, VerdictMap> = [
+        ("ingress4", Family::V4),
+        ("ingress6", Family::V6),
+        ("egress4", Family::V4),
+        ("egress6", Family::V6),
+    ]
+    .into_iter()
+    .map(|(name, family)| {
+        (
+            name.to_string(),
+            VerdictMap {
+                family,
+                entries: Vec::new(),
+            },
+        )
+    })
+    .collect();
     for (map, ip, key) in entries {
-        maps.get_mut(&map)
+        maps.get_mut(map)
             .expect("map exists")
             .entries
-            .push((ip, chains[&key].clone()));
+            .push((ip, chains[&key].0.clone()));
     }
-    for ((ingress, policies, named, audit), chain) in &chains {
+    for m in maps.values_mut() {
+        m.entries.sort();
+    }
+    maps
+}
+
+impl Ctx<'_> {
+    /// A profile's chain: what its policies allow, then log and drop (or accept in audit).
+    fn profile_chain(&mut self, profile: &Profile, number: usize) -> Vec<Rule> {
+        let (ingress, policies, named, audit) = profile;
         let mut matches = Vec::new();
         let mut lines = Vec::new();
         for &p in policies {
-            let n = if *ingress {
-                cluster.policies[p].ingress.len()
-            } else {
-                cluster.policies[p].egress.len()
-            };
-            for r in 0..n {
-                let m = cx.rule_match(p, *ingress, r, named);
-                if opts.log_allowed {
-                    lines.extend(cx.logged_lines(p, *ingress, r, &m));
+            for r in 0..self.cluster.policies[p].rules(*ingress).len() {
+                let m = self.rule_match(p, *ingress, r, named);
+                if self.opts.log_allowed {
+                    lines.extend(self.logged_lines(p, *ingress, r, &m));
                 } else {
                     matches.push(m);
                 }
             }
         }
-        if !opts.log_allowed {
-            lines = cx.fast_lines(*ingress, &matches);
+        if !self.opts.log_allowed {
+            lines = self.fast_lines(*ingress, &matches);
         }
-        let dir = if *ingress { "i" } else { "e" };
-        let prefix = format!(
-            "{}:{dir}:{}",
-            if *audit { "U" } else { "D" },
-            &chain[if *ingress { 2 } else { 3 }..]
-        );
-        cx.rs.prefixes.insert(
-            prefix.clone(),
+        let tag = LogTag::Denied {
+            ingress: *ingress,
+            profile: number,
+            audit: *audit,
+        };
+        self.rs.logs.insert(
+            tag,
             LogMeaning::Deny {
                 ingress: *ingress,
-                policies: policies.clone(),
+                policies: policies
+                    .iter()
+                    .map(|&p| self.cluster.policies[p].object_ref())
+                    .collect(),
                 audit: *audit,
             },
         );
         // Egress and ingress are separate base chains: accept ends only this one.
-        lines.push(format!(
-            "counter {} {}",
-            cx.log(&prefix),
-            if *audit { "accept" } else { "drop" }
-        ));
-        cx.rs.chains.insert(chain.clone(), lines);
+        lines.push(Rule::of([
+            Expr::Counter,
+            self.log(tag),
+            if *audit { Expr::Accept } else { Expr::Drop },
+        ]));
+        lines
     }
-    for m in maps.values_mut() {
-        m.entries.sort();
+
+    /// The two base chains: connection tracking, then the verdict maps by source (egress)
+    /// and by destination (ingress).
+    fn base_chains(&mut self) -> (Vec<Rule>, Vec<Rule>) {
+        let ct = [
+            Rule::of([Expr::Established, Expr::Accept]),
+            Rule::of([Expr::Invalid, Expr::Drop]),
+        ];
+        let vmap = |family, end, map: &str| {
+            Rule::of([Expr::Vmap {
+                family,
+                end,
+                map: map.into(),
+            }])
+        };
+        let mut egress = ct.to_vec();
+        if self.opts.log_allowed {
+            egress.push(Rule::of([Expr::SetMark(0)]));
+        }
+        egress.push(vmap(Family::V4, End::Source, "egress4"));
+        egress.push(vmap(Family::V6, End::Source, "egress6"));
+        let mut ingress = ct.to_vec();
+        ingress.push(vmap(Family::V4, End::Destination, "ingress4"));
+        ingress.push(vmap(Family::V6, End::Destination, "ingress6"));
+        if self.opts.log_allowed {
+            self.rs.logs.insert(LogTag::Open, LogMeaning::Open);
+            ingress.push(Rule::of([Expr::Counter, self.log(LogTag::Open), Expr::Accept]));
+        }
+        (egress, ingress)
     }
-    cx.rs.maps = maps;
-    let ct = [
-        "ct state established,related accept".to_string(),
-        "ct state invalid drop".to_string(),
-    ];
-    let mut egress = ct.to_vec();
-    if opts.log_allowed {
-        egress.push("meta mark set 0x0".into());
+}
+
+/// Renders the table for one node (or for all pods when `opts.node` is `None`).
+pub fn render(cc: &CompiledCluster<'_>, opts: &Options) -> Ruleset {
+    let (class_addrs, pod_addrs) = endpoint_addrs(cc);
+    let mut cx = Ctx {
+        cluster: cc.cluster(),
+        compiled: cc.compiled(),
+        opts,
+        class_addrs,
+        pod_addrs,
+        set_ids: HashMap::new(),
+        rs: Ruleset::default(),
+        rule_marks: HashMap::new(),
+    };
+    let entries = local_profiles(cc, opts);
+    let chains = number_profiles(entries.iter().map(|e| &e.2));
+    for (profile, (name, number)) in &chains {
+        let rules = cx.profile_chain(profile, *number);
+        cx.rs.chains.insert(name.clone(), rules);
     }
-    egress.extend([
-        "ip saddr vmap @egress4".to_string(),
-        "ip6 saddr vmap @egress6".to_string(),
-    ]);
-    let mut ingress = ct.to_vec();
-    ingress.extend([
-        "ip daddr vmap @ingress4".to_string(),
-        "ip6 daddr vmap @ingress6".to_string(),
-    ]);
-    if opts.log_allowed {
-        cx.rs.prefixes.insert("A:-".into(), LogMeaning::Open);
-        ingress.push(format!("counter {} accept", cx.log("A:-")));
-    }
+    cx.rs.maps = verdict_maps(entries, &chains);
+    let (egress, ingress) = cx.base_chains();
     cx.rs.egress_hook = egress;
     cx.rs.ingress_hook = ingress;
     cx.rs

@@ -8,6 +8,9 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use palisade_core::ip::{num_to_ip, Family};
+use palisade_core::ObjectRef;
+
+use crate::rule::{LogTag, Rule};
 
 pub const TABLE: &str = "palisade";
 
@@ -25,20 +28,26 @@ pub struct VerdictMap {
     pub entries: Vec<(IpAddr, String)>,
 }
 
-/// What a log prefix stands for, for the flow log reader.
+/// A rule of a policy, named: the policy object, the direction and the rule's position in
+/// that direction's list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleRef {
+    pub ingress: bool,
+    pub policy: ObjectRef,
+    pub rule: usize,
+}
+
+/// What a log tag stands for, for the flow log reader: self-contained, with policies named,
+/// so that decoding needs no cluster.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogMeaning {
-    /// A rule allowed it: policy index and rule index in that direction.
-    Rule {
-        ingress: bool,
-        policy: usize,
-        rule: usize,
-    },
+    /// A rule allowed it.
+    Rule(RuleRef),
     /// Nothing allowed it: the policies isolating the pod for that direction.
     /// With `audit`, the packet was let through and only logged.
     Deny {
         ingress: bool,
-        policies: Vec<usize>,
+        policies: Vec<ObjectRef>,
         audit: bool,
     },
     /// The destination side does not restrict it (not isolated or not on this node).
@@ -49,16 +58,16 @@ pub enum LogMeaning {
 pub struct Ruleset {
     pub sets: BTreeMap<String, AddrSet>,
     pub maps: BTreeMap<String, VerdictMap>,
-    /// Regular chains and their rules (nft syntax), in order.
-    pub chains: BTreeMap<String, Vec<String>>,
+    /// Regular chains and their rules, in order.
+    pub chains: BTreeMap<String, Vec<Rule>>,
     /// The base chains on the forward hook: egress first (source pods), then ingress
     /// (destination pods). A packet must pass both.
-    pub egress_hook: Vec<String>,
-    pub ingress_hook: Vec<String>,
-    /// Log prefix -> meaning.
-    pub prefixes: BTreeMap<String, LogMeaning>,
+    pub egress_hook: Vec<Rule>,
+    pub ingress_hook: Vec<Rule>,
+    /// What each log tag in the rules means.
+    pub logs: BTreeMap<LogTag, LogMeaning>,
     /// Mark value -> the egress rule that allowed (with `log_allowed`).
-    pub marks: BTreeMap<u32, (usize, usize)>,
+    pub marks: BTreeMap<u32, RuleRef>,
 }
 
 fn type_of(f: Family) -> &'static str {

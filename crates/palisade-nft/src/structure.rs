@@ -11,6 +11,7 @@ use std::fmt::Write;
 use palisade_core::ip::Family;
 
 use crate::elements::ElementDelta;
+use crate::rule::Rule;
 use crate::ruleset::{range_text, AddrSet, Ruleset, TABLE};
 
 /// A set's family and contents.
@@ -34,16 +35,7 @@ impl Ruleset {
             .collect();
         for rules in self.chains.values_mut() {
             for r in rules.iter_mut() {
-                if r.contains('@') {
-                    *r = r
-                        .split(' ')
-                        .map(|tok| match tok.strip_prefix('@').and_then(|n| map.get(n)) {
-                            Some(to) => format!("@{to}"),
-                            None => tok.to_string(),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(" ");
-                }
+                r.rename_sets(map);
             }
         }
     }
@@ -130,7 +122,7 @@ impl Ruleset {
         for name in self.chains.keys().filter(|c| !old.chains.contains_key(*c)) {
             writeln!(o, "add chain inet {TABLE} {name}").unwrap();
         }
-        let changed: BTreeMap<&String, &Vec<String>> = self
+        let changed: BTreeMap<&String, &Vec<Rule>> = self
             .chains
             .iter()
             .filter(|(c, rules)| old.chains.get(*c) != Some(rules))
@@ -157,7 +149,21 @@ impl Ruleset {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rule::{End, Expr};
 
+    /// `ip saddr @SET accept`
+    fn accept_from(set: &str) -> Rule {
+        Rule::of([
+            Expr::InSet {
+                family: Family::V4,
+                end: End::Source,
+                set: set.into(),
+            },
+            Expr::Accept,
+        ])
+    }
+
+    /// Sets by name and contents; chains' rules as (chain, set it accepts from).
     fn rs(sets: &[(&str, &[(u128, u128)])], rules: &[(&str, &str)]) -> Ruleset {
         let mut r = Ruleset::default();
         for (n, ranges) in sets {
@@ -169,8 +175,8 @@ mod tests {
                 },
             );
         }
-        for (c, rule) in rules {
-            r.chains.entry(c.to_string()).or_default().push(rule.to_string());
+        for (c, set) in rules {
+            r.chains.entry(c.to_string()).or_default().push(accept_from(set));
         }
         r
     }
@@ -179,10 +185,7 @@ mod tests {
     fn names_follow_contents_and_scripts_touch_only_what_changed() {
         let old = rs(
             &[("peers0_4", &[(1, 1)]), ("peers1_4", &[(2, 2)])],
-            &[
-                ("in0", "ip saddr @peers0_4 accept"),
-                ("in1", "ip saddr @peers1_4 accept"),
-            ],
+            &[("in0", "peers0_4"), ("in1", "peers1_4")],
         );
         // Rendered afresh, the same contents came out under swapped names, plus a new set.
         let mut new = rs(
@@ -191,11 +194,7 @@ mod tests {
                 ("peers1_4", &[(1, 1)]),
                 ("peers2_4", &[(3, 3)]),
             ],
-            &[
-                ("in0", "ip saddr @peers1_4 accept"),
-                ("in1", "ip saddr @peers0_4 accept"),
-                ("in1", "ip saddr @peers2_4 accept"),
-            ],
+            &[("in0", "peers1_4"), ("in1", "peers0_4"), ("in1", "peers2_4")],
         );
         assert_eq!(new.canonical(), {
             let mut c = new.clone();
@@ -208,15 +207,8 @@ mod tests {
             "in0 is unchanged once names are adopted"
         );
         assert_eq!(new.sets["peers1_4"].ranges, [(2, 2)]);
-        assert!(!old.sets.contains_key(
-            new.chains["in1"][1]
-                .split('@')
-                .nth(1)
-                .unwrap()
-                .split(' ')
-                .next()
-                .unwrap()
-        ));
+        let fresh = new.chains["in1"][1].sets().next().unwrap();
+        assert!(!old.sets.contains_key(fresh));
         let script = new.update_script(&old).unwrap();
         let lines: Vec<&str> = script.lines().collect();
         assert_eq!(lines.len(), 4, "{script}");

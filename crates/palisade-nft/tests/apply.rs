@@ -4,8 +4,9 @@
 mod common;
 use common::{list, Netns};
 
+use palisade_core::ip::Family;
 use palisade_nft::apply::run_script_in;
-use palisade_nft::{ElementDelta, ElementOp};
+use palisade_nft::{ElementDelta, ElementOp, End, Expr, Rule};
 
 fn shop(extra: &str) -> palisade_nft::Ruleset {
     let dir = format!("{}/../../examples/shop", env!("CARGO_MANIFEST_DIR"));
@@ -17,8 +18,8 @@ fn shop(extra: &str) -> palisade_nft::Ruleset {
         });
     }
     let loaded = palisade_load::load(&sources, &Default::default()).unwrap();
-    let compiled = palisade_core::compile(&loaded.cluster, &Default::default());
-    palisade_nft::render(&loaded.cluster, &compiled, &Default::default())
+    let cc = palisade_core::CompiledCluster::new(&loaded.cluster, &Default::default());
+    palisade_nft::render(&cc, &Default::default())
 }
 
 #[test]
@@ -33,11 +34,17 @@ fn failed_apply_keeps_the_old_rules() {
     );
     // A broken ruleset: one rule refers to a set that does not exist.
     let mut bad = good.clone();
-    bad.chains
-        .values_mut()
-        .next()
-        .unwrap()
-        .insert(0, "ip saddr @nosuchset accept".into());
+    bad.chains.values_mut().next().unwrap().insert(
+        0,
+        Rule::of([
+            Expr::InSet {
+                family: Family::V4,
+                end: End::Source,
+                set: "nosuchset".into(),
+            },
+            Expr::Accept,
+        ]),
+    );
     let err = run_script_in(Some(ns.0), &bad.replace_script()).unwrap_err();
     assert!(err.to_string().contains("rejected"), "{err}");
     assert_eq!(list(ns.0), before, "the old table is untouched");

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 
 use palisade_core::ip::{ip_to_num, num_to_ip};
-use palisade_core::{compile, Cluster, IpBlockPods, Options as EngineOptions, PortMatch};
+use palisade_core::{Cluster, CompiledCluster, IpBlockPods, Options as EngineOptions, PortMatch};
 use palisade_nft::apply::run_script_in;
 use palisade_nft::{render, Change, ElementOp, NftSocket, NodeTable, Options, Path, Ruleset};
 use palisade_synth::{generate, to_json_list, Spec};
@@ -205,7 +205,7 @@ fn scenario(seed: u64, mode: IpBlockPods, kernel: Option<&'static str>) {
         };
         twins += (path == Path::Twin) as usize;
         let cluster = table.cluster();
-        let full = render(cluster, &compile(cluster, &engine), &opts);
+        let full = render(&CompiledCluster::new(cluster, &engine), &opts);
         // Equal to a fresh render, up to the names of sets (kept from the installed table).
         let (got, want) = (table.ruleset().canonical(), full.canonical());
         assert!(
@@ -217,7 +217,7 @@ fn scenario(seed: u64, mode: IpBlockPods, kernel: Option<&'static str>) {
             Change::Elements(d) => {
                 apply_model(&mut model, &d.ops);
                 // What log prefixes and marks mean lives in memory, not in the kernel.
-                model.prefixes = table.ruleset().prefixes.clone();
+                model.logs = table.ruleset().logs.clone();
                 model.marks = table.ruleset().marks.clone();
             }
             Change::Script(_) | Change::Replace => model = table.ruleset().clone(),
@@ -294,6 +294,6 @@ fn families_are_kept_apart() {
     let (_, path) = table.add_pod(p);
     assert_eq!(path, Path::Full);
     let c = table.cluster();
-    let full = render(c, &compile(c, &Default::default()), &Default::default());
+    let full = render(&CompiledCluster::new(c, &Default::default()), &Default::default());
     assert!(table.ruleset().canonical() == full.canonical());
 }

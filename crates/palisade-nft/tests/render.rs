@@ -1,9 +1,9 @@
 //! The rendered ruleset: hand-checked expectations, a snapshot of the bundled example
 //! (checked rule by rule against examples/shop/policies.yaml), and the shape properties.
 
-use palisade_core::{compile, IpBlockPods, Options as EngineOptions};
+use palisade_core::{CompiledCluster, IpBlockPods, Options as EngineOptions};
 use palisade_load::{load, LoadOptions, Source};
-use palisade_nft::{render, ElementDelta, LogMeaning, Options, Ruleset};
+use palisade_nft::{render, ElementDelta, Expr, LogMeaning, LogTag, Options, Ruleset};
 
 fn ruleset_of(yaml: &str, engine: EngineOptions, opts: &Options) -> (palisade_core::Cluster, Ruleset) {
     let loaded = load(
@@ -14,16 +14,17 @@ fn ruleset_of(yaml: &str, engine: EngineOptions, opts: &Options) -> (palisade_co
         &LoadOptions::default(),
     )
     .unwrap();
-    let compiled = compile(&loaded.cluster, &engine);
-    let rs = render(&loaded.cluster, &compiled, opts);
+    let rs = render(&CompiledCluster::new(&loaded.cluster, &engine), opts);
     (loaded.cluster, rs)
 }
 
 fn shop() -> (palisade_core::Cluster, Ruleset) {
     let dir = format!("{}/../../examples/shop", env!("CARGO_MANIFEST_DIR"));
     let loaded = load(&[Source::Path(dir.into())], &LoadOptions::default()).unwrap();
-    let compiled = compile(&loaded.cluster, &EngineOptions::default());
-    let rs = render(&loaded.cluster, &compiled, &Options::default());
+    let rs = render(
+        &CompiledCluster::new(&loaded.cluster, &EngineOptions::default()),
+        &Options::default(),
+    );
     (loaded.cluster, rs)
 }
 
@@ -42,32 +43,25 @@ fn shop_matches_snapshot() {
     );
 }
 
-/// What a chain's accept rules allow, read back from the rendered rules: one
+/// What a chain's accept rules allow, read from the rules' expressions: one
 /// `"ADDRESSES PROTO PORT"` per port (`any` when the rule has no address match).
 fn tuples(rs: &Ruleset, chain: &str) -> Vec<String> {
     let mut out = Vec::new();
     for rule in &rs.chains[chain] {
-        if !rule.ends_with("accept") {
+        if rule.verdict() != Some(&Expr::Accept) {
             continue;
         }
-        let proto = rule
-            .split("meta l4proto ")
-            .nth(1)
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .to_uppercase();
-        let ports = rule
-            .split("th dport { ")
-            .nth(1)
-            .unwrap()
-            .split(" }")
-            .next()
+        let (proto, ports) = rule
+            .0
+            .iter()
+            .find_map(|e| match e {
+                Expr::L4 { protocol, ports } => Some((protocol.as_str(), ports.clone().unwrap())),
+                _ => None,
+            })
             .unwrap();
-        let addr = match rule.split('@').nth(1) {
-            Some(rest) => {
-                let set = &rs.sets[rest.split(' ').next().unwrap()];
+        let addr = match rule.sets().next() {
+            Some(name) => {
+                let set = &rs.sets[name];
                 let r: Vec<String> = set
                     .ranges
                     .iter()
@@ -77,8 +71,11 @@ fn tuples(rs: &Ruleset, chain: &str) -> Vec<String> {
             }
             None => "any".to_string(),
         };
-        for port in ports.split(", ") {
-            out.push(format!("{addr} {proto} {port}"));
+        for (lo, hi) in ports {
+            out.push(format!(
+                "{addr} {proto} {}",
+                palisade_core::port_range_text(lo, hi)
+            ));
         }
     }
     out.sort();
@@ -124,7 +121,7 @@ fn shop_chains_say_what_the_policies_say() {
         4,
         "IPv4 and IPv6 anyone on 8080, Prometheus on 9090, log and drop"
     );
-    assert!(rs.chains[&fi].last().unwrap().ends_with("drop"));
+    assert_eq!(rs.chains[&fi].last().unwrap().verdict(), Some(&Expr::Drop));
     // Database ingress: 5432 from the backend, its own metrics port 9187 from Prometheus.
     let di = chain_name(&rs, "ingress4", &db);
     assert_eq!(
@@ -154,11 +151,17 @@ fn shop_chains_say_what_the_policies_say() {
     );
     // Connection tracking first in both base chains.
     for hook in [&rs.egress_hook, &rs.ingress_hook] {
-        assert_eq!(hook[0], "ct state established,related accept");
-        assert_eq!(hook[1], "ct state invalid drop");
+        assert_eq!(hook[0].0, [Expr::Established, Expr::Accept]);
+        assert_eq!(hook[1].0, [Expr::Invalid, Expr::Drop]);
     }
-    assert!(rs.egress_hook.iter().any(|r| r.contains("@egress4")));
-    assert!(rs.ingress_hook.iter().any(|r| r.contains("@ingress4")));
+    let jumps_by = |hook: &[palisade_nft::Rule], name: &str| {
+        hook.iter().any(|r| {
+            r.0.iter()
+                .any(|e| matches!(e, Expr::Vmap { map, .. } if map == name))
+        })
+    };
+    assert!(jumps_by(&rs.egress_hook, "egress4"));
+    assert!(jumps_by(&rs.ingress_hook, "ingress4"));
 }
 
 const TWO_PODS: &str = "
@@ -228,12 +231,13 @@ fn audit_annotation_turns_drops_into_logs() {
     for (name, rules) in &rs.chains {
         let last = rules.last().unwrap();
         assert!(
-            last.contains("log prefix \"U:") && !last.ends_with("drop"),
+            matches!(last.log_tag(), Some(LogTag::Denied { audit: true, .. }))
+                && last.verdict() == Some(&Expr::Accept),
             "{name}: {last}"
         );
     }
     let audited = rs
-        .prefixes
+        .logs
         .values()
         .filter(|m| matches!(m, LogMeaning::Deny { audit: true, .. }))
         .count();
