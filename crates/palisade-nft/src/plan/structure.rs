@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use palisade_core::ip::Family;
 
-use crate::elements::ElementDelta;
+use crate::delta::ElementDelta;
 use crate::rule::Rule;
 use crate::ruleset::{range_text, AddrSet, Ruleset, TABLE};
 

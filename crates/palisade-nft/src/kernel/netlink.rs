@@ -1,6 +1,7 @@
 //! Just enough nfnetlink to talk to the kernel without the `nft` program: message and
-//! attribute encoding, and one transaction (a batch) with its acknowledgements. Used by the
-//! flow log (nfnetlink_log) and by element updates (nf_tables set elements).
+//! attribute encoding, and one transaction (a batch) with its acknowledgements. Used for
+//! the flow log's socket and requests (its messages come from netlink-packet-netfilter) and
+//! by element updates (nf_tables set elements).
 
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 use nix::sys::socket::{setsockopt, sockopt};

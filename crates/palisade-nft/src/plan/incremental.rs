@@ -15,7 +15,7 @@ use palisade_core::ip::{ip_to_num, Family};
 use palisade_core::twin::{address_twin, paired_ips, twin};
 use palisade_core::{Cluster, CompiledCluster, Options as EngineOptions, Pod};
 
-use crate::elements::{ElementDelta, ElementOp};
+use crate::delta::{ElementDelta, ElementOp};
 use crate::render::{render, Options};
 use crate::ruleset::{AddrSet, Ruleset};
 

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::elements::ElementDelta;
+use crate::delta::ElementDelta;
 use crate::ruleset::{Ruleset, TABLE};
 
 #[derive(Debug, thiserror::Error)]

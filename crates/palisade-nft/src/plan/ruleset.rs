@@ -1,7 +1,7 @@
 //! What the dataplane installs, as a value: interval sets of addresses, verdict maps from
 //! local pod addresses to policy chains, the chains' rules, and what each log prefix means.
 //! Rendered to an `nft -f` script that replaces the whole table in one transaction (see
-//! [`crate::elements`] for updates that touch only elements).
+//! [`crate::delta`] for updates that touch only elements).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
