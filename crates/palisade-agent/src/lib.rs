@@ -11,8 +11,11 @@ pub mod logging;
 pub mod metrics;
 pub mod reconcile;
 pub mod run;
+pub mod server;
 pub mod source;
+pub mod start;
 
 pub use metrics::Metrics;
 pub use reconcile::{Applied, Reconciler};
 pub use source::Input;
+pub use start::{run_agent, AgentConfig, AgentError, FlowLogFile, SourceSpec};

@@ -1,41 +1,57 @@
-//! Prometheus metrics, `/healthz` and `/readyz` over a small HTTP/1.1 server (one thread
-//! per connection; scrapes are rare and tiny).
+//! The agent's Prometheus metrics (prometheus-client: OpenMetrics text, label values
+//! escaped by the library), with build info and the process's CPU, memory, file
+//! descriptors and start time; and its health (`/healthz`: the main loop goes round) and
+//! readiness (`/readyz`: a state is enforced and the source is in sync). Served by
+//! [`crate::server`].
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-#[derive(Default)]
-pub struct Counter(AtomicU64);
-
-impl Counter {
-    pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-#[derive(Default)]
-pub struct Gauge(AtomicU64);
-
-impl Gauge {
-    pub fn set(&self, v: u64) {
-        self.0.store(v, Ordering::Relaxed);
-    }
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 
 /// Upper bounds (seconds) of the change-to-enforcement histogram.
 pub const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 10.0];
 
+/// The labels of a logged flow.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FlowLabels {
+    pub verdict: Escaped,
+    pub policy: Escaped,
+}
+
+/// A label value escaped as the exposition format requires (`\\`, `\"`, `\n`):
+/// prometheus-client 0.24 writes label values as they are.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct Escaped(pub String);
+
+impl EncodeLabelValue for Escaped {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        for c in self.0.chars() {
+            match c {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                c => encoder.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The agent's metrics and health state. The metric handles are cheap clones sharing
+/// their values with the registry that exposes them.
+#[derive(Debug)]
 pub struct Metrics {
     pub pods: Gauge,
     pub policies: Gauge,
@@ -44,10 +60,10 @@ pub struct Metrics {
     pub reconciles: Counter,
     pub reconcile_errors: Counter,
     pub invalid_inputs: Counter,
-    buckets: [AtomicU64; BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_sum_us: AtomicU64,
-    flows: Mutex<BTreeMap<(String, String), u64>>,
+    ready_gauge: Gauge,
+    latency: Histogram,
+    flows: Family<FlowLabels, Counter>,
+    registry: Registry,
     /// A state has been applied and the source is in sync.
     pub ready: AtomicBool,
     /// Why not ready, for `/readyz`.
@@ -56,20 +72,85 @@ pub struct Metrics {
     heartbeat: Mutex<Instant>,
 }
 
+/// Build information (`palisade_build_info`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+}
+
 impl Default for Metrics {
     fn default() -> Self {
+        let mut registry = Registry::default();
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let g = Gauge::default();
+            registry.register(name, help, g.clone());
+            g
+        };
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let pods = gauge(&mut registry, "palisade_pods", "Pods known");
+        let policies = gauge(&mut registry, "palisade_policies", "NetworkPolicies known");
+        let rules = gauge(&mut registry, "palisade_rules", "nftables rules programmed");
+        let elements = gauge(
+            &mut registry,
+            "palisade_set_elements",
+            "Set and map elements programmed",
+        );
+        let reconciles = counter(
+            &mut registry,
+            "palisade_reconciles",
+            "States applied or attempted",
+        );
+        let reconcile_errors = counter(
+            &mut registry,
+            "palisade_reconcile_errors",
+            "States the kernel refused",
+        );
+        let invalid_inputs = counter(
+            &mut registry,
+            "palisade_invalid_inputs",
+            "Inputs rejected by validation (rules kept)",
+        );
+        let ready_gauge = gauge(
+            &mut registry,
+            "palisade_ready",
+            "1 when the source is in sync and its state is enforced",
+        );
+        let latency = Histogram::new(BUCKETS);
+        registry.register(
+            "palisade_change_to_enforcement_seconds",
+            "Time from a change seen to rules applied",
+            latency.clone(),
+        );
+        let flows = Family::<FlowLabels, Counter>::default();
+        registry.register(
+            "palisade_flows",
+            "Logged flows by verdict and policy",
+            flows.clone(),
+        );
+        registry.register(
+            "palisade_build",
+            "The agent's version",
+            Info::new(BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            }),
+        );
+        registry.register_collector(Box::new(ProcessCollector));
         Metrics {
-            pods: Gauge::default(),
-            policies: Gauge::default(),
-            rules: Gauge::default(),
-            elements: Gauge::default(),
-            reconciles: Counter::default(),
-            reconcile_errors: Counter::default(),
-            invalid_inputs: Counter::default(),
-            buckets: Default::default(),
-            latency_count: AtomicU64::new(0),
-            latency_sum_us: AtomicU64::new(0),
-            flows: Mutex::new(BTreeMap::new()),
+            pods,
+            policies,
+            rules,
+            elements,
+            reconciles,
+            reconcile_errors,
+            invalid_inputs,
+            ready_gauge,
+            latency,
+            flows,
+            registry,
             ready: AtomicBool::new(false),
             reason: Mutex::new("no state applied yet".into()),
             heartbeat: Mutex::new(Instant::now()),
@@ -79,28 +160,22 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn observe_latency(&self, d: Duration) {
-        let s = d.as_secs_f64();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if s <= *b {
-                self.buckets[i].fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_us
-            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+        self.latency.observe(d.as_secs_f64());
     }
 
+    /// Counts one logged flow.
     pub fn flow(&self, verdict: &str, policy: &str) {
-        *self
-            .flows
-            .lock()
-            .expect("flows lock")
-            .entry((verdict.to_string(), policy.to_string()))
-            .or_default() += 1;
+        self.flows
+            .get_or_create(&FlowLabels {
+                verdict: Escaped(verdict.to_string()),
+                policy: Escaped(policy.to_string()),
+            })
+            .inc();
     }
 
     pub fn set_ready(&self, ready: bool, reason: &str) {
         self.ready.store(ready, Ordering::Relaxed);
+        self.ready_gauge.set(ready as i64);
         *self.reason.lock().expect("reason lock") = reason.to_string();
     }
 
@@ -113,117 +188,94 @@ impl Metrics {
         self.heartbeat.lock().expect("heartbeat lock").elapsed() < Duration::from_secs(30)
     }
 
-    /// The Prometheus text exposition.
+    /// The OpenMetrics text exposition.
     pub fn render(&self) -> String {
         let mut o = String::new();
-        let mut gauge = |name: &str, help: &str, v: u64, kind: &str| {
-            writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}").unwrap();
-        };
-        gauge("palisade_pods", "Pods known.", self.pods.get(), "gauge");
-        gauge(
-            "palisade_policies",
-            "NetworkPolicies known.",
-            self.policies.get(),
-            "gauge",
-        );
-        gauge(
-            "palisade_rules",
-            "nftables rules programmed.",
-            self.rules.get(),
-            "gauge",
-        );
-        gauge(
-            "palisade_set_elements",
-            "Set and map elements programmed.",
-            self.elements.get(),
-            "gauge",
-        );
-        gauge(
-            "palisade_reconciles_total",
-            "States applied or attempted.",
-            self.reconciles.get(),
-            "counter",
-        );
-        gauge(
-            "palisade_reconcile_errors_total",
-            "States the kernel refused.",
-            self.reconcile_errors.get(),
-            "counter",
-        );
-        gauge(
-            "palisade_invalid_inputs_total",
-            "Inputs rejected by validation (rules kept).",
-            self.invalid_inputs.get(),
-            "counter",
-        );
-        gauge(
-            "palisade_ready",
-            "1 when the source is in sync and its state is enforced.",
-            self.ready.load(Ordering::Relaxed) as u64,
-            "gauge",
-        );
-        let name = "palisade_change_to_enforcement_seconds";
-        writeln!(
-            o,
-            "# HELP {name} Time from a change seen to rules applied.\n# TYPE {name} histogram"
-        )
-        .unwrap();
-        for (b, c) in BUCKETS.iter().zip(&self.buckets) {
-            writeln!(o, "{name}_bucket{{le=\"{b}\"}} {}", c.load(Ordering::Relaxed)).unwrap();
-        }
-        let count = self.latency_count.load(Ordering::Relaxed);
-        writeln!(o, "{name}_bucket{{le=\"+Inf\"}} {count}").unwrap();
-        writeln!(
-            o,
-            "{name}_sum {}",
-            self.latency_sum_us.load(Ordering::Relaxed) as f64 / 1e6
-        )
-        .unwrap();
-        writeln!(o, "{name}_count {count}").unwrap();
-        writeln!(o, "# HELP palisade_flows_total Logged flows by verdict and policy.\n# TYPE palisade_flows_total counter").unwrap();
-        for ((verdict, policy), n) in self.flows.lock().expect("flows lock").iter() {
-            writeln!(
-                o,
-                "palisade_flows_total{{verdict=\"{verdict}\",policy=\"{}\"}} {n}",
-                policy.replace('"', "'")
-            )
-            .unwrap();
-        }
+        prometheus_client::encoding::text::encode(&mut o, &self.registry).expect("writing to a String");
         o
     }
 }
 
-fn respond(mut s: TcpStream, m: &Metrics) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    let mut line = String::new();
-    if BufReader::new(&s).read_line(&mut line).is_err() {
-        return;
+/// The standard `process_*` metrics of this process, read from /proc at each scrape.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Ok(me) = procfs::process::Process::myself() else {
+            return Ok(());
+        };
+        let Ok(stat) = me.stat() else {
+            return Ok(());
+        };
+        let ticks = procfs::ticks_per_second() as f64;
+        let cpu = ConstCounter::new((stat.utime + stat.stime) as f64 / ticks);
+        cpu.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "User and system CPU time spent, in seconds",
+            None,
+            cpu.metric_type(),
+        )?)?;
+        let gauges = [
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                (stat.rss * procfs::page_size()) as f64,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes",
+                stat.vsize as f64,
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch, in seconds",
+                procfs::boot_time_secs().unwrap_or(0) as f64 + stat.starttime as f64 / ticks,
+            ),
+            (
+                "process_open_fds",
+                "Open file descriptors",
+                me.fd_count().unwrap_or(0) as f64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let g = ConstGauge::new(value);
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        Ok(())
     }
-    let path = line.split_whitespace().nth(1).unwrap_or("/");
-    let (status, body) = match path {
-        "/metrics" => ("200 OK", m.render()),
-        "/healthz" if m.healthy() => ("200 OK", "ok\n".to_string()),
-        "/healthz" => ("503 Service Unavailable", "main loop stalled\n".to_string()),
-        "/readyz" if m.ready.load(Ordering::Relaxed) => ("200 OK", "ready\n".to_string()),
-        "/readyz" => (
-            "503 Service Unavailable",
-            format!("not ready: {}\n", m.reason.lock().expect("reason lock")),
-        ),
-        _ => ("404 Not Found", "not found\n".to_string()),
-    };
-    let _ = write!(
-        s,
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
 }
 
-/// Serves the endpoints on `listener` from a background thread.
-pub fn serve(listener: TcpListener, m: std::sync::Arc<Metrics>) {
-    std::thread::spawn(move || {
-        for s in listener.incoming().flatten() {
-            let m = m.clone();
-            std::thread::spawn(move || respond(s, &m));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_holds_the_agents_figures_escaped() {
+        let m = Metrics::default();
+        m.policies.set(3);
+        m.observe_latency(Duration::from_millis(30));
+        m.flow("denied", "default-deny");
+        m.flow("allowed", "shop/say \"hi\"");
+        m.set_ready(true, "");
+        let text = m.render();
+        // Lines written by hand from the OpenMetrics text format.
+        for line in [
+            "palisade_policies 3",
+            "palisade_ready 1",
+            "palisade_change_to_enforcement_seconds_count 1",
+            "palisade_change_to_enforcement_seconds_bucket{le=\"0.05\"} 1",
+            "palisade_change_to_enforcement_seconds_bucket{le=\"0.025\"} 0",
+            "palisade_flows_total{verdict=\"denied\",policy=\"default-deny\"} 1",
+            "# HELP palisade_pods Pods known.\n",
+            // A quote in a policy name is escaped, not replaced.
+            "palisade_flows_total{verdict=\"allowed\",policy=\"shop/say \\\"hi\\\"\"} 1",
+            "palisade_build_info{version=\"",
+            "# TYPE process_cpu_seconds counter",
+            "# TYPE process_resident_memory_bytes gauge",
+            "# EOF",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
-    });
+    }
 }

@@ -168,10 +168,10 @@ impl Reconciler {
         match result {
             Ok((table, applied)) => {
                 m.observe_latency(seen.elapsed());
-                m.pods.set(table.cluster().pods.len() as u64);
-                m.policies.set(table.cluster().policies.len() as u64);
-                m.rules.set(table.ruleset().rule_count() as u64);
-                m.elements.set(table.ruleset().element_count() as u64);
+                m.pods.set(table.cluster().pods.len() as i64);
+                m.policies.set(table.cluster().policies.len() as i64);
+                m.rules.set(table.ruleset().rule_count() as i64);
+                m.elements.set(table.ruleset().element_count() as i64);
                 *self.snapshot.write().expect("snapshot lock") =
                     Arc::new(Decoder::new(table.cluster(), table.ruleset()));
                 self.table = Some(table);

@@ -4,14 +4,11 @@
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::channel;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use palisade_agent::flowlog::{self, RotatingFile, Sink};
-use palisade_agent::{metrics, source, Metrics, Reconciler};
+use palisade_agent::logging::LogFormat;
+use palisade_agent::{run_agent, AgentConfig, FlowLogFile, SourceSpec};
 use palisade_nft::{FlowEnd, FlowRecord};
 
 use crate::dataplane::RuleFlags;
@@ -61,75 +58,25 @@ pub enum LogFormatArg {
 }
 
 pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
-    let node = args.node.clone();
-    let engine = args.model.options();
-    let load_opts = args.model.load_options()?;
-    let format = match args.log_format {
-        LogFormatArg::Text => palisade_agent::logging::LogFormat::Text,
-        LogFormatArg::Json => palisade_agent::logging::LogFormat::Json,
+    let cfg = AgentConfig {
+        source: SourceSpec::parse(&args.source).map_err(|e| anyhow::anyhow!(e))?,
+        node: args.node.clone(),
+        rules: args.flags.options(Some(args.node.clone())),
+        engine: args.model.options(),
+        load: args.model.load_options()?,
+        metrics_addr: args.metrics_addr,
+        flow_log: args.flow_log.as_ref().map(|path| FlowLogFile {
+            path: path.clone(),
+            max_bytes: args.flow_log_max_bytes,
+            keep: args.flow_log_keep,
+        }),
+        cleanup_on_exit: args.cleanup_on_exit,
+        log_format: match args.log_format {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        },
     };
-    // Already installed only when the agent runs twice in one process (tests).
-    let _ = palisade_agent::logging::init(format);
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
-            .map_err(|e| anyhow::anyhow!("signal handler: {e}"))?;
-    }
-    let m = Arc::new(Metrics::default());
-    let listener = std::net::TcpListener::bind(args.metrics_addr)
-        .map_err(|e| anyhow::anyhow!("--metrics-addr {}: {e}", args.metrics_addr))?;
-    metrics::serve(listener, m.clone());
-    let rec = Reconciler::new(engine, args.flags.options(Some(node.clone())), m.clone());
-    let sink = match &args.flow_log {
-        Some(p) => Sink::File(
-            RotatingFile::open(p.clone(), args.flow_log_max_bytes, args.flow_log_keep)
-                .map_err(|e| anyhow::anyhow!("--flow-log {}: {e}", p.display()))?,
-        ),
-        None => Sink::Stdout,
-    };
-    let flows = match flowlog::spawn(
-        args.flags.log_group,
-        sink,
-        rec.snapshot(),
-        m.clone(),
-        stop.clone(),
-    ) {
-        Ok(h) => Some(h),
-        Err(e) => {
-            tracing::warn!("flow log unavailable (NFLOG group {}): {e}", args.flags.log_group);
-            None
-        }
-    };
-    let (tx, rx) = channel();
-    // The watcher must live as long as the loop.
-    let _watcher = match args.source.split_once(':') {
-        Some(("dir", path)) => Some(
-            source::spawn_dir(PathBuf::from(path), load_opts, tx)
-                .map_err(|e| anyhow::anyhow!("--source {}: {e}", args.source))?,
-        ),
-        None if args.source == "kube" => {
-            palisade_agent::kube::spawn(load_opts, tx).map_err(|e| anyhow::anyhow!("--source kube: {e}"))?;
-            None
-        }
-        _ => return Err(anyhow::anyhow!("--source: expected dir:PATH or kube, got {}", args.source).into()),
-    };
-    tracing::info!(
-        "node {node}, source {}, metrics on http://{}",
-        args.source,
-        args.metrics_addr
-    );
-    let mut rec = palisade_agent::run::run(rx, rec, m, stop.clone());
-    stop.store(true, Ordering::Relaxed);
-    if let Some(h) = flows {
-        let _ = h.join();
-    }
-    if args.cleanup_on_exit {
-        rec.cleanup().map_err(|e| anyhow::anyhow!("cleanup: {e}"))?;
-        tracing::info!("table removed (--cleanup-on-exit)");
-    } else {
-        tracing::info!("stopped; the rules stay in force");
-    }
+    run_agent(&cfg).map_err(|e| anyhow::anyhow!(e))?;
     Ok((String::new(), true))
 }
 
