@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use clap::{Args, Subcommand, ValueEnum};
-use palisade_core::{Cluster, Compiled, CompiledCluster, Protocol};
-use palisade_lab::{flows::Collector, probe, serve, Topology};
+use palisade_core::Protocol;
+use palisade_lab::{differences, flows::Collector, probe, serve, Plan, Topology};
 use serde_json::{json, Map, Value};
 
 use crate::analyze::parse_port;
@@ -96,47 +96,16 @@ fn lab_err(e: palisade_lab::LabError) -> Failure {
     Failure::Other(e.into())
 }
 
-struct Prepared {
-    cluster: Cluster,
-    compiled: Compiled,
-    topo: Topology,
-    rulesets: Vec<palisade_nft::Ruleset>,
-}
-
-/// Loads, compiles, plans the lab and renders each node's ruleset (only its own pods).
+/// Loads the manifests and plans the lab (see [`Plan`]).
 fn prepare(
     name: &str,
     input: &InputArgs,
     flags: &DataplaneFlags,
     extra: &[(u16, Protocol)],
-) -> Result<Prepared, Failure> {
+) -> Result<Plan, Failure> {
     palisade_lab::check_name(name).map_err(lab_err)?;
     let loaded = inputs::load(input)?;
-    let mut cluster = loaded.cluster;
-    let topo = Topology::plan(&cluster, name, extra);
-    // Pods without a node sit on the first node; the dataplane must agree.
-    for pod in &mut cluster.pods {
-        if let Some(lp) = topo.pods.iter().find(|lp| lp.key == pod.key()) {
-            pod.node = Some(topo.nodes[lp.node].name.clone());
-        }
-    }
-    let cc = CompiledCluster::new(&cluster, &input.options());
-    let rulesets = topo
-        .nodes
-        .iter()
-        .map(|n| {
-            let mut o = flags.options();
-            o.node = Some(n.name.clone());
-            palisade_nft::render(&cc, &o)
-        })
-        .collect();
-    let compiled = cc.into_compiled();
-    Ok(Prepared {
-        cluster,
-        compiled,
-        topo,
-        rulesets,
-    })
+    Plan::new(name, loaded.cluster, &input.options(), &flags.options(), extra).map_err(lab_err)
 }
 
 fn ports(list: &[String]) -> Result<Vec<(u16, Protocol)>, Failure> {
@@ -155,34 +124,6 @@ fn cleanup_on_signal(lab: &str) {
     });
 }
 
-/// The engine's prediction for the lab's pods.
-fn predicted(p: &Prepared, port: u16, proto: Protocol) -> Vec<Vec<bool>> {
-    let m = p.compiled.port_matrix(proto, port).expect("port is 1-65535");
-    let idx: Vec<usize> = p
-        .topo
-        .pods
-        .iter()
-        .map(|lp| {
-            p.cluster
-                .pods
-                .iter()
-                .position(|c| c.key() == lp.key)
-                .expect("lab pods come from the cluster")
-        })
-        .collect();
-    idx.iter()
-        .map(|&a| {
-            idx.iter()
-                .map(|&b| {
-                    a == b
-                        || m.get(p.compiled.pod_class(a), p.compiled.pod_class(b))
-                        || p.compiled.node_local(a, b)
-                })
-                .collect()
-        })
-        .collect()
-}
-
 fn matrix_json(topo: &Topology, port: u16, proto: Protocol, m: &[Vec<bool>]) -> Value {
     let names: Vec<String> = topo.pods.iter().map(|p| p.key.clone()).collect();
     let mut matrix = Map::new();
@@ -198,7 +139,7 @@ fn matrix_json(topo: &Topology, port: u16, proto: Protocol, m: &[Vec<bool>]) -> 
 }
 
 /// Probes every port, collecting the flow log; returns the output and whether all agreed.
-fn probe_all(p: &Prepared, args: &ProbeArgs, group: u16) -> Result<(String, bool), Failure> {
+fn probe_all(p: &Plan, args: &ProbeArgs, group: u16) -> Result<(String, bool), Failure> {
     // The flow log is read only when asked for: a node's NFLOG group has one reader.
     let collector = match &args.flow_log {
         Some(_) => Some(Collector::start(&p.topo, group).map_err(lab_err)?),
@@ -226,21 +167,19 @@ fn probe_all(p: &Prepared, args: &ProbeArgs, group: u16) -> Result<(String, bool
     let mut text = String::new();
     let mut jsons = Vec::new();
     for (port, proto, observed) in &results {
-        let want = predicted(p, *port, *proto);
-        let mut diffs = Vec::new();
-        for (a, row) in observed.iter().enumerate() {
-            for (b, ok) in row.iter().enumerate() {
-                if *ok != want[a][b] {
-                    diffs.push(format!(
-                        "  {} -> {}: observed {}, predicted {}",
-                        p.topo.pods[a].key,
-                        p.topo.pods[b].key,
-                        if *ok { "allowed" } else { "denied" },
-                        if want[a][b] { "allowed" } else { "denied" }
-                    ));
-                }
-            }
-        }
+        let word = |ok: bool| if ok { "allowed" } else { "denied" };
+        let diffs: Vec<String> = differences(observed, &p.predicted(*port, *proto))
+            .iter()
+            .map(|d| {
+                format!(
+                    "  {} -> {}: observed {}, predicted {}",
+                    p.topo.pods[d.from].key,
+                    p.topo.pods[d.to].key,
+                    word(d.observed),
+                    word(!d.observed)
+                )
+            })
+            .collect();
         let n = p.topo.pods.len();
         let allowed = observed.iter().flatten().filter(|x| **x).count();
         text.push_str(&format!(

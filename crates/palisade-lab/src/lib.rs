@@ -7,9 +7,11 @@
 pub mod flows;
 pub mod lab;
 pub mod netns;
+pub mod predict;
 pub mod probe;
 pub mod serve;
 pub mod topology;
 
 pub use lab::{check_name, down, load_state, save_state, up, LabError, State};
+pub use predict::{differences, Difference, Plan};
 pub use topology::{Topology, PREFIX};
