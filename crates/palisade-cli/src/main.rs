@@ -3,8 +3,6 @@
 mod agent;
 mod analyze;
 mod assert;
-mod bench_agent;
-mod bench_dataplane;
 mod bench_growth;
 mod dataplane;
 mod demo;
@@ -70,7 +68,7 @@ enum Command {
     Demo,
     /// Write a seeded synthetic cluster (namespaces, pods, policies) as manifests.
     Synth(synth::SynthArgs),
-    /// Benchmarks against the targets: analyze (default), dataplane, agent.
+    /// Benchmarks against the targets: analyze (default), growth, yaml.
     Bench(synth::BenchArgs),
 }
 
@@ -148,13 +146,6 @@ fn run_cli() -> ExitCode {
         Command::Dataplane(cmd) => dataplane::run(&cmd).map(ok),
         Command::Lab(cmd) => lab::run(&cmd),
         Command::Synth(args) => Ok(ok(synth::synth(&args))),
-        Command::Bench(args) if args.what.as_deref() == Some("dataplane") => bench_dataplane::run(
-            args.pods.unwrap_or(10_000),
-            args.policies.unwrap_or(2_000),
-            args.seconds,
-        )
-        .map(ok)
-        .map_err(Failure::Other),
         Command::Bench(args) if args.what.as_deref() == Some("growth") => {
             bench_growth::run(args.only.as_deref())
                 .map(ok)
@@ -162,9 +153,6 @@ fn run_cli() -> ExitCode {
         }
         Command::Bench(args) if args.what.as_deref() == Some("yaml") => {
             synth::bench_yaml(&args).map_err(Failure::Other)
-        }
-        Command::Bench(args) if args.what.as_deref() == Some("agent") => {
-            bench_agent::run().map(ok).map_err(Failure::Other)
         }
         Command::Bench(args) => synth::bench(&args).map_err(Failure::Other),
         Command::Demo => demo::run().map(ok),

@@ -55,18 +55,10 @@ pub fn synth(a: &SynthArgs) -> String {
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// `analyze` (default), `dataplane` (root: apply time and connection rate), `agent`
-    /// (root: policy change to enforcement, agent memory), `growth` (inputs that used to
-    /// cost more than linear; `--only ROW`) or `yaml` (loading YAML).
+    /// `analyze` (default), `growth` (inputs that used to cost more than linear; `--only
+    /// ROW`) or `yaml` (loading YAML). The root-only dataplane and agent benchmarks are
+    /// `palisade-bench`, built beside this command from the source tree.
     pub what: Option<String>,
-    /// For `dataplane`: pods and policies of the synthetic cluster (default 10000 / 2000).
-    #[arg(long)]
-    pub pods: Option<usize>,
-    #[arg(long)]
-    pub policies: Option<usize>,
-    /// For `dataplane`: seconds per connection-rate measurement.
-    #[arg(long, default_value_t = 0.5)]
-    pub seconds: f64,
     /// Sizes as PODS/POLICIES (default: the targets 10000/2000 and 100000/10000).
     #[arg(long = "size", value_name = "PODS/POLICIES")]
     pub sizes: Vec<String>,

@@ -1,11 +1,15 @@
-//! `palisade bench dataplane`: the cost of enforcement.
+//! `palisade-bench dataplane`: the cost of enforcement.
 //!
 //! 1. Compile, render and apply the 10,000-pod / 2,000-policy synthetic cluster into a
 //!    fresh node namespace; then pods added and removed one at a time through the node
 //!    table's incremental path and netlink element updates.
-//! 2. New TCP connections per second between two isolated lab pods whose traffic the
-//!    policies allow, through the node, with that ruleset installed and with no table,
-//!    alternated in one run.
+//! 2. New TCP connections between two isolated lab pods whose traffic the policies allow,
+//!    through the node, with no table, with connection tracking only, and with that
+//!    ruleset, in interleaved rounds. Each round runs several client threads and reports
+//!    the rate and the machine's busy CPU time per connection (from /proc/stat: user,
+//!    nice, system, irq, softirq; not idle, iowait or steal). The CPU cost does not move
+//!    with how much of the VM's time the host gives us, so it is the figure to compare;
+//!    medians are reported with the spread (lowest and highest round).
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -26,8 +30,58 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Connections per second from `client` to `dst` over `secs`, with `threads` clients.
-fn conn_rate(client: &str, dst: SocketAddr, secs: f64, threads: usize) -> f64 {
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Pods and policies of the synthetic cluster.
+    #[arg(long, default_value_t = 10_000)]
+    pub pods: usize,
+    #[arg(long, default_value_t = 2_000)]
+    pub policies: usize,
+    /// Seconds per connection-rate round.
+    #[arg(long, default_value_t = 1.0)]
+    pub seconds: f64,
+    /// Rounds per mode (no table, conntrack only, ruleset), interleaved.
+    #[arg(long, default_value_t = 10)]
+    pub rounds: usize,
+    /// Client threads opening connections in parallel.
+    #[arg(long, default_value_t = 4)]
+    pub clients: usize,
+}
+
+/// Busy CPU time of the whole machine so far, in seconds.
+fn busy_cpu_seconds() -> anyhow::Result<f64> {
+    use procfs::CurrentSI;
+    let t = procfs::KernelStats::current()?.total;
+    let jiffies = t.user + t.nice + t.system + t.irq.unwrap_or(0) + t.softirq.unwrap_or(0);
+    Ok(jiffies as f64 / procfs::ticks_per_second() as f64)
+}
+
+/// One round: connections per second and busy CPU microseconds per connection.
+#[derive(Clone, Copy, Debug)]
+struct Round {
+    rate: f64,
+    cpu_us: f64,
+}
+
+/// Connections from `client` to `dst` over `secs`, with `threads` clients.
+fn conn_round(client: &str, dst: SocketAddr, secs: f64, threads: usize) -> anyhow::Result<Round> {
+    let cpu0 = busy_cpu_seconds()?;
+    let n = conn_count(client, dst, secs, threads);
+    let cpu = busy_cpu_seconds()? - cpu0;
+    Ok(Round {
+        rate: n as f64 / secs,
+        cpu_us: cpu * 1e6 / (n.max(1) as f64),
+    })
+}
+
+/// Median, lowest and highest.
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+/// Connections made from `client` to `dst` in `secs`, with `threads` clients.
+fn conn_count(client: &str, dst: SocketAddr, secs: f64, threads: usize) -> u64 {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let handles: Vec<_> = (0..threads)
@@ -50,13 +104,12 @@ fn conn_rate(client: &str, dst: SocketAddr, secs: f64, threads: usize) -> f64 {
             })
         })
         .collect();
-    let start = Instant::now();
     std::thread::sleep(Duration::from_secs_f64(secs));
     stop.store(true, Ordering::Relaxed);
     for h in handles {
         let _ = h.join();
     }
-    count.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64()
+    count.load(Ordering::Relaxed)
 }
 
 /// Whether `client` can connect to `dst` (from a thread inside the client's namespace).
@@ -113,9 +166,10 @@ fn apply_change(table: &NodeTable, change: &Change, sock: &mut NftSocket, node: 
     Ok(())
 }
 
-pub fn run(pods: usize, policies: usize, secs: f64) -> anyhow::Result<String> {
+pub fn run(args: &Args) -> anyhow::Result<String> {
+    let (pods, policies) = (args.pods, args.policies);
     let mut out = format!(
-        "palisade bench dataplane: {pods} pods / {policies} policies on one node, {} cores\n",
+        "palisade-bench dataplane: {pods} pods / {policies} policies on one node, {} cores\n",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     let text = to_json_list(generate(&Spec::total(pods, policies, 1)));
@@ -247,34 +301,52 @@ pub fn run(pods: usize, policies: usize, secs: f64) -> anyhow::Result<String> {
             "{none}table inet {t} {{\n chain forward {{\n  type filter hook forward priority filter; policy accept;\n  ct state established,related accept\n  ct state invalid drop\n }}\n}}\n",
             t = palisade_nft::TABLE
         );
-        let mut rates = [Vec::new(), Vec::new(), Vec::new()];
-        conn_rate(client, dst, 0.2, 1); // warm up
-        for round in 0..30 {
+        let mut rounds: [Vec<Round>; 3] = Default::default();
+        conn_count(client, dst, 0.3, args.clients); // warm up
+        for round in 0..3 * args.rounds {
             let mode = round % 3;
-            let with = mode == 1;
             let script = match mode {
                 0 => none.clone(),
                 1 => rs.replace_script(),
                 _ => ct_only.clone(),
             };
             run_script_in(Some(node), &script)?;
-            if with {
+            if mode == 1 {
                 // The flow must really go through the policy chains, and be allowed.
                 anyhow::ensure!(reachable(client, dst), "the allowed flow does not pass");
             }
-            rates[mode].push(conn_rate(client, dst, secs, 1));
+            rounds[mode].push(conn_round(client, dst, args.seconds, args.clients)?);
         }
-        // Medians: this VM's rate swings between rounds.
-        let avg = |v: &Vec<f64>| {
-            let mut v = v.clone();
-            v.sort_by(|a, b| a.total_cmp(b));
-            v[v.len() / 2]
-        };
-        let (r0, r1, r2) = (avg(&rates[0]), avg(&rates[1]), avg(&rates[2]));
-        Ok(format!(
-            "new TCP connections/s {} -> {} port {port} (both isolated, allowed), one client thread, median of 10 interleaved rounds of {secs} s per mode:\n  no table {:.0}/s; conntrack only {:.0}/s ({:.1} %); the {}-rule ruleset {:.0}/s = {:.1} % of no table (target >= 90 %), {:.1} % of conntrack only\n",
-            cluster.pods[a].key(), cluster.pods[b].key(), r0, r2, 100.0 * r2 / r0, rs.rule_count(), r1, 100.0 * r1 / r0, 100.0 * r1 / r2
-        ))
+        let mut o = format!(
+            "new TCP connections {} -> {} port {port} (both isolated, allowed), {} client threads, {} interleaved rounds of {} s per mode; median [lowest, highest]:\n",
+            cluster.pods[a].key(),
+            cluster.pods[b].key(),
+            args.clients,
+            args.rounds,
+            args.seconds
+        );
+        let mut medians = Vec::new();
+        for (mode, name) in [
+            (0, "no table"),
+            (2, "conntrack only"),
+            (1, &format!("the {}-rule ruleset", rs.rule_count())),
+        ] {
+            let (r, rlo, rhi) = spread(rounds[mode].iter().map(|r| r.rate).collect());
+            let (c, clo, chi) = spread(rounds[mode].iter().map(|r| r.cpu_us).collect());
+            o.push_str(&format!(
+                "  {name}: {r:.0}/s [{rlo:.0}, {rhi:.0}]; busy CPU {c:.1} µs per connection [{clo:.1}, {chi:.1}]\n"
+            ));
+            medians.push((r, c));
+        }
+        let ((r0, c0), (r2, c2), (r1, c1)) = (medians[0], medians[1], medians[2]);
+        o.push_str(&format!(
+            "  ruleset: {:.1} % of the no-table rate (target >= 90 %), {:.1} % of conntrack only; CPU per connection {:+.1} % against no table, {:+.1} % against conntrack only\n",
+            100.0 * r1 / r0,
+            100.0 * r1 / r2,
+            100.0 * (c1 - c0) / c0,
+            100.0 * (c1 - c2) / c2
+        ));
+        Ok(o)
     })();
     palisade_lab::down(LAB)?;
     out.push_str(&result?);

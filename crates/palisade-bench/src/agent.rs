@@ -1,4 +1,4 @@
-//! `palisade bench agent` (root): the agent's targets.
+//! `palisade-bench agent` (root): the agent's targets.
 //!
 //! 1. Policy file change to enforcement: synthetic manifests (1,000 pods / 500 policies,
 //!    every pod on node `n1`) in a directory watched by the `dir:` source, the loop running
@@ -126,6 +126,17 @@ fn ready(ns: &str) -> bool {
     .unwrap_or(false)
 }
 
+/// The `palisade` binary built beside this one (same target directory and profile).
+fn palisade_exe() -> anyhow::Result<std::path::PathBuf> {
+    let exe = std::env::current_exe()?.with_file_name("palisade");
+    anyhow::ensure!(
+        exe.exists(),
+        "{} not found: build it first (cargo build --release)",
+        exe.display()
+    );
+    Ok(exe)
+}
+
 fn memory(pods: usize, policies: usize) -> anyhow::Result<String> {
     let dir = tempfile::tempdir()?;
     let (rest, pols) = manifests(pods, policies);
@@ -138,7 +149,7 @@ fn memory(pods: usize, policies: usize) -> anyhow::Result<String> {
     let flows = dir.path().join("flows.jsonl").display().to_string();
     let mut child = std::process::Command::new("ip")
         .args(["netns", "exec", NODE_NS])
-        .arg(std::env::current_exe()?)
+        .arg(palisade_exe()?)
         .args(["agent", "--source", &source, "--node", "n1", "--flow-log", &flows])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -180,7 +191,7 @@ fn memory(pods: usize, policies: usize) -> anyhow::Result<String> {
 
 pub fn run() -> anyhow::Result<String> {
     let mut out = format!(
-        "palisade bench agent: {} cores\n",
+        "palisade-bench agent: {} cores\n",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     out.push_str(&change_to_enforcement(1_000, 500)?);
