@@ -91,7 +91,10 @@ fn conn_count(client: &str, dst: SocketAddr, secs: f64, threads: usize) -> u64 {
                 netns::enter(&client).expect("enter client namespace");
                 while !stop.load(Ordering::Relaxed) {
                     match TcpStream::connect_timeout(&dst, Duration::from_millis(500)) {
-                        Ok(_) => {
+                        Ok(stream) => {
+                            // Close with a reset: no TIME_WAIT, so rounds never run out of
+                            // ports or meet a tuple conntrack still remembers.
+                            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
                             count.fetch_add(1, Ordering::Relaxed);
                         }
                         // The server resets right after accepting: the connection was made.
