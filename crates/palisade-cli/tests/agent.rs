@@ -235,6 +235,9 @@ fn allowed(m: &Value, from: &str, to: &str) -> bool {
 
 #[test]
 fn agents_enforce_follow_changes_survive_kill_and_restart() {
+    if !common::root_or_skip("runs agents in network namespaces") {
+        return;
+    }
     let mut lab = Lab {
         dir: tempfile::tempdir().unwrap(),
         agents: vec![None, None],

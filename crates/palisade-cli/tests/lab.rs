@@ -119,6 +119,9 @@ fn write_temp(text: &str) -> tempfile::NamedTempFile {
 
 #[test]
 fn lab_shop_three_tier_default_deny_dns() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
     let lines = lab_matches_engine(
         "shop",
         &example("shop"),
@@ -145,6 +148,9 @@ fn lab_shop_three_tier_default_deny_dns() {
 
 #[test]
 fn lab_seed_namespace_isolation_ipblock_both_modes() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
     let f = example("seeds/000-namespace-isolation.yaml");
     lab_matches_engine("seed0m", &f, &["443/TCP"], &["--ipblock-pods", "match"]);
     lab_matches_engine("seed0i", &f, &["443/TCP"], &["--ipblock-pods", "ignore"]);
@@ -152,6 +158,9 @@ fn lab_seed_namespace_isolation_ipblock_both_modes() {
 
 #[test]
 fn lab_seed_guide_and_zero_trust_and_incidents() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
     lab_matches_engine(
         "seed1",
         &example("seeds/001-guide.yaml"),
@@ -245,6 +254,9 @@ fn run_cases(cases: Vec<(&'static str, String)>, mode: &str, log_allowed: bool) 
 
 #[test]
 fn lab_upstream_model_first_half() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
     let mut c = upstream_cases();
     c.truncate(13);
     run_cases(c, "match", false);
@@ -252,6 +264,9 @@ fn lab_upstream_model_first_half() {
 
 #[test]
 fn lab_upstream_model_second_half() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
     let c: Vec<_> = upstream_cases().into_iter().skip(13).collect();
     assert!(c.len() >= 12);
     run_cases(c, "match", true);
@@ -259,6 +274,9 @@ fn lab_upstream_model_second_half() {
 
 #[test]
 fn lab_upstream_ipblock_cases_ignore_mode() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
     let c: Vec<_> = upstream_cases()
         .into_iter()
         .filter(|(n, _)| n.contains("ipblock"))
@@ -279,6 +297,9 @@ fn lab_upstream_ipblock_cases_ignore_mode() {
 
 #[test]
 fn lab_multi_node_enforces_on_each_side() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
     // x/a and y/b on node n1, the rest on n2; x isolates egress to y only, y admits from x on 80.
     let mut yaml = xyz(&(np("x", "out", "  podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - namespaceSelector: {matchLabels: {ns: y}}\n")
         + &np("y", "in", "  podSelector: {}\n  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {ns: x}}\n    ports: [{port: 80}]\n")));
@@ -311,6 +332,9 @@ fn lab_multi_node_enforces_on_each_side() {
 
 #[test]
 fn lab_audit_mode_logs_and_lets_through() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
     let f = write_temp(&xyz(&np(
         "x",
         "deny",
@@ -350,6 +374,9 @@ fn lab_audit_mode_logs_and_lets_through() {
 
 #[test]
 fn lab_up_probe_down_and_stale_cleanup() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
     let shop = example("shop");
     // A stale namespace of this lab is cleaned by the next `up`.
     std::process::Command::new("ip")
@@ -401,6 +428,9 @@ fn lab_up_probe_down_and_stale_cleanup() {
 
 #[test]
 fn lab_ctrl_c_cleans_up() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let f = write_temp(&xyz(&np(
@@ -440,6 +470,9 @@ fn lab_ctrl_c_cleans_up() {
 
 #[test]
 fn lab_ipv6_pods_and_ipblock() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
     let pod6 = |ns: &str, name: &str, ip: &str| {
         format!(
             "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {{pod: {name}}}}}\nspec:\n  containers:\n  - name: c\n    image: x\n    ports:\n    - {{name: web, containerPort: 80}}\n    - {{name: dns, containerPort: 53, protocol: UDP}}\nstatus: {{podIPs: [{{ip: '{ip}'}}]}}\n"
@@ -472,6 +505,9 @@ fn lab_ipv6_pods_and_ipblock() {
 
 #[test]
 fn lab_node_local_traffic_with_host_network_pods_on_same_and_other_node() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
     // The fixture (expectations by hand in its comment, checked against the engine in
     // tests/cli.rs): every pod of x isolated both ways; hostNetwork pods are their node.
     // Packets must agree: a pod and its own node talk, a pod and another node do not.

@@ -280,6 +280,9 @@ fn incremental_equals_full_render_ipblock_ignoring_pods() {
 /// Root: the kernel follows the netlink element updates exactly.
 #[test]
 fn kernel_follows_element_updates() {
+    if !common::root_or_skip("checks the kernel in a network namespace") {
+        return;
+    }
     scenario(7, IpBlockPods::Ignore, Some("pal-inctest"));
     scenario(8, IpBlockPods::Match, Some("pal-inctest"));
 }

@@ -12,6 +12,9 @@ use palisade_nft::flowlog::FlowLog;
 
 #[test]
 fn nflog_records_arrive_at_once() {
+    if !common::root_or_skip("reads NFLOG in a network namespace") {
+        return;
+    }
     let ns = Netns::new("pal-nflogtest");
     assert!(Command::new("ip")
         .args(["-n", ns.0, "link", "set", "lo", "up"])
