@@ -1,5 +1,6 @@
 //! The `palisade` command: Kubernetes NetworkPolicy analysis from manifests.
 
+#[cfg(feature = "agent")]
 mod agent;
 mod analyze;
 mod assert;
@@ -8,6 +9,7 @@ mod dataplane;
 mod demo;
 mod diff;
 mod explain;
+mod flows;
 mod inputs;
 mod lab;
 mod lint;
@@ -58,9 +60,10 @@ enum Command {
     #[command(subcommand)]
     Dataplane(dataplane::DataplaneCommand),
     /// The node agent: keeps this node's nftables table equal to the cluster's policies.
+    #[cfg(feature = "agent")]
     Agent(agent::AgentArgs),
     /// Tail and filter an agent's flow log.
-    Flows(agent::FlowsArgs),
+    Flows(flows::FlowsArgs),
     /// Real pods in network namespaces, enforced and probed: up, run, probe, down.
     #[command(subcommand)]
     Lab(lab::LabCommand),
@@ -140,8 +143,9 @@ fn run_cli() -> ExitCode {
         Command::Diff(args) => diff::run(&args),
         Command::Test(args) => assert::run(&args),
         Command::Lint(args) => lint::run(&args),
+        #[cfg(feature = "agent")]
         Command::Agent(args) => agent::run(&args),
-        Command::Flows(args) => agent::flows(&args),
+        Command::Flows(args) => flows::flows(&args),
         Command::Scaffold(cmd) => scaffold::run(&cmd),
         Command::Dataplane(cmd) => dataplane::run(&cmd).map(ok),
         Command::Lab(cmd) => lab::run(&cmd),

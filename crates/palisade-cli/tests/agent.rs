@@ -5,6 +5,8 @@
 //! rules as they are; the flow log must show the denied probes; SIGTERM with
 //! `--cleanup-on-exit` removes the table.
 
+#![cfg(feature = "agent")]
+
 mod common;
 use common::*;
 
