@@ -194,6 +194,93 @@ impl Compiled {
     }
 }
 
+/// Selectable pods grouped by namespace and labels (compile's first phase).
+struct LabelGroups<'c> {
+    /// Each group's namespace and labels.
+    ns: Vec<&'c str>,
+    labels: Vec<&'c Labels>,
+    /// The group of each endpoint (`None` for host-network pods and externals).
+    of_endpoint: Vec<Option<usize>>,
+    /// The groups of each namespace.
+    in_ns: HashMap<&'c str, Vec<usize>>,
+}
+
+fn label_groups(cluster: &Cluster, endpoints: usize) -> LabelGroups<'_> {
+    let mut group_of: HashMap<(&str, &Labels), usize> = HashMap::new();
+    let mut out = LabelGroups {
+        ns: Vec::new(),
+        labels: Vec::new(),
+        of_endpoint: vec![None; endpoints],
+        in_ns: HashMap::new(),
+    };
+    for (i, pod) in cluster.pods.iter().enumerate() {
+        if pod.host_network {
+            continue;
+        }
+        let g = *group_of
+            .entry((pod.namespace.as_str(), &pod.labels))
+            .or_insert_with(|| {
+                out.ns.push(pod.namespace.as_str());
+                out.labels.push(&pod.labels);
+                out.in_ns
+                    .entry(pod.namespace.as_str())
+                    .or_default()
+                    .push(out.ns.len() - 1);
+                out.ns.len() - 1
+            });
+        out.of_endpoint[i] = Some(g);
+    }
+    out
+}
+
+/// The named ports some policy references, as each endpoint declares them: distinct
+/// signatures (the first is the empty one) and each endpoint's signature.
+#[allow(clippy::type_complexity)]
+fn named_port_signatures(
+    cluster: &Cluster,
+    endpoints: usize,
+) -> (Vec<Vec<(String, Protocol, u16)>>, Vec<usize>) {
+    let mut referenced: BTreeSet<(&str, Protocol)> = BTreeSet::new();
+    for policy in &cluster.policies {
+        for rule in policy.ingress.iter().chain(&policy.egress) {
+            for p in &rule.ports {
+                if let PortMatch::Named(n) = &p.port {
+                    referenced.insert((n.as_str(), p.protocol));
+                }
+            }
+        }
+    }
+    let mut named_sig_ids: HashMap<Vec<(String, Protocol, u16)>, usize> = HashMap::new();
+    let mut named_sigs: Vec<Vec<(String, Protocol, u16)>> = Vec::new();
+    let mut endpoint_named = vec![0usize; endpoints];
+    named_sig_ids.insert(Vec::new(), 0);
+    named_sigs.push(Vec::new());
+    if referenced.is_empty() {
+        return (named_sigs, endpoint_named);
+    }
+    for (i, pod) in cluster.pods.iter().enumerate() {
+        let mut sig: Vec<(String, Protocol, u16)> = pod
+            .ports
+            .iter()
+            .filter_map(|p| {
+                let n = p.name.as_deref()?;
+                referenced
+                    .contains(&(n, p.protocol))
+                    .then(|| (n.to_string(), p.protocol, p.port))
+            })
+            .collect();
+        sig.sort();
+        sig.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+        let n = named_sigs.len();
+        let id = *named_sig_ids.entry(sig.clone()).or_insert_with(|| {
+            named_sigs.push(sig);
+            n
+        });
+        endpoint_named[i] = id;
+    }
+    (named_sigs, endpoint_named)
+}
+
 /// A cluster and its compiled form, made together: what needs both (the dataplane's
 /// renderer) takes this, so that it can never be handed the compiled form of another
 /// cluster.
@@ -234,28 +321,12 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
     let pods = cluster.pods.len();
     let endpoints = pods + cluster.externals.len();
     // 1. Label groups: selectable pods with the same namespace and labels.
-    let mut group_of: HashMap<(&str, &Labels), usize> = HashMap::new();
-    let mut group_ns: Vec<&str> = Vec::new();
-    let mut group_labels: Vec<&Labels> = Vec::new();
-    let mut endpoint_group: Vec<Option<usize>> = vec![None; endpoints];
-    let mut groups_in_ns: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, pod) in cluster.pods.iter().enumerate() {
-        if pod.host_network {
-            continue;
-        }
-        let g = *group_of
-            .entry((pod.namespace.as_str(), &pod.labels))
-            .or_insert_with(|| {
-                group_ns.push(pod.namespace.as_str());
-                group_labels.push(&pod.labels);
-                groups_in_ns
-                    .entry(pod.namespace.as_str())
-                    .or_default()
-                    .push(group_ns.len() - 1);
-                group_ns.len() - 1
-            });
-        endpoint_group[i] = Some(g);
-    }
+    let LabelGroups {
+        ns: group_ns,
+        labels: group_labels,
+        of_endpoint: endpoint_group,
+        in_ns: groups_in_ns,
+    } = label_groups(cluster, endpoints);
     let groups = group_ns.len();
 
     // 2. Selector tokens: each policy's podSelector, and each distinct pod/namespace peer.
@@ -412,43 +483,7 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
     };
 
     // 5. Named ports that policies reference.
-    let mut referenced: BTreeSet<(&str, Protocol)> = BTreeSet::new();
-    for policy in &cluster.policies {
-        for rule in policy.ingress.iter().chain(&policy.egress) {
-            for p in &rule.ports {
-                if let PortMatch::Named(n) = &p.port {
-                    referenced.insert((n.as_str(), p.protocol));
-                }
-            }
-        }
-    }
-    let mut named_sig_ids: HashMap<Vec<(String, Protocol, u16)>, usize> = HashMap::new();
-    let mut named_sigs: Vec<Vec<(String, Protocol, u16)>> = Vec::new();
-    let mut endpoint_named = vec![0usize; endpoints];
-    named_sig_ids.insert(Vec::new(), 0);
-    named_sigs.push(Vec::new());
-    if !referenced.is_empty() {
-        for (i, pod) in cluster.pods.iter().enumerate() {
-            let mut sig: Vec<(String, Protocol, u16)> = pod
-                .ports
-                .iter()
-                .filter_map(|p| {
-                    let n = p.name.as_deref()?;
-                    referenced
-                        .contains(&(n, p.protocol))
-                        .then(|| (n.to_string(), p.protocol, p.port))
-                })
-                .collect();
-            sig.sort();
-            sig.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
-            let n = named_sigs.len();
-            let id = *named_sig_ids.entry(sig.clone()).or_insert_with(|| {
-                named_sigs.push(sig);
-                n
-            });
-            endpoint_named[i] = id;
-        }
-    }
+    let (named_sigs, endpoint_named) = named_port_signatures(cluster, endpoints);
 
     // 6. Classes.
     let ties = node_ties(
