@@ -223,7 +223,10 @@ fn pal003_pal004_dns() {
 fn pal005_namespace_label_nobody_has() {
     let bad = good().replace("{kubernetes.io/metadata.name: monitoring}", "{name: monitoring}");
     let hits = fires("PAL005", &bad);
-    assert_eq!(hits[0].field, "spec.ingress[0].from[0].namespaceSelector");
+    assert_eq!(
+        hits[0].field.to_string(),
+        "spec.ingress[0].from[0].namespaceSelector"
+    );
     assert!(hits[0]
         .fix
         .as_deref()
@@ -247,7 +250,7 @@ fn pal006_peer_selecting_nothing() {
     );
     let hits = fires("PAL006", &bad);
     assert_eq!(hits[0].object, "NetworkPolicy app/web-egress");
-    assert_eq!(hits[0].field, "spec.egress[0].to[0]");
+    assert_eq!(hits[0].field.to_string(), "spec.egress[0].to[0]");
     silent("PAL006", &good());
 }
 
@@ -314,7 +317,7 @@ fn pal010_world_egress() {
 fn pal011_named_port_nobody_declares() {
     let bad = good().replace("ports: [{port: metrics}]", "ports: [{port: metricz}]");
     let hits = fires("PAL011", &bad);
-    assert_eq!(hits[0].field, "spec.ingress[0].ports[0]");
+    assert_eq!(hits[0].field.to_string(), "spec.ingress[0].ports[0]");
     silent("PAL011", &good());
 }
 

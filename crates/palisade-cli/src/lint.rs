@@ -69,7 +69,7 @@ fn from_diagnostic(d: Diagnostic) -> Placed {
         finding: Finding::new(
             rule,
             d.object.clone().unwrap_or_default(),
-            d.path.to_string(),
+            d.path.clone(),
             d.message.clone(),
         ),
         file: Some(d.file.clone()),
@@ -84,12 +84,12 @@ fn place(loaded: &Loaded, findings: Vec<Finding>) -> Vec<Placed> {
     let places: Vec<(&str, FieldPath)> = findings
         .iter()
         .map(|f| {
-            let field = if f.field.is_empty() {
-                "metadata.name"
+            let field = if f.field.0.is_empty() {
+                palisade_check::lint::keys(&["metadata", "name"])
             } else {
-                f.field.as_str()
+                f.field.clone()
             };
-            (f.object.as_str(), FieldPath::parse(field))
+            (f.object.as_str(), field)
         })
         .collect();
     let at = loaded.locate_many(&places);
@@ -147,7 +147,7 @@ fn table(placed: &[Placed], notes: &[String]) -> String {
             (Some(file), None) => format!("{file}: "),
             _ => String::new(),
         };
-        let field = if f.field.is_empty() {
+        let field = if f.field.0.is_empty() {
             String::new()
         } else {
             format!(" {}", f.field)
@@ -243,7 +243,7 @@ fn sarif(placed: &[Placed]) -> Value {
                 }
                 result["locations"] = json!([{
                     "physicalLocation": physical,
-                    "logicalLocations": [{"fullyQualifiedName": format!("{}{}", f.object, if f.field.is_empty() { String::new() } else { format!(":{}", f.field) })}],
+                    "logicalLocations": [{"fullyQualifiedName": format!("{}{}", f.object, if f.field.0.is_empty() { String::new() } else { format!(":{}", f.field) })}],
                 }]);
             }
             result

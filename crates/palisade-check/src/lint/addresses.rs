@@ -12,7 +12,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
     let c = cx.cluster;
     for (pi, ingress, ri, xi, peer) in peers(c) {
         let Peer::IpBlock(b) = peer else { continue };
-        let field = format!("{}.ipBlock", peer_field(ingress, ri, xi));
+        let field = peer_field(ingress, ri, xi).key("ipBlock");
         let world = b.cidr.prefix == 0;
         if world && !ingress {
             let private: &[&str] = if b.cidr.family == palisade_core::ip::Family::V4 {

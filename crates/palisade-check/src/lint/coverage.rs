@@ -68,7 +68,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                 Finding::new(
                     rule,
                     format!("Namespace {ns}"),
-                    "",
+                    palisade_load::path::FieldPath::root(),
                     format!(
                         "namespace {ns} ({n} pod(s)) has no default deny for {dir}: {open} pod(s) are open to any {}",
                         if ingress { "source" } else { "destination" }
@@ -195,7 +195,7 @@ fn dns(cx: &Ctx, out: &mut Vec<Finding>) {
             Finding::new(
                 rule,
                 cx.policy_object(policies[0]),
-                "",
+                palisade_load::path::FieldPath::root(),
                 format!(
                     "{} pod(s) ({}) are egress-isolated by {} and cannot reach cluster DNS ({}/{{{selector}}}) on {what}",
                     pods.len(),

@@ -123,8 +123,13 @@ fn half_open(cx: &Ctx, out: &mut Vec<Finding>) {
             )
         };
         out.push(
-            Finding::new(HALF_OPEN, cx.policy_object(at), "", message)
-                .fix("allow the flow on the other side too, or remove it from this side"),
+            Finding::new(
+                HALF_OPEN,
+                cx.policy_object(at),
+                palisade_load::path::FieldPath::root(),
+                message,
+            )
+            .fix("allow the flow on the other side too, or remove it from this side"),
         );
     }
     if more > 0 {
@@ -202,7 +207,7 @@ fn monitoring(cx: &Ctx, out: &mut Vec<Finding>) {
             Finding::new(
                 MONITORING_BLIND,
                 object.clone(),
-                "",
+                palisade_load::path::FieldPath::root(),
                 format!(
                     "{} could scrape {object} on {} in the baseline and cannot any more",
                     some(&who),

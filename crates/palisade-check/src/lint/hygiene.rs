@@ -39,9 +39,9 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
         let object = cx.pod_object(pod);
         // Where the labels are written: on the Pod, or in the workload's pod template.
         let field = match object.kind.as_str() {
-            "Pod" => "metadata.labels",
-            "CronJob" => "spec.jobTemplate.spec.template.metadata.labels",
-            _ => "spec.template.metadata.labels",
+            "Pod" => super::keys(&["metadata", "labels"]),
+            "CronJob" => super::keys(&["spec", "jobTemplate", "spec", "template", "metadata", "labels"]),
+            _ => super::keys(&["spec", "template", "metadata", "labels"]),
         };
         let object = object.to_string();
         if pod.labels.is_empty() {

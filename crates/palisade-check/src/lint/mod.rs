@@ -15,6 +15,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use palisade_core::{compile, Cluster, Compiled, ObjectRef, Options, Pod};
+use palisade_load::path::FieldPath;
 use serde::Serialize;
 
 /// How bad a finding is.
@@ -126,8 +127,10 @@ pub struct Finding {
     pub severity: Severity,
     /// `Kind namespace/name` (`Namespace name`).
     pub object: String,
-    /// Field inside the object (`spec.egress[0].to[1]`), empty for the object itself.
-    pub field: String,
+    /// Field inside the object (`spec.egress[0].to[1]`), the root for the object itself.
+    /// Written as its text in JSON.
+    #[serde(serialize_with = "as_text")]
+    pub field: FieldPath,
     pub message: String,
     /// What to change, often a YAML snippet.
     pub fix: Option<String>,
@@ -137,7 +140,7 @@ impl Finding {
     pub fn new(
         rule: Rule,
         object: impl Into<String>,
-        field: impl Into<String>,
+        field: FieldPath,
         message: impl Into<String>,
     ) -> Finding {
         Finding {
@@ -145,7 +148,7 @@ impl Finding {
             name: rule.name,
             severity: rule.severity,
             object: object.into(),
-            field: field.into(),
+            field,
             message: message.into(),
             fix: None,
         }
@@ -268,9 +271,11 @@ pub fn lint(cluster: &Cluster, opts: &LintOptions) -> LintReport {
     hygiene::check(&cx, &mut out);
     flows::check(&cx, &mut out);
     out.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| (a.rule, &a.object, &a.field).cmp(&(b.rule, &b.object, &b.field)))
+        b.severity.cmp(&a.severity).then_with(|| {
+            // By the field as written (spec.ingress[10] before spec.ingress[2]), the
+            // order lint has always printed.
+            (a.rule, &a.object, a.field.to_string()).cmp(&(b.rule, &b.object, b.field.to_string()))
+        })
     });
     LintReport {
         findings: out,
@@ -305,17 +310,27 @@ pub fn peers(c: &Cluster) -> impl Iterator<Item = (usize, bool, usize, usize, &p
 }
 
 /// `spec.ingress[0]` / `spec.egress[2]`.
-pub fn rule_field(ingress: bool, rule: usize) -> String {
-    format!("spec.{}[{rule}]", if ingress { "ingress" } else { "egress" })
+pub fn rule_field(ingress: bool, rule: usize) -> FieldPath {
+    FieldPath::root()
+        .key("spec")
+        .key(if ingress { "ingress" } else { "egress" })
+        .index(rule)
 }
 
 /// `spec.ingress[0].from[1]` / `spec.egress[2].to[0]`.
-pub fn peer_field(ingress: bool, rule: usize, item: usize) -> String {
-    format!(
-        "{}.{}[{item}]",
-        rule_field(ingress, rule),
-        if ingress { "from" } else { "to" }
-    )
+pub fn peer_field(ingress: bool, rule: usize, item: usize) -> FieldPath {
+    rule_field(ingress, rule)
+        .key(if ingress { "from" } else { "to" })
+        .index(item)
+}
+
+/// A path of keys: `keys(&["spec", "podSelector"])` is `spec.podSelector`.
+pub fn keys(path: &[&str]) -> FieldPath {
+    path.iter().fold(FieldPath::root(), |p, k| p.key(k))
+}
+
+fn as_text<S: serde::Serializer>(p: &FieldPath, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(p)
 }
 
 /// A selector as the API writes it (`matchLabels` when it can be), for fixes.

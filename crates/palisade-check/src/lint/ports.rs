@@ -10,7 +10,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
         for (ingress, rules) in [(true, &policy.ingress), (false, &policy.egress)] {
             for (ri, rule) in rules.iter().enumerate() {
                 for (xi, port) in rule.ports.iter().enumerate() {
-                    let field = format!("{}.ports[{xi}]", rule_field(ingress, ri));
+                    let field = rule_field(ingress, ri).key("ports").index(xi);
                     if port.protocol == Protocol::Sctp {
                         out.push(Finding::new(
                             SCTP,

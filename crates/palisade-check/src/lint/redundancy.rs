@@ -145,7 +145,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                 Finding::new(
                     REDUNDANT_POLICY,
                     cx.policy_object(pi),
-                    "",
+                    palisade_load::path::FieldPath::root(),
                     "removing this policy changes no connection: other policies already isolate the same pods and allow everything it allows",
                 )
                 .fix("delete it, or fix what it was meant to allow"),

@@ -44,7 +44,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                 let mut f = Finding::new(
                     UNKNOWN_NAMESPACE_LABEL,
                     cx.policy_object(pi),
-                    format!("{field}.namespaceSelector"),
+                    field.key("namespaceSelector"),
                     format!(
                         "no namespace in these manifests has the label {}: the selector {{{ns_sel}}} selects no namespace",
                         unknown.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
@@ -101,7 +101,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                 Finding::new(
                     POLICY_SELECTS_NOTHING,
                     cx.policy_object(pi),
-                    "spec.podSelector",
+                    super::keys(&["spec", "podSelector"]),
                     format!(
                         "podSelector {{{}}} selects none of the {in_ns} pod(s) of namespace {}",
                         policy.pod_selector, policy.namespace
