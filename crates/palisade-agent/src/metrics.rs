@@ -4,7 +4,6 @@
 //! readiness (`/readyz`: a state is enforced and the source is in sync). Served by
 //! [`crate::server`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -60,12 +59,11 @@ pub struct Metrics {
     pub reconciles: Counter,
     pub reconcile_errors: Counter,
     pub invalid_inputs: Counter,
-    ready_gauge: Gauge,
+    /// 1 when a state has been applied and the source is in sync (`palisade_ready`).
+    ready: Gauge,
     latency: Histogram,
     flows: Family<FlowLabels, Counter>,
     registry: Registry,
-    /// A state has been applied and the source is in sync.
-    pub ready: AtomicBool,
     /// Why not ready, for `/readyz`.
     pub reason: Mutex<String>,
     /// Last time the main loop went round (for `/healthz`).
@@ -114,7 +112,7 @@ impl Default for Metrics {
             "palisade_invalid_inputs",
             "Inputs rejected by validation (rules kept)",
         );
-        let ready_gauge = gauge(
+        let ready = gauge(
             &mut registry,
             "palisade_ready",
             "1 when the source is in sync and its state is enforced",
@@ -147,11 +145,10 @@ impl Default for Metrics {
             reconciles,
             reconcile_errors,
             invalid_inputs,
-            ready_gauge,
+            ready,
             latency,
             flows,
             registry,
-            ready: AtomicBool::new(false),
             reason: Mutex::new("no state applied yet".into()),
             heartbeat: Mutex::new(Instant::now()),
         }
@@ -174,9 +171,13 @@ impl Metrics {
     }
 
     pub fn set_ready(&self, ready: bool, reason: &str) {
-        self.ready.store(ready, Ordering::Relaxed);
-        self.ready_gauge.set(ready as i64);
+        self.ready.set(ready as i64);
         *self.reason.lock().expect("reason lock") = reason.to_string();
+    }
+
+    /// A state has been applied and the source is in sync.
+    pub fn is_ready(&self) -> bool {
+        self.ready.get() == 1
     }
 
     pub fn beat(&self) {

@@ -2,7 +2,6 @@
 //! `/readyz`. One small tokio runtime on its own thread serves them; at most
 //! [`MAX_CONCURRENT`] requests are handled at once and the rest wait.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -31,7 +30,7 @@ async fn healthz(State(m): State<Arc<Metrics>>) -> (StatusCode, &'static str) {
 }
 
 async fn readyz(State(m): State<Arc<Metrics>>) -> (StatusCode, String) {
-    if m.ready.load(Ordering::Relaxed) {
+    if m.is_ready() {
         (StatusCode::OK, "ready\n".into())
     } else {
         let reason = m.reason.lock().expect("reason lock").clone();

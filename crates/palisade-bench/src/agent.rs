@@ -115,7 +115,11 @@ fn ready(ns: &str) -> bool {
         let addr: SocketAddr = "127.0.0.1:9464".parse().ok()?;
         let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
         use std::io::Write;
-        write!(s, "GET /readyz HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n").ok()?;
+        write!(
+            s,
+            "GET /readyz HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
         let mut body = String::new();
         s.read_to_string(&mut body).ok()?;
         // The status line: `HTTP/1.1 200 OK`.
