@@ -178,9 +178,9 @@ fn a_correct_zero_trust_setup_has_no_findings() {
 #[test]
 fn pal001_pal002_default_deny_per_direction() {
     let hits = fires("PAL001", BASE);
-    assert!(hits.iter().any(|h| h.object == "Namespace app"));
+    assert!(hits.iter().any(|h| h.object_text() == "Namespace app"));
     assert!(
-        hits.iter().all(|h| h.object != "Namespace kube-system"),
+        hits.iter().all(|h| h.object_text() != "Namespace kube-system"),
         "system namespaces are skipped"
     );
     fires("PAL002", BASE);
@@ -190,10 +190,10 @@ fn pal001_pal002_default_deny_per_direction() {
     );
     assert!(with("PAL001", &findings(&ingress_only))
         .iter()
-        .all(|h| h.object != "Namespace app"));
+        .all(|h| h.object_text() != "Namespace app"));
     assert!(with("PAL002", &findings(&ingress_only))
         .iter()
-        .any(|h| h.object == "Namespace app"));
+        .any(|h| h.object_text() == "Namespace app"));
     silent("PAL001", &good());
     silent("PAL002", &good());
 }
@@ -249,7 +249,7 @@ fn pal006_peer_selecting_nothing() {
         "to: [{podSelector: {matchLabels: {app: apii}}}]",
     );
     let hits = fires("PAL006", &bad);
-    assert_eq!(hits[0].object, "NetworkPolicy app/web-egress");
+    assert_eq!(hits[0].object_text(), "NetworkPolicy app/web-egress");
     assert_eq!(hits[0].field.to_string(), "spec.egress[0].to[0]");
     silent("PAL006", &good());
 }
@@ -262,7 +262,7 @@ fn pal007_policy_selecting_nothing() {
     );
     assert_ne!(bad, good());
     let hits = fires("PAL007", &bad);
-    assert_eq!(hits[0].object, "NetworkPolicy app/api-ingress");
+    assert_eq!(hits[0].object_text(), "NetworkPolicy app/api-ingress");
     silent("PAL007", &good());
 }
 
@@ -278,7 +278,7 @@ fn pal008_and_or() {
     // A second monitoring pod: as written it is admitted too (2 pods), ANDed it is not (1).
     let grafana = "\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: grafana, namespace: monitoring, labels: {app: grafana}}\nspec: {containers: [{name: c, image: x}]}\n";
     let hits = fires("PAL008", &format!("{split}{grafana}"));
-    assert_eq!(hits[0].object, "NetworkPolicy app/allow-scrape");
+    assert_eq!(hits[0].object_text(), "NetworkPolicy app/allow-scrape");
     assert!(
         hits[0].message.contains("admits 2 pod(s)") && hits[0].message.contains("admit 1 pod(s)"),
         "{hits:#?}"
@@ -341,7 +341,8 @@ fn pal014_pal015_redundancy() {
     assert_ne!(twice, good());
     let hits = fires("PAL014", &twice);
     assert!(
-        hits.iter().all(|h| h.object == "NetworkPolicy app/api-ingress"),
+        hits.iter()
+            .all(|h| h.object_text() == "NetworkPolicy app/api-ingress"),
         "{hits:#?}"
     );
     // A policy that copies another one changes nothing.
@@ -353,7 +354,7 @@ fn pal014_pal015_redundancy() {
     let hits = fires("PAL015", &format!("{}{copy}", good()));
     assert!(hits
         .iter()
-        .any(|h| h.object == "NetworkPolicy app/api-ingress-copy"));
+        .any(|h| h.object_text() == "NetworkPolicy app/api-ingress-copy"));
     // Admitting prometheus (whose egress reaches app on 9090) adds a connection.
     let more = copy.replace(
         "  - from: [{podSelector: {matchLabels: {app: web}}}]\n    ports: [{port: 8080}]\n",
@@ -406,7 +407,7 @@ fn pal016_pal017_labels() {
     );
     assert_ne!(unlabelled, good());
     let hits = fires("PAL016", &unlabelled);
-    assert_eq!(hits[0].object, "Pod app/api");
+    assert_eq!(hits[0].object_text(), "Pod app/api");
     let other_key = good().replace("labels: {app: api}}", "labels: {tier: api}}");
     let hits = fires("PAL017", &other_key);
     assert!(hits[0].message.contains("app"), "{hits:#?}");
@@ -426,12 +427,12 @@ fn pal018_half_open() {
     // Egress allows 8080 that ingress denies; ingress allows 9999 that egress denies.
     assert!(
         hits.iter()
-            .any(|h| h.object == "NetworkPolicy app/web-egress" && h.message.contains("TCP/8080")),
+            .any(|h| h.object_text() == "NetworkPolicy app/web-egress" && h.message.contains("TCP/8080")),
         "{hits:#?}"
     );
     assert!(
         hits.iter()
-            .any(|h| h.object == "NetworkPolicy app/api-ingress" && h.message.contains("TCP/9999")),
+            .any(|h| h.object_text() == "NetworkPolicy app/api-ingress" && h.message.contains("TCP/9999")),
         "{hits:#?}"
     );
     silent("PAL018", &good());
@@ -452,7 +453,7 @@ fn pal019_monitoring_blind_against_a_baseline() {
     let f = findings_with(&blind, &opts);
     let hits = with("PAL019", &f);
     assert_eq!(hits.len(), 1, "{f:#?}");
-    assert_eq!(hits[0].object, "Pod app/web");
+    assert_eq!(hits[0].object_text(), "Pod app/web");
     assert!(hits[0].message.contains("9090"));
     assert!(with("PAL019", &findings_with(&good(), &opts)).is_empty());
     // No baseline, no comparison.

@@ -4,6 +4,7 @@
 
 use clap::{Args, ValueEnum};
 use palisade_check::lint::{self, Finding, LintOptions, LintReport, Severity, ENDPORT_NAMED, INVALID, RULES};
+use palisade_core::ObjectRef;
 use palisade_load::path::FieldPath;
 use palisade_load::{Diagnostic, ErrorKind, Loaded};
 use serde_json::{json, Value};
@@ -66,12 +67,7 @@ fn from_diagnostic(d: Diagnostic) -> Placed {
         INVALID
     };
     Placed {
-        finding: Finding::new(
-            rule,
-            d.object.clone().unwrap_or_default(),
-            d.path.clone(),
-            d.message.clone(),
-        ),
+        finding: Finding::new(rule, d.object.clone(), d.path.clone(), d.message.clone()),
         file: Some(d.file.clone()),
         line: d.pos.map(|p| p.line),
         column: d.pos.map(|p| p.column),
@@ -81,18 +77,23 @@ fn from_diagnostic(d: Diagnostic) -> Placed {
 /// Places every finding in the files (each file read once).
 fn place(loaded: &Loaded, findings: Vec<Finding>) -> Vec<Placed> {
     // The object itself: its name line rather than the document marker.
-    let places: Vec<(&str, FieldPath)> = findings
+    let places: Vec<(&ObjectRef, FieldPath)> = findings
         .iter()
-        .map(|f| {
+        .filter_map(|f| {
             let field = if f.field.0.is_empty() {
                 palisade_check::lint::keys(&["metadata", "name"])
             } else {
                 f.field.clone()
             };
-            (f.object.as_str(), field)
+            Some((f.object.as_ref()?, field))
         })
         .collect();
-    let at = loaded.locate_many(&places);
+    let mut located = loaded.locate_many(&places).into_iter();
+    // Findings without an object were placed by the loader (or nowhere).
+    let at: Vec<_> = findings
+        .iter()
+        .map(|f| f.object.as_ref().and_then(|_| located.next().flatten()))
+        .collect();
     findings
         .into_iter()
         .zip(at)
@@ -154,7 +155,11 @@ fn table(placed: &[Placed], notes: &[String]) -> String {
         };
         s.push_str(&format!(
             "{:<7} {} {}  {at}{}{field}\n  {}\n",
-            f.severity, f.rule, f.name, f.object, f.message
+            f.severity,
+            f.rule,
+            f.name,
+            f.object_text(),
+            f.message
         ));
         if let Some(fix) = &f.fix {
             s.push_str("  fix:\n");
@@ -243,7 +248,7 @@ fn sarif(placed: &[Placed]) -> Value {
                 }
                 result["locations"] = json!([{
                     "physicalLocation": physical,
-                    "logicalLocations": [{"fullyQualifiedName": format!("{}{}", f.object, if f.field.0.is_empty() { String::new() } else { format!(":{}", f.field) })}],
+                    "logicalLocations": [{"fullyQualifiedName": format!("{}{}", f.object_text(), if f.field.0.is_empty() { String::new() } else { format!(":{}", f.field) })}],
                 }]);
             }
             result

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use palisade_core::ObjectRef;
+
 use crate::path::FieldPath;
 use crate::yaml::Pos;
 
@@ -10,8 +12,8 @@ pub struct Diagnostic {
     pub file: String,
     pub pos: Option<Pos>,
     pub path: FieldPath,
-    /// The object, as `Kind namespace/name`, when known.
-    pub object: Option<String>,
+    /// The object, when known (shown as `Kind namespace/name`).
+    pub object: Option<ObjectRef>,
     pub kind: ErrorKind,
     pub message: String,
 }

@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use palisade_core::{Cidr, Cluster, External, Namespace, Node, Pod, Policy};
+use palisade_core::{Cidr, Cluster, External, Namespace, Node, ObjectRef, Pod, Policy};
 use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -106,8 +106,8 @@ pub struct Loaded {
     pub warnings: Vec<String>,
     /// Workload controllers turned into representative pods.
     pub workloads: usize,
-    /// Where each object came from, by `Kind namespace/name` (`Namespace name`).
-    pub origins: HashMap<String, Origin>,
+    /// Where each object came from.
+    pub origins: HashMap<ObjectRef, Origin>,
     /// The files read: name and text.
     pub texts: Vec<(String, String)>,
     /// Time spent turning YAML text into documents (the rest of loading reads them).
@@ -118,14 +118,17 @@ pub struct Loaded {
 pub const NOT_MANIFESTS: &str = "(files that are not Kubernetes manifests)";
 
 impl Loaded {
-    /// File, and line and column when known, of a field of an object (`Kind ns/name`);
-    /// the object's own position for an empty path.
-    pub fn locate(&self, object: &str, field: &FieldPath) -> Option<(String, Option<yaml::Pos>)> {
+    /// File, and line and column when known, of a field of an object; the object's own
+    /// position for an empty path.
+    pub fn locate(&self, object: &ObjectRef, field: &FieldPath) -> Option<(String, Option<yaml::Pos>)> {
         self.locate_many(&[(object, field.clone())]).pop().flatten()
     }
 
     /// [`Loaded::locate`] for many places, reading each file once.
-    pub fn locate_many(&self, places: &[(&str, FieldPath)]) -> Vec<Option<(String, Option<yaml::Pos>)>> {
+    pub fn locate_many(
+        &self,
+        places: &[(&ObjectRef, FieldPath)],
+    ) -> Vec<Option<(String, Option<yaml::Pos>)>> {
         let mut out: Vec<Option<(String, Option<yaml::Pos>)>> = vec![None; places.len()];
         // Per file: (place index, document, full path).
         let mut by_file: BTreeMap<usize, Vec<(usize, usize, FieldPath)>> = BTreeMap::new();
@@ -158,7 +161,7 @@ struct Pending {
     file: usize,
     doc: usize,
     path: FieldPath,
-    object: Option<String>,
+    object: Option<ObjectRef>,
     kind: ErrorKind,
     message: String,
     warning: bool,
@@ -176,7 +179,7 @@ struct State {
     pending: Vec<Pending>,
     documents: usize,
     workloads: usize,
-    origins: HashMap<String, Origin>,
+    origins: HashMap<ObjectRef, Origin>,
 }
 
 /// Where an object came from: file, document, and the path of the object in it (inside a
@@ -599,28 +602,42 @@ struct Who<'a> {
 }
 
 impl Who<'_> {
-    /// `Kind namespace/name` (`Namespace name`; the default namespace when none is given).
-    fn label(&self, opts: &LoadOptions) -> Option<String> {
+    /// The object's identity (the default namespace when none is given).
+    fn label(&self, opts: &LoadOptions) -> Option<ObjectRef> {
         if self.kind.is_empty() {
             return None;
         }
         if self.kind == "Namespace" || self.kind == "Node" {
-            return Some(format!("{} {}", self.kind, self.name));
+            return Some(ObjectRef::new(self.kind, None, self.name));
         }
         let ns = self
             .namespace
             .filter(|n| !n.is_empty())
             .unwrap_or(&opts.default_namespace);
-        Some(format!("{} {ns}/{}", self.kind, self.name))
+        Some(ObjectRef::new(self.kind, Some(ns), self.name))
     }
 }
 
 impl State {
-    fn problem(&mut self, file: usize, doc: usize, base: &FieldPath, object: Option<String>, e: FieldError) {
+    fn problem(
+        &mut self,
+        file: usize,
+        doc: usize,
+        base: &FieldPath,
+        object: Option<ObjectRef>,
+        e: FieldError,
+    ) {
         self.pend(file, doc, base, object, e, false);
     }
 
-    fn remark(&mut self, file: usize, doc: usize, base: &FieldPath, object: Option<String>, e: FieldError) {
+    fn remark(
+        &mut self,
+        file: usize,
+        doc: usize,
+        base: &FieldPath,
+        object: Option<ObjectRef>,
+        e: FieldError,
+    ) {
         self.pend(file, doc, base, object, e, true);
     }
 
@@ -629,7 +646,7 @@ impl State {
         file: usize,
         doc: usize,
         base: &FieldPath,
-        object: Option<String>,
+        object: Option<ObjectRef>,
         e: FieldError,
         warning: bool,
     ) {
@@ -644,9 +661,9 @@ impl State {
         });
     }
 
-    fn problems(&mut self, file: usize, doc: usize, base: &FieldPath, object: &str, errs: Sink) {
+    fn problems(&mut self, file: usize, doc: usize, base: &FieldPath, object: &ObjectRef, errs: Sink) {
         for e in errs {
-            self.problem(file, doc, base, Some(object.to_string()), e);
+            self.problem(file, doc, base, Some(object.clone()), e);
         }
     }
 
@@ -848,6 +865,7 @@ impl State {
             errs,
             remarks,
         } = converted;
+        let object = object.expect("every kind that is not skipped has an identity");
         match made {
             Made::Namespace(ns) => self.add_namespace(ns),
             Made::Node(node) => self.add_node(node),

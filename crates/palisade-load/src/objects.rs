@@ -39,10 +39,11 @@ pub(crate) enum Made {
     Skipped(String),
 }
 
-/// A converted object with its name for messages (`Pod ns/name`) and the problems found.
+/// A converted object with its identity (for messages and origins) and the problems found.
 pub(crate) struct Converted {
     pub made: Made,
-    pub object: String,
+    /// `None` only for skipped kinds.
+    pub object: Option<ObjectRef>,
     pub errs: Sink,
     pub remarks: Sink,
 }
@@ -54,23 +55,23 @@ impl Converted {
         let (made, object) = match t {
             Typed::Namespace(ns) => {
                 let ns = convert_namespace(*ns, &mut errs);
-                let object = format!("Namespace {}", ns.name);
-                (Made::Namespace(ns), object)
+                let object = ObjectRef::new("Namespace", None, &ns.name);
+                (Made::Namespace(ns), Some(object))
             }
             Typed::Node(node) => {
                 let node = convert_node(*node, &mut errs);
-                let object = format!("Node {}", node.name);
-                (Made::Node(node), object)
+                let object = ObjectRef::new("Node", None, &node.name);
+                (Made::Node(node), Some(object))
             }
             Typed::Pod(p) => {
                 let pod = convert_pod(*p, &mut errs, opts);
-                let object = format!("Pod {}/{}", pod.namespace, pod.name);
-                (Made::Pod(pod), object)
+                let object = ObjectRef::new("Pod", Some(&pod.namespace), &pod.name);
+                (Made::Pod(pod), Some(object))
             }
             Typed::Policy(np) => {
                 let policy = convert_policy(*np, &mut errs, &mut remarks, opts);
-                let object = format!("NetworkPolicy {}/{}", policy.namespace, policy.name);
-                (Made::Policy(policy), object)
+                let object = policy.object_ref();
+                (Made::Policy(policy), Some(object))
             }
             Typed::Workload {
                 kind,
@@ -79,10 +80,10 @@ impl Converted {
                 template_path,
             } => {
                 let pod = convert_workload(kind, &meta, template.as_deref(), template_path, &mut errs, opts);
-                let object = format!("{kind} {}/{}", pod.namespace, pod.name);
-                (Made::Workload(pod), object)
+                let object = ObjectRef::new(kind, Some(&pod.namespace), &pod.name);
+                (Made::Workload(pod), Some(object))
             }
-            Typed::Skipped(what) => (Made::Skipped(what), String::new()),
+            Typed::Skipped(what) => (Made::Skipped(what), None),
         };
         Converted {
             made,

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use palisade_core::{allowed, Cluster, Endpoint, Labels, Pod, Protocol};
+use palisade_core::{allowed, Cluster, Endpoint, Labels, ObjectRef, Pod, Protocol};
 
 use super::{
     some, Ctx, Finding, DNS_BLOCKED, DNS_TCP_BLOCKED, NO_DEFAULT_DENY_EGRESS, NO_DEFAULT_DENY_INGRESS,
@@ -67,7 +67,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
             out.push(
                 Finding::new(
                     rule,
-                    format!("Namespace {ns}"),
+                    ObjectRef::new("Namespace", None, ns),
                     palisade_load::path::FieldPath::root(),
                     format!(
                         "namespace {ns} ({n} pod(s)) has no default deny for {dir}: {open} pod(s) are open to any {}",

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use palisade_core::bits::BitSet;
-use palisade_core::{allowed, explain, Endpoint, Peer, Protocol};
+use palisade_core::{allowed, explain, Endpoint, ObjectRef, Peer, Protocol};
 
 use super::{some, Ctx, Finding, HALF_OPEN, MONITORING_BLIND};
 use crate::diff::deciding_policies;
@@ -156,7 +156,7 @@ fn monitoring(cx: &Ctx, out: &mut Vec<Finding>) {
         .filter_map(|(i, p)| base_index.get(&p.key()).map(|&b| (i, b)))
         .collect();
     // target object -> (ports lost, scrapers)
-    let mut lost: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
+    let mut lost: BTreeMap<ObjectRef, (Vec<String>, Vec<String>)> = BTreeMap::new();
     for (t, target) in now.pods.iter().enumerate() {
         let Some(&bt) = base_index.get(&target.key()) else {
             continue;

@@ -43,7 +43,6 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
             "CronJob" => super::keys(&["spec", "jobTemplate", "spec", "template", "metadata", "labels"]),
             _ => super::keys(&["spec", "template", "metadata", "labels"]),
         };
-        let object = object.to_string();
         if pod.labels.is_empty() {
             out.push(
                 Finding::new(

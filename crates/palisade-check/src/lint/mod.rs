@@ -125,8 +125,10 @@ pub struct Finding {
     pub rule: &'static str,
     pub name: &'static str,
     pub severity: Severity,
-    /// `Kind namespace/name` (`Namespace name`).
-    pub object: String,
+    /// The object the finding is about; `None` for input problems found before an object
+    /// could be named. Written as `Kind namespace/name` in JSON (empty when `None`).
+    #[serde(serialize_with = "object_text")]
+    pub object: Option<ObjectRef>,
     /// Field inside the object (`spec.egress[0].to[1]`), the root for the object itself.
     /// Written as its text in JSON.
     #[serde(serialize_with = "as_text")]
@@ -139,7 +141,7 @@ pub struct Finding {
 impl Finding {
     pub fn new(
         rule: Rule,
-        object: impl Into<String>,
+        object: impl Into<Option<ObjectRef>>,
         field: FieldPath,
         message: impl Into<String>,
     ) -> Finding {
@@ -157,6 +159,18 @@ impl Finding {
     pub fn fix(mut self, fix: impl Into<String>) -> Finding {
         self.fix = Some(fix.into());
         self
+    }
+
+    /// The object as text: `Kind namespace/name`, empty when unknown.
+    pub fn object_text(&self) -> String {
+        self.object.as_ref().map(ObjectRef::to_string).unwrap_or_default()
+    }
+}
+
+fn object_text<S: serde::Serializer>(o: &Option<ObjectRef>, s: S) -> Result<S::Ok, S::Error> {
+    match o {
+        Some(o) => s.collect_str(o),
+        None => s.serialize_str(""),
     }
 }
 
@@ -216,16 +230,16 @@ impl Ctx<'_> {
         self.notes.borrow_mut().push(s);
     }
 
-    pub fn policy_object(&self, p: usize) -> String {
-        format!("NetworkPolicy {}", self.cluster.policies[p].key())
+    pub fn policy_object(&self, p: usize) -> ObjectRef {
+        self.cluster.policies[p].object_ref()
     }
 
     /// The group a pod belongs to in findings: its workload (`Deployment ns/web`, also for
     /// Pods a workload owns), else the pod.
-    pub fn pod_group(&self, pod: &Pod) -> String {
+    pub fn pod_group(&self, pod: &Pod) -> ObjectRef {
         match pod.workload.as_deref().and_then(|w| w.split_once('/')) {
-            Some((kind, name)) => format!("{kind} {}/{name}", pod.namespace),
-            None => format!("Pod {}", pod.key()),
+            Some((kind, name)) => ObjectRef::new(kind, Some(&pod.namespace), name),
+            None => ObjectRef::new("Pod", Some(&pod.namespace), &pod.name),
         }
     }
 
@@ -270,12 +284,15 @@ pub fn lint(cluster: &Cluster, opts: &LintOptions) -> LintReport {
     redundancy::check(&cx, &mut out);
     hygiene::check(&cx, &mut out);
     flows::check(&cx, &mut out);
-    out.sort_by(|a, b| {
-        b.severity.cmp(&a.severity).then_with(|| {
-            // By the field as written (spec.ingress[10] before spec.ingress[2]), the
-            // order lint has always printed.
-            (a.rule, &a.object, a.field.to_string()).cmp(&(b.rule, &b.object, b.field.to_string()))
-        })
+    // By severity, rule, then object and field as written (`ns-a/x` before `ns/x`,
+    // spec.ingress[10] before spec.ingress[2]): the order lint has always printed.
+    out.sort_by_cached_key(|f| {
+        (
+            std::cmp::Reverse(f.severity),
+            f.rule,
+            f.object_text(),
+            f.field.to_string(),
+        )
     });
     LintReport {
         findings: out,
