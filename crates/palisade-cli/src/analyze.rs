@@ -7,7 +7,7 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use palisade_core::compile::NodeTie;
 use palisade_core::{compile, summarize, Cluster, Compiled, Protocol};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
 use crate::inputs::{self, Failure, InputArgs};
 use crate::text;
@@ -76,13 +76,13 @@ fn analysis(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<Option<String>, F
         if args.stats {
             let t3 = Instant::now();
             let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;
-            v["stats"] = json!({
-                "load_ms": ms(t0, t1),
-                "yaml_parse_ms": loaded.parse_time.as_secs_f64() * 1000.0,
-                "compile_ms": ms(t1, t2),
-                "matrix_ms": ms(t2, t3),
-                "total_ms": ms(t0, t3),
-                "peak_rss_mib": peak_rss_mib(),
+            v.stats = Some(Stats {
+                compile_ms: ms(t1, t2),
+                load_ms: ms(t0, t1),
+                matrix_ms: ms(t2, t3),
+                peak_rss_mib: peak_rss_mib(),
+                total_ms: ms(t0, t3),
+                yaml_parse_ms: loaded.parse_time.as_secs_f64() * 1000.0,
             });
         }
         return Ok(Some(serde_json::to_string_pretty(&v).expect("json") + "\n"));
@@ -105,20 +105,116 @@ pub fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-fn summary(loaded: &palisade_load::Loaded, compiled: &Compiled) -> Value {
+fn summary<'a>(loaded: &'a palisade_load::Loaded, compiled: &Compiled) -> SummaryJson<'a> {
     let s = summarize(&loaded.cluster, compiled);
-    let v = json!({
-        "pods": s.pods,
-        "namespaces": s.namespaces,
-        "policies": s.policies,
-        "classes": s.classes,
-        "allowed_pairs": {"TCP": s.allowed_pairs[0], "UDP": s.allowed_pairs[1], "SCTP": s.allowed_pairs[2]},
-        "isolated": {"ingress": s.isolated_ingress, "egress": s.isolated_egress},
-        "total_pairs": s.total_pairs,
-        "workloads": loaded.workloads,
-        "skipped": loaded.skipped,
-    });
-    v
+    SummaryJson {
+        allowed_pairs: ByProtocol {
+            sctp: s.allowed_pairs[2],
+            tcp: s.allowed_pairs[0],
+            udp: s.allowed_pairs[1],
+        },
+        classes: s.classes,
+        isolated: Isolated {
+            egress: s.isolated_egress,
+            ingress: s.isolated_ingress,
+        },
+        namespaces: s.namespaces,
+        pods: s.pods,
+        policies: s.policies,
+        skipped: &loaded.skipped,
+        stats: None,
+        total_pairs: s.total_pairs,
+        workloads: loaded.workloads,
+    }
+}
+
+// The JSON shapes of `analyze`. Fields are declared in alphabetical order: the order
+// `-o json` has always written them in.
+
+/// `-o summary`: counts over the whole matrix.
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    allowed_pairs: ByProtocol<u64>,
+    classes: usize,
+    isolated: Isolated,
+    namespaces: usize,
+    pods: usize,
+    policies: usize,
+    skipped: &'a BTreeMap<String, usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<Stats>,
+    total_pairs: u64,
+    workloads: usize,
+}
+
+/// One value per protocol, keyed by the protocol's name.
+#[derive(Serialize)]
+struct ByProtocol<T> {
+    #[serde(rename = "SCTP")]
+    sctp: T,
+    #[serde(rename = "TCP")]
+    tcp: T,
+    #[serde(rename = "UDP")]
+    udp: T,
+}
+
+impl<T> ByProtocol<T> {
+    fn from_fn(mut f: impl FnMut(Protocol) -> T) -> Self {
+        ByProtocol {
+            sctp: f(Protocol::Sctp),
+            tcp: f(Protocol::Tcp),
+            udp: f(Protocol::Udp),
+        }
+    }
+}
+
+/// Pods isolated per direction.
+#[derive(Serialize)]
+struct Isolated {
+    egress: usize,
+    ingress: usize,
+}
+
+/// `--stats`: phase timings in milliseconds and the peak memory.
+#[derive(Serialize)]
+struct Stats {
+    compile_ms: f64,
+    load_ms: f64,
+    matrix_ms: f64,
+    peak_rss_mib: Option<f64>,
+    total_ms: f64,
+    yaml_parse_ms: f64,
+}
+
+/// `-o json|yaml`: the pods, the external blocks and every pair allowed on some port.
+#[derive(Serialize)]
+struct MatrixJson<'a> {
+    connections: Vec<ConnectionJson<'a>>,
+    externals: Vec<ExternalJson<'a>>,
+    pods: Vec<PodJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct PodJson<'a> {
+    class: usize,
+    ips: Vec<String>,
+    name: String,
+    workload: &'a Option<String>,
+}
+
+#[derive(Serialize)]
+struct ExternalJson<'a> {
+    cidr: String,
+    name: &'a str,
+}
+
+/// The ports allowed from one endpoint to another (`80`, `8000-8080`), per protocol.
+#[derive(Serialize)]
+struct ConnectionJson<'a> {
+    #[serde(flatten)]
+    ports: ByProtocol<Vec<String>>,
+    from: &'a str,
+    to: &'a str,
 }
 
 /// Display units: pods of one workload in one class, or one external block.
@@ -295,35 +391,44 @@ fn render(cluster: &Cluster, compiled: &Compiled, report: &Report, format: Forma
             out + "}\n"
         }
         Format::Json | Format::Yaml | Format::Summary => {
-            let mut connections = Vec::new();
-            for (a, b) in report.pairs().filter(|(a, b)| a != b) {
-                let mut entry = Map::new();
-                entry.insert("from".into(), json!(report.endpoints[a].name));
-                entry.insert("to".into(), json!(report.endpoints[b].name));
-                let mut any = false;
-                for p in Protocol::ALL {
-                    let r: Vec<String> = report
-                        .ranges(a, b, p)
-                        .iter()
-                        .map(|(lo, hi)| palisade_core::port_range_text(*lo, *hi))
-                        .collect();
-                    any |= !r.is_empty();
-                    entry.insert(p.as_str().into(), json!(r));
-                }
-                if any {
-                    connections.push(Value::Object(entry));
-                }
-            }
-            let v = json!({
-                "pods": cluster.pods.iter().enumerate().map(|(i, p)| json!({
-                    "name": p.key(),
-                    "ips": p.ips.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
-                    "workload": p.workload,
-                    "class": compiled.pod_class(i),
-                })).collect::<Vec<_>>(),
-                "externals": cluster.externals.iter().map(|e| json!({"name": e.name, "cidr": e.cidr.to_string()})).collect::<Vec<_>>(),
-                "connections": connections,
-            });
+            let connections = report
+                .pairs()
+                .filter(|(a, b)| a != b)
+                .map(|(a, b)| ConnectionJson {
+                    ports: ByProtocol::from_fn(|p| {
+                        report
+                            .ranges(a, b, p)
+                            .iter()
+                            .map(|(lo, hi)| palisade_core::port_range_text(*lo, *hi))
+                            .collect()
+                    }),
+                    from: &report.endpoints[a].name,
+                    to: &report.endpoints[b].name,
+                })
+                .filter(|c| !(c.ports.sctp.is_empty() && c.ports.tcp.is_empty() && c.ports.udp.is_empty()))
+                .collect();
+            let v = MatrixJson {
+                connections,
+                externals: cluster
+                    .externals
+                    .iter()
+                    .map(|e| ExternalJson {
+                        cidr: e.cidr.to_string(),
+                        name: &e.name,
+                    })
+                    .collect(),
+                pods: cluster
+                    .pods
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| PodJson {
+                        class: compiled.pod_class(i),
+                        ips: p.ips.iter().map(|i| i.to_string()).collect(),
+                        name: p.key(),
+                        workload: &p.workload,
+                    })
+                    .collect(),
+            };
             if format == Format::Yaml {
                 palisade_load::emit::yaml(&v)
             } else {

@@ -7,7 +7,8 @@ use clap::{Args, ValueEnum};
 use palisade_check::assertions::{self, Assertion, Outcome};
 use palisade_core::Cluster;
 use palisade_load::{yaml, Diagnostic, ErrorKind};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::explain;
 use crate::inputs::{self, Failure, InputArgs};
@@ -177,25 +178,48 @@ pub fn run(args: &TestArgs) -> Result<(String, bool), Failure> {
             s
         }
         Format::Json => {
-            let v: Vec<Value> = results
-                .iter()
-                .map(|(a, o, _)| {
-                    json!({
-                        "name": a.name,
-                        "expect": if a.allow { "allow" } else { "deny" },
-                        "passed": o.passed(),
-                        "pairs": o.pairs,
-                        "error": o.error,
-                        "failures": o.failures.iter().map(|(f, t, e)| explain::to_json(c, f, t, e)).collect::<Vec<_>>(),
+            let v = TestJson {
+                failed,
+                passed: results.len() - failed,
+                results: results
+                    .iter()
+                    .map(|(a, o, _)| ResultJson {
+                        error: o.error.as_deref(),
+                        expect: if a.allow { "allow" } else { "deny" },
+                        failures: o
+                            .failures
+                            .iter()
+                            .map(|(f, t, e)| explain::to_json(c, f, t, e))
+                            .collect(),
+                        name: &a.name,
+                        pairs: o.pairs,
+                        passed: o.passed(),
                     })
-                })
-                .collect();
-            serde_json::to_string_pretty(
-                &json!({"passed": results.len() - failed, "failed": failed, "results": v}),
-            )
-            .expect("json")
-                + "\n"
+                    .collect(),
+            };
+            serde_json::to_string_pretty(&v).expect("json") + "\n"
         }
     };
     Ok((out, failed == 0))
+}
+
+// The JSON shape of `test -o json`, fields in alphabetical order (the output's order).
+
+#[derive(Serialize)]
+struct TestJson<'a> {
+    failed: usize,
+    passed: usize,
+    results: Vec<ResultJson<'a>>,
+}
+
+/// One assertion: what was expected, how many pairs it covered, and each failing pair
+/// explained.
+#[derive(Serialize)]
+struct ResultJson<'a> {
+    error: Option<&'a str>,
+    expect: &'static str,
+    failures: Vec<explain::ExplanationJson>,
+    name: &'a str,
+    pairs: usize,
+    passed: bool,
 }

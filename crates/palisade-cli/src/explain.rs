@@ -3,7 +3,7 @@
 use clap::{Args, ValueEnum};
 use palisade_core::explain::{DirectionTrace, PolicyTrace, Subject};
 use palisade_core::{explain, Cluster, Endpoint, Explanation, Options};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use crate::analyze::parse_port;
 use crate::inputs::{self, parse_cidr_or_ip, Failure, InputArgs};
@@ -193,39 +193,123 @@ fn policy(out: &mut String, c: &Cluster, p: &PolicyTrace, peer_field: &str) {
     }
 }
 
-pub fn to_json(c: &Cluster, from: &Endpoint, to: &Endpoint, e: &Explanation) -> Value {
-    let dir = |d: &DirectionTrace| {
-        let subject = match &d.subject {
-            Subject::NotAPod => "not-a-pod",
-            Subject::HostNetwork => "host-network",
-            Subject::Pod { isolated: true } => "isolated",
-            Subject::Pod { isolated: false } => "not-isolated",
-        };
-        json!({
-            "allowed": d.allowed,
-            "subject": subject,
-            "policies": d.policies.iter().map(|p| json!({
-                "policy": c.policies[p.policy].key(),
-                "allows": p.allows(),
-                "rules": p.rules.iter().map(|r| json!({
-                    "index": r.index,
-                    "matched": r.matched(),
-                    "peers": r.peers.iter().map(|x| json!({"index": x.index, "matched": x.matched, "reason": x.reason})).collect::<Vec<_>>(),
-                    "ports": r.ports.iter().map(|x| json!({"index": x.index, "matched": x.matched, "reason": x.reason})).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "not_selecting": d.not_selecting.iter().map(|(p, why)| json!({"policy": c.policies[*p].key(), "reason": why})).collect::<Vec<_>>(),
-            "node_local": d.node_local,
-        })
+/// The JSON shape of an explanation (`explain -o json`, and each failure of `test -o
+/// json`). Fields are declared in alphabetical order, the order the output has always had.
+#[derive(Serialize)]
+pub struct ExplanationJson {
+    allowed: bool,
+    egress: DirectionJson,
+    from: String,
+    ingress: DirectionJson,
+    port: u16,
+    protocol: &'static str,
+    #[serde(rename = "self")]
+    self_traffic: bool,
+    to: String,
+}
+
+/// One direction: whether it allows, who is subject, and each policy's reasoning.
+#[derive(Serialize)]
+struct DirectionJson {
+    allowed: bool,
+    node_local: Option<String>,
+    not_selecting: Vec<NotSelectingJson>,
+    policies: Vec<PolicyJson>,
+    subject: &'static str,
+}
+
+/// A policy of the namespace that does not select the pod, and why.
+#[derive(Serialize)]
+struct NotSelectingJson {
+    policy: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct PolicyJson {
+    allows: bool,
+    policy: String,
+    rules: Vec<RuleJson>,
+}
+
+#[derive(Serialize)]
+struct RuleJson {
+    index: usize,
+    matched: bool,
+    peers: Vec<ItemJson>,
+    ports: Vec<ItemJson>,
+}
+
+/// A peer or port item of a rule.
+#[derive(Serialize)]
+struct ItemJson {
+    index: usize,
+    matched: bool,
+    reason: String,
+}
+
+pub fn to_json(c: &Cluster, from: &Endpoint, to: &Endpoint, e: &Explanation) -> ExplanationJson {
+    ExplanationJson {
+        allowed: e.allowed,
+        egress: direction_json(c, &e.egress),
+        from: name(c, from),
+        ingress: direction_json(c, &e.ingress),
+        port: e.port,
+        protocol: e.protocol.as_str(),
+        self_traffic: e.self_traffic,
+        to: name(c, to),
+    }
+}
+
+fn direction_json(c: &Cluster, d: &DirectionTrace) -> DirectionJson {
+    let subject = match &d.subject {
+        Subject::NotAPod => "not-a-pod",
+        Subject::HostNetwork => "host-network",
+        Subject::Pod { isolated: true } => "isolated",
+        Subject::Pod { isolated: false } => "not-isolated",
     };
-    json!({
-        "from": name(c, from),
-        "to": name(c, to),
-        "protocol": e.protocol.as_str(),
-        "port": e.port,
-        "allowed": e.allowed,
-        "self": e.self_traffic,
-        "egress": dir(&e.egress),
-        "ingress": dir(&e.ingress),
-    })
+    let item = |index: usize, matched: bool, reason: &str| ItemJson {
+        index,
+        matched,
+        reason: reason.to_string(),
+    };
+    DirectionJson {
+        allowed: d.allowed,
+        node_local: d.node_local.clone(),
+        not_selecting: d
+            .not_selecting
+            .iter()
+            .map(|(p, why)| NotSelectingJson {
+                policy: c.policies[*p].key(),
+                reason: why.clone(),
+            })
+            .collect(),
+        policies: d
+            .policies
+            .iter()
+            .map(|p| PolicyJson {
+                allows: p.allows(),
+                policy: c.policies[p.policy].key(),
+                rules: p
+                    .rules
+                    .iter()
+                    .map(|r| RuleJson {
+                        index: r.index,
+                        matched: r.matched(),
+                        peers: r
+                            .peers
+                            .iter()
+                            .map(|x| item(x.index, x.matched, &x.reason))
+                            .collect(),
+                        ports: r
+                            .ports
+                            .iter()
+                            .map(|x| item(x.index, x.matched, &x.reason))
+                            .collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        subject,
+    }
 }

@@ -1,12 +1,13 @@
 //! `palisade lab`: the manifests as network namespaces on this machine, enforced by the
 //! dataplane, probed with real packets, compared with the engine.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use clap::{Args, Subcommand, ValueEnum};
 use palisade_core::Protocol;
 use palisade_lab::{differences, flows::Collector, probe, serve, Plan, Topology};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
 use crate::analyze::parse_port;
 use crate::dataplane::DataplaneFlags;
@@ -124,18 +125,34 @@ fn cleanup_on_signal(lab: &str) {
     });
 }
 
-fn matrix_json(topo: &Topology, port: u16, proto: Protocol, m: &[Vec<bool>]) -> Value {
-    let names: Vec<String> = topo.pods.iter().map(|p| p.key.clone()).collect();
-    let mut matrix = Map::new();
-    for (a, row) in m.iter().enumerate() {
-        let r: Map<String, Value> = row
-            .iter()
-            .enumerate()
-            .map(|(b, ok)| (names[b].clone(), Value::Bool(*ok)))
-            .collect();
-        matrix.insert(names[a].clone(), Value::Object(r));
+/// The JSON shape of `lab probe -o json` for one port: what every pod reached, by name.
+/// Fields are declared in alphabetical order, the order the output has always had.
+#[derive(Serialize)]
+struct ObservedJson<'a> {
+    matrix: BTreeMap<&'a str, BTreeMap<&'a str, bool>>,
+    pods: Vec<&'a str>,
+    port: u16,
+    protocol: &'static str,
+}
+
+fn matrix_json<'a>(topo: &'a Topology, port: u16, proto: Protocol, m: &[Vec<bool>]) -> ObservedJson<'a> {
+    let names: Vec<&str> = topo.pods.iter().map(|p| p.key.as_str()).collect();
+    let matrix = m
+        .iter()
+        .enumerate()
+        .map(|(a, row)| {
+            (
+                names[a],
+                row.iter().enumerate().map(|(b, ok)| (names[b], *ok)).collect(),
+            )
+        })
+        .collect();
+    ObservedJson {
+        matrix,
+        pods: names,
+        port,
+        protocol: proto.as_str(),
     }
-    json!({"protocol": proto.as_str(), "port": port, "pods": names, "matrix": matrix})
 }
 
 /// Probes every port, collecting the flow log; returns the output and whether all agreed.

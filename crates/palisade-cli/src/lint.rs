@@ -7,7 +7,9 @@ use palisade_check::lint::{self, Finding, LintOptions, LintReport, Severity, END
 use palisade_core::ObjectRef;
 use palisade_load::path::FieldPath;
 use palisade_load::{Diagnostic, ErrorKind, Loaded};
-use serde_json::{json, Value};
+use serde::Serialize;
+
+use crate::sarif;
 
 use crate::inputs::{self, Failure, InputArgs};
 
@@ -182,91 +184,91 @@ fn table(placed: &[Placed], notes: &[String]) -> String {
     s
 }
 
-fn json_out(placed: &[Placed], notes: &[String]) -> Value {
-    json!({
-        "findings": placed.iter().map(|p| {
-            let mut v = serde_json::to_value(&p.finding).expect("json");
-            v["file"] = json!(p.file);
-            v["line"] = json!(p.line);
-            v["column"] = json!(p.column);
-            v
-        }).collect::<Vec<_>>(),
-        "notes": notes,
-    })
+/// The JSON shape of `lint -o json`. Fields are declared in alphabetical order, the
+/// order the output has always had.
+#[derive(Serialize)]
+struct LintJson<'a> {
+    findings: Vec<FindingJson<'a>>,
+    notes: &'a [String],
 }
 
-fn sarif_level(s: Severity) -> &'static str {
-    match s {
-        Severity::Error => "error",
-        Severity::Warning => "warning",
-        Severity::Info => "note",
+/// A finding and where it is written.
+#[derive(Serialize)]
+struct FindingJson<'a> {
+    column: Option<usize>,
+    /// The field's path as text (`spec.ingress[0].from[1]`), empty for the object itself.
+    field: String,
+    file: Option<&'a str>,
+    fix: Option<&'a str>,
+    line: Option<usize>,
+    message: &'a str,
+    name: &'static str,
+    /// `Kind namespace/name`, empty when the object is not known.
+    object: String,
+    rule: &'static str,
+    severity: Severity,
+}
+
+fn json_out<'a>(placed: &'a [Placed], notes: &'a [String]) -> LintJson<'a> {
+    LintJson {
+        findings: placed
+            .iter()
+            .map(|p| FindingJson {
+                column: p.column,
+                field: p.finding.field.to_string(),
+                file: p.file.as_deref(),
+                fix: p.finding.fix.as_deref(),
+                line: p.line,
+                message: &p.finding.message,
+                name: p.finding.name,
+                object: p.finding.object_text(),
+                rule: p.finding.rule,
+                severity: p.finding.severity,
+            })
+            .collect(),
+        notes,
     }
 }
 
 /// SARIF 2.1.0: one run, every rule described, one result per finding.
-fn sarif(placed: &[Placed]) -> Value {
-    let rules: Vec<Value> = RULES
-        .iter()
-        .map(|r| {
-            json!({
-                "id": r.id,
-                "name": r.name,
-                "shortDescription": {"text": r.summary},
-                "fullDescription": {"text": r.why},
-                "help": {"text": format!("{} {}", r.summary, r.why)},
-                "defaultConfiguration": {"level": sarif_level(r.severity)},
-            })
-        })
-        .collect();
-    let results: Vec<Value> = placed
+fn sarif(placed: &[Placed]) -> sarif::Log<'_> {
+    let results = placed
         .iter()
         .map(|p| {
             let f = &p.finding;
-            let index = RULES.iter().position(|r| r.id == f.rule).expect("known rule");
             let mut text = f.message.clone();
             if let Some(fix) = &f.fix {
                 text.push_str("\nFix:\n");
                 text.push_str(fix);
             }
-            let mut result = json!({
-                "ruleId": f.rule,
-                "ruleIndex": index,
-                "level": sarif_level(f.severity),
-                "message": {"text": text},
-            });
-            if let Some(file) = &p.file {
-                let mut region = json!({});
-                if let Some(line) = p.line {
-                    region["startLine"] = json!(line);
-                }
-                if let Some(col) = p.column {
-                    region["startColumn"] = json!(col);
-                }
-                let mut physical = json!({"artifactLocation": {"uri": file}});
-                if p.line.is_some() {
-                    physical["region"] = region;
-                }
-                result["locations"] = json!([{
-                    "physicalLocation": physical,
-                    "logicalLocations": [{"fullyQualifiedName": format!("{}{}", f.object_text(), if f.field.0.is_empty() { String::new() } else { format!(":{}", f.field) })}],
-                }]);
+            let field = if f.field.0.is_empty() {
+                String::new()
+            } else {
+                format!(":{}", f.field)
+            };
+            sarif::ResultObject {
+                level: sarif::level(f.severity),
+                locations: p.file.as_deref().map(|file| {
+                    [sarif::Location {
+                        logical_locations: [sarif::LogicalLocation {
+                            fully_qualified_name: format!("{}{field}", f.object_text()),
+                        }],
+                        physical_location: sarif::PhysicalLocation {
+                            artifact_location: sarif::ArtifactLocation { uri: file },
+                            region: p.line.map(|line| sarif::Region {
+                                start_column: p.column,
+                                start_line: Some(line),
+                            }),
+                        },
+                    }]
+                }),
+                message: sarif::Text { text },
+                rule_id: f.rule,
+                rule_index: RULES.iter().position(|r| r.id == f.rule).expect("known rule"),
             }
-            result
         })
         .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "palisade",
-                "informationUri": "https://github.com/palisade-dev/palisade",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules,
-            }},
-            "results": results,
-        }],
-    })
+    sarif::Log::new(RULES, results)
 }
 
 pub fn run(args: &LintArgs) -> Result<(String, bool), Failure> {

@@ -14,6 +14,7 @@ mod inputs;
 mod lab;
 mod lint;
 mod port_view;
+mod sarif;
 mod scaffold;
 mod synth;
 mod text;

@@ -2,10 +2,11 @@
 //! row by row as it is computed. Memory stays at the compiled matrix (a bit per class
 //! pair) however large the output: 10,000 pods give 10⁸ cells, which are never held.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-use palisade_core::{Cluster, Compiled, Protocol};
-use serde_json::{json, Map, Value};
+use palisade_core::{Cluster, Compiled, External, Protocol};
+use serde::Serialize;
 
 use crate::analyze::Format;
 use crate::text;
@@ -25,17 +26,48 @@ impl View<'_> {
             || self.compiled.node_local(a, b)
     }
 
-    fn row(&self, a: usize) -> Map<String, Value> {
+    /// Whether `a` reaches each pod, by pod name.
+    fn row(&self, a: usize) -> BTreeMap<&str, bool> {
         (0..self.names.len())
-            .map(|b| (self.names[b].clone(), Value::Bool(self.allowed(a, b))))
+            .map(|b| (self.names[b].as_str(), self.allowed(a, b)))
             .collect()
     }
 
-    fn column(&self, b: usize) -> Map<String, Value> {
+    /// Whether each pod reaches `b`, by pod name.
+    fn column(&self, b: usize) -> BTreeMap<&str, bool> {
         (0..self.names.len())
-            .map(|a| (self.names[a].clone(), Value::Bool(self.allowed(a, b))))
+            .map(|a| (self.names[a].as_str(), self.allowed(a, b)))
             .collect()
     }
+
+    /// An external block's row and column.
+    fn external<'a>(&'a self, e: &External, i: usize) -> ExternalJson<'a> {
+        let n = self.names.len();
+        ExternalJson {
+            cidr: e.cidr.to_string(),
+            from: self.row(n + i),
+            to: self.column(n + i),
+        }
+    }
+}
+
+// The document is streamed a row at a time (the matrix is pods²); its parts are typed.
+// Fields are declared in alphabetical order, the order the output has always had.
+
+/// The head of the YAML document.
+#[derive(Serialize)]
+struct HeadJson<'a> {
+    pods: &'a [String],
+    port: u16,
+    protocol: &'a str,
+}
+
+/// What an external block reaches (`from`) and what reaches it (`to`).
+#[derive(Serialize)]
+struct ExternalJson<'a> {
+    cidr: String,
+    from: BTreeMap<&'a str, bool>,
+    to: BTreeMap<&'a str, bool>,
 }
 
 /// Writes the matrix of `port`/`proto` in `format` to `out`.
@@ -100,11 +132,9 @@ fn json_view(
     write!(out, "\n  }}")?;
     if !cluster.externals.is_empty() {
         write!(out, ",\n  \"externals\": {{")?;
-        let n = v.names.len();
         for (i, e) in cluster.externals.iter().enumerate() {
             let sep = if i == 0 { "" } else { "," };
-            let body = json!({"cidr": e.cidr.to_string(), "from": v.row(n + i), "to": v.column(n + i)});
-            write!(out, "{sep}\n    {}: {}", s(&e.name), s(&body))?;
+            write!(out, "{sep}\n    {}: {}", s(&e.name), s(&v.external(e, i)))?;
         }
         write!(out, "\n  }}")?;
     }
@@ -120,26 +150,24 @@ fn yaml_view(
     port: u16,
     proto: Protocol,
 ) -> io::Result<()> {
-    let y = palisade_load::emit::yaml_indented;
+    use palisade_load::emit::yaml_indented as y;
     out.write_all(
-        palisade_load::emit::yaml(&json!({"protocol": proto.as_str(), "port": port, "pods": v.names}))
-            .as_bytes(),
+        palisade_load::emit::yaml(&HeadJson {
+            pods: &v.names,
+            port,
+            protocol: proto.as_str(),
+        })
+        .as_bytes(),
     )?;
     writeln!(out, "matrix:")?;
     for (a, name) in v.names.iter().enumerate() {
-        let mut row = Map::new();
-        row.insert(name.clone(), Value::Object(v.row(a)));
+        let row = BTreeMap::from([(name, v.row(a))]);
         out.write_all(y(&row, "  ").as_bytes())?;
     }
     if !cluster.externals.is_empty() {
         writeln!(out, "externals:")?;
-        let n = v.names.len();
         for (i, e) in cluster.externals.iter().enumerate() {
-            let mut one = Map::new();
-            one.insert(
-                e.name.clone(),
-                json!({"cidr": e.cidr.to_string(), "from": v.row(n + i), "to": v.column(n + i)}),
-            );
+            let one = BTreeMap::from([(&e.name, v.external(e, i))]);
             out.write_all(y(&one, "  ").as_bytes())?;
         }
     }

@@ -119,19 +119,16 @@ rules! {
         "Prometheus goes blind: scrapes time out after a policy rollout and alerts stop firing.";
 }
 
-/// One finding.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One finding. (Its JSON and SARIF shapes are the CLI's.)
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
     pub rule: &'static str,
     pub name: &'static str,
     pub severity: Severity,
     /// The object the finding is about; `None` for input problems found before an object
-    /// could be named. Written as `Kind namespace/name` in JSON (empty when `None`).
-    #[serde(serialize_with = "object_text")]
+    /// could be named.
     pub object: Option<ObjectRef>,
     /// Field inside the object (`spec.egress[0].to[1]`), the root for the object itself.
-    /// Written as its text in JSON.
-    #[serde(serialize_with = "as_text")]
     pub field: FieldPath,
     pub message: String,
     /// What to change, often a YAML snippet.
@@ -164,13 +161,6 @@ impl Finding {
     /// The object as text: `Kind namespace/name`, empty when unknown.
     pub fn object_text(&self) -> String {
         self.object.as_ref().map(ObjectRef::to_string).unwrap_or_default()
-    }
-}
-
-fn object_text<S: serde::Serializer>(o: &Option<ObjectRef>, s: S) -> Result<S::Ok, S::Error> {
-    match o {
-        Some(o) => s.collect_str(o),
-        None => s.serialize_str(""),
     }
 }
 
@@ -262,7 +252,7 @@ impl Ctx<'_> {
 }
 
 /// Findings, and remarks about the run.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default)]
 pub struct LintReport {
     pub findings: Vec<Finding>,
     pub notes: Vec<String>,
@@ -344,10 +334,6 @@ pub fn peer_field(ingress: bool, rule: usize, item: usize) -> FieldPath {
 /// A path of keys: `keys(&["spec", "podSelector"])` is `spec.podSelector`.
 pub fn keys(path: &[&str]) -> FieldPath {
     path.iter().fold(FieldPath::root(), |p, k| p.key(k))
-}
-
-fn as_text<S: serde::Serializer>(p: &FieldPath, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(p)
 }
 
 /// A selector as the API writes it (`matchLabels` when it can be), for fixes.
