@@ -24,6 +24,8 @@ if [ "$(id -u)" = 0 ]; then export PALISADE_ROOT_TESTS=require; fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# Public items are documented (missing_docs in every library) and doc links resolve.
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked -q
 cargo test --workspace --locked
 
 # Fuzzing (fuzz/, cargo-fuzz): each target for FUZZ_SECONDS (default 60), when a nightly

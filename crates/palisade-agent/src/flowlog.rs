@@ -26,6 +26,7 @@ pub struct RotatingFile {
 }
 
 impl RotatingFile {
+    /// Opens (appends to) `path`; it rotates past `max_bytes`, keeping `keep` old files.
     pub fn open(path: PathBuf, max_bytes: u64, keep: usize) -> std::io::Result<RotatingFile> {
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         let size = file.metadata()?.len();
@@ -77,7 +78,9 @@ impl RotatingFile {
 
 /// Where flow lines go.
 pub enum Sink {
+    /// Standard output.
     Stdout,
+    /// A file that rotates by size.
     File(RotatingFile),
 }
 

@@ -4,6 +4,25 @@
 //! pod churn, atomic replacement otherwise, the last good rules kept on invalid input or a
 //! refused apply. Around it: the flow log (NFLOG to JSON lines, rotated), Prometheus
 //! metrics, `/healthz` and `/readyz`; its own log through `tracing` (with kube-rs's).
+//!
+//! The CLI parses its arguments into an [`AgentConfig`] and calls [`run_agent`] (root).
+//! The parts are usable alone:
+//!
+//! ```
+//! use palisade_agent::metrics::Metrics;
+//! use palisade_agent::SourceSpec;
+//!
+//! assert_eq!(SourceSpec::parse("dir:/etc/palisade").unwrap().to_string(), "dir:/etc/palisade");
+//! assert!(SourceSpec::parse("etcd").is_err());
+//!
+//! let metrics = Metrics::default();
+//! assert!(!metrics.is_ready());
+//! metrics.set_ready(true, "in sync");
+//! assert!(metrics.is_ready());
+//! assert!(metrics.render().contains("palisade_ready 1"));
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod flowlog;
 pub mod kube;

@@ -24,7 +24,9 @@ pub const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.
 /// The labels of a logged flow.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FlowLabels {
+    /// `allowed`, `denied` or `audit`.
     pub verdict: Escaped,
+    /// The deciding policy (`namespace/name`), or `default-deny`.
     pub policy: Escaped,
 }
 
@@ -52,12 +54,19 @@ impl EncodeLabelValue for Escaped {
 /// their values with the registry that exposes them.
 #[derive(Debug)]
 pub struct Metrics {
+    /// Pods in the current state (`palisade_pods`).
     pub pods: Gauge,
+    /// Policies in the current state (`palisade_policies`).
     pub policies: Gauge,
+    /// Rules in the table (`palisade_rules`).
     pub rules: Gauge,
+    /// Set and map elements in the table (`palisade_elements`).
     pub elements: Gauge,
+    /// States applied (`palisade_reconciles_total`).
     pub reconciles: Counter,
+    /// States the kernel refused (`palisade_reconcile_errors_total`).
     pub reconcile_errors: Counter,
+    /// Invalid inputs ignored (`palisade_invalid_inputs_total`).
     pub invalid_inputs: Counter,
     /// 1 when a state has been applied and the source is in sync (`palisade_ready`).
     ready: Gauge,
@@ -156,6 +165,7 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Records one change-to-enforcement latency.
     pub fn observe_latency(&self, d: Duration) {
         self.latency.observe(d.as_secs_f64());
     }
@@ -170,6 +180,7 @@ impl Metrics {
             .inc();
     }
 
+    /// Sets readiness, with the reason given by `/readyz`.
     pub fn set_ready(&self, ready: bool, reason: &str) {
         self.ready.set(ready as i64);
         *self.reason.lock().expect("reason lock") = reason.to_string();
@@ -180,6 +191,7 @@ impl Metrics {
         self.ready.get() == 1
     }
 
+    /// Records that the loop is alive (for `/healthz`).
     pub fn beat(&self) {
         *self.heartbeat.lock().expect("heartbeat lock") = Instant::now();
     }

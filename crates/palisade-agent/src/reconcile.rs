@@ -18,10 +18,13 @@ use crate::metrics::Metrics;
 /// marks of the rules in force.
 pub type Snapshot = Arc<RwLock<Arc<Decoder>>>;
 
+/// Why a state was not applied; the previous rules stay in force.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
+    /// The table was refused.
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// The element update was refused.
     #[error("element update: {0}")]
     Elements(std::io::Error),
 }
@@ -39,6 +42,8 @@ pub enum Applied {
     Unchanged,
 }
 
+/// Keeps the node's table equal to the latest valid state: elements only for pod churn,
+/// the whole table otherwise.
 pub struct Reconciler {
     engine: EngineOptions,
     opts: palisade_nft::Options,
@@ -64,6 +69,7 @@ fn replace(table: &NodeTable) -> Result<(), ReconcileError> {
 }
 
 impl Reconciler {
+    /// A reconciler with no table applied yet.
     pub fn new(engine: EngineOptions, opts: palisade_nft::Options, metrics: Arc<Metrics>) -> Reconciler {
         Reconciler {
             engine,
@@ -76,6 +82,7 @@ impl Reconciler {
         }
     }
 
+    /// The names and log meanings flow decoding needs, shared with the flow log reader.
     pub fn snapshot(&self) -> Snapshot {
         self.snapshot.clone()
     }

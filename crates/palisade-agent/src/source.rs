@@ -14,11 +14,18 @@ use palisade_load::{Diagnostic, LoadOptions, Source};
 /// What a source says.
 #[derive(Debug)]
 pub enum Input {
-    /// The whole state, valid; `seen` is when the change that led to it was first noticed.
-    State { cluster: Box<Cluster>, seen: Instant },
+    /// The whole state, valid.
+    State {
+        /// The state.
+        cluster: Box<Cluster>,
+        /// When the change that led to it was first noticed.
+        seen: Instant,
+    },
     /// The input is invalid: nothing changes.
     Invalid {
+        /// Every problem found.
         problems: Vec<Diagnostic>,
+        /// When the change was first noticed.
         seen: Instant,
     },
     /// The source lost its connection (or got it back): readiness, not state.
@@ -27,6 +34,7 @@ pub enum Input {
 
 /// Quiet time that ends a burst of file events, and the longest a burst may delay a reload.
 pub const SETTLE: Duration = Duration::from_millis(15);
+/// The longest a burst of file events may delay a reload.
 pub const MAX_DELAY: Duration = Duration::from_millis(150);
 
 fn load_dir(path: &Path, opts: &LoadOptions, seen: Instant) -> Input {

@@ -49,38 +49,68 @@ impl fmt::Display for SourceSpec {
 /// A flow log file that rotates by size.
 #[derive(Clone, Debug)]
 pub struct FlowLogFile {
+    /// The file.
     pub path: PathBuf,
+    /// Rotate past this size.
     pub max_bytes: u64,
+    /// Rotated files kept.
     pub keep: usize,
 }
 
 /// Everything the agent needs to run.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
+    /// Where the state comes from (`dir:PATH` or `kube`).
     pub source: SourceSpec,
     /// The node enforced for; `rules.node` is set from it.
     pub node: String,
+    /// How the table is rendered (audit, logging).
     pub rules: palisade_nft::Options,
+    /// Options of the semantics (`--ipblock-pods`).
     pub engine: EngineOptions,
+    /// How manifests are read.
     pub load: LoadOptions,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
     pub metrics_addr: SocketAddr,
     /// `None`: flows go to standard output.
     pub flow_log: Option<FlowLogFile>,
+    /// Remove the table on exit (else the last rules stay enforced).
     pub cleanup_on_exit: bool,
+    /// Text or JSON log lines.
     pub log_format: LogFormat,
 }
 
 /// Why the agent could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    /// The signal handlers could not be installed.
     #[error("signal handler: {0}")]
     Signals(String),
     #[error("--metrics-addr {addr}: {err}")]
-    Metrics { addr: SocketAddr, err: std::io::Error },
+    /// The metrics server could not listen.
+    Metrics {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        err: std::io::Error,
+    },
     #[error("--flow-log {path}: {err}")]
-    FlowLog { path: String, err: std::io::Error },
+    /// The flow log could not be opened.
+    FlowLog {
+        /// The file.
+        path: String,
+        /// Why.
+        err: std::io::Error,
+    },
     #[error("--source {spec}: {err}")]
-    Source { spec: SourceSpec, err: String },
+    /// The source could not be started.
+    Source {
+        /// The source asked for.
+        spec: SourceSpec,
+        /// Why.
+        err: String,
+    },
+    /// The table could not be removed on exit.
     #[error("cleanup: {0}")]
     Cleanup(String),
 }

@@ -22,21 +22,31 @@ use serde_json::Value;
 pub enum PeerSpec {
     /// Pods of a namespace: one by name, those a selector picks, or all.
     Pods {
+        /// The namespace.
         namespace: String,
+        /// One pod by name.
         name: Option<String>,
+        /// The pods a selector picks.
         selector: Option<LabelSelector>,
     },
     /// Addresses outside the pod network.
     Block(Cidr),
 }
 
+/// One reachability assertion of a test spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Assertion {
+    /// Its name, as reported.
     pub name: String,
+    /// The sources.
     pub from: PeerSpec,
+    /// The destinations.
     pub to: PeerSpec,
+    /// The protocol.
     pub protocol: Protocol,
+    /// The destination port.
     pub port: u16,
+    /// Expect allowed (else denied) for every pair.
     pub allow: bool,
     /// Where it is in the spec (`tests[3]`).
     pub path: FieldPath,
@@ -45,6 +55,7 @@ pub struct Assertion {
 /// The verdict of one assertion.
 #[derive(Clone, Debug)]
 pub struct Outcome {
+    /// Pairs checked.
     pub pairs: usize,
     /// Pairs that broke the expectation, with the engine's explanation.
     pub failures: Vec<(Endpoint, Endpoint, Explanation)>,
@@ -53,6 +64,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Whether every pair met the expectation.
     pub fn passed(&self) -> bool {
         self.failures.is_empty() && self.error.is_none()
     }

@@ -13,7 +13,9 @@ use palisade_core::report::{ranges_text, Report};
 /// One group of changed connections.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FlowChange {
+    /// Source group (`namespace/workload`, or an external block).
     pub from: String,
+    /// Destination group.
     pub to: String,
     /// Protocols with these same ports (`TCP`, `UDP`, `SCTP`).
     pub protocols: Vec<String>,
@@ -28,12 +30,16 @@ pub struct FlowChange {
     pub policies: Vec<String>,
 }
 
+/// What a change of manifests opens and closes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Diff {
+    /// Connections allowed now and not before.
     pub opened: Vec<FlowChange>,
+    /// Connections allowed before and not now.
     pub closed: Vec<FlowChange>,
     /// Pods only in the new or only in the old manifests (their flows are not compared).
     pub pods_added: Vec<String>,
+    /// Pods only in the old manifests.
     pub pods_removed: Vec<String>,
     /// What was not compared, when limits applied.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -237,6 +243,7 @@ pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<D
 }
 
 impl Diff {
+    /// Whether nothing changed.
     pub fn is_empty(&self) -> bool {
         self.opened.is_empty()
             && self.closed.is_empty()

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use palisade_core::Cluster;
 use serde_json::{json, Map, Value};
 
+/// What `scaffold zero-trust` generates.
 #[derive(Clone, Debug)]
 pub struct ScaffoldOptions {
     /// Allow egress to the internet on TCP 443 (private ranges excepted).
@@ -17,6 +18,7 @@ pub struct ScaffoldOptions {
     pub monitoring: Option<String>,
     /// Cluster DNS: namespace and pod labels.
     pub dns_namespace: String,
+    /// The DNS pods' labels.
     pub dns_labels: Vec<(String, String)>,
     /// Namespaces left alone (the platform's own).
     pub skip_namespaces: Vec<String>,

@@ -8,6 +8,7 @@ pub struct BitSet {
 }
 
 impl BitSet {
+    /// An empty set of `len` bits.
     pub fn new(len: usize) -> Self {
         BitSet {
             words: vec![0; len.div_ceil(64)],
@@ -15,6 +16,7 @@ impl BitSet {
         }
     }
 
+    /// A set holding every index below `len`.
     pub fn full(len: usize) -> Self {
         let mut s = BitSet {
             words: vec![u64::MAX; len.div_ceil(64)],
@@ -33,33 +35,40 @@ impl BitSet {
         }
     }
 
+    /// The number of indices the set can hold (not the number it holds: see [`BitSet::count`]).
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether no index is set.
     pub fn is_empty(&self) -> bool {
         self.words.iter().all(|w| *w == 0)
     }
 
+    /// Sets bit `i`.
     pub fn insert(&mut self, i: usize) {
         debug_assert!(i < self.len);
         self.words[i / 64] |= 1 << (i % 64);
     }
 
+    /// Clears bit `i`.
     pub fn remove(&mut self, i: usize) {
         self.words[i / 64] &= !(1 << (i % 64));
     }
 
+    /// Whether bit `i` is set.
     pub fn contains(&self, i: usize) -> bool {
         i < self.len && self.words[i / 64] & (1 << (i % 64)) != 0
     }
 
+    /// Adds every index of `other` (same length).
     pub fn union_with(&mut self, other: &BitSet) {
         for (a, b) in self.words.iter_mut().zip(&other.words) {
             *a |= *b;
         }
     }
 
+    /// Keeps only the indices also in `other` (same length).
     pub fn intersect_with(&mut self, other: &BitSet) {
         for (a, b) in self.words.iter_mut().zip(&other.words) {
             *a &= *b;
@@ -87,14 +96,17 @@ impl BitSet {
         }
     }
 
+    /// The number of indices set.
     pub fn count(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
 
+    /// The bits as 64-bit words, lowest index first.
     pub fn words(&self) -> &[u64] {
         &self.words
     }
 
+    /// The indices set, in increasing order.
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         self.words.iter().enumerate().flat_map(|(wi, &w)| {
             let mut w = w;
@@ -113,20 +125,24 @@ impl BitSet {
 /// A square matrix of bits: row `i` holds the columns related to `i`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BitMatrix {
+    /// Row `i` holds the columns `j` with `(i, j)` set.
     pub rows: Vec<BitSet>,
 }
 
 impl BitMatrix {
+    /// An empty `n` × `n` matrix.
     pub fn new(n: usize) -> Self {
         BitMatrix {
             rows: (0..n).map(|_| BitSet::new(n)).collect(),
         }
     }
 
+    /// The number of rows (and columns).
     pub fn size(&self) -> usize {
         self.rows.len()
     }
 
+    /// Whether `(i, j)` is set.
     pub fn get(&self, i: usize, j: usize) -> bool {
         self.rows[i].contains(j)
     }

@@ -25,11 +25,13 @@ pub enum ClassKind {
 /// Endpoints that every policy treats the same.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Class {
+    /// Pods, hostNetwork pods or external blocks: a class holds one kind only.
     pub kind: ClassKind,
     /// Endpoint indices: pods first (`0..pods`), then externals (`pods + i`).
     pub members: Vec<usize>,
     /// Policies (indices) that select this class for ingress / for egress.
     pub ingress_policies: Vec<usize>,
+    /// Policies (indices) that select this class for egress.
     pub egress_policies: Vec<usize>,
     /// Named container ports referenced by some policy, as the members declare them.
     pub named_ports: Vec<(String, Protocol, u16)>,
@@ -55,10 +57,14 @@ pub struct CompiledRule {
     pub numeric: [BitSet; 3],
 }
 
+/// A policy with its selection and rules resolved to classes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CompiledPolicy {
+    /// The classes the policy's `podSelector` selects.
     pub selected: BitSet,
+    /// Ingress rules, in written order (empty when the policy is not for ingress).
     pub ingress: Vec<CompiledRule>,
+    /// Egress rules, in written order (empty when the policy is not for egress).
     pub egress: Vec<CompiledRule>,
 }
 
@@ -87,20 +93,28 @@ pub struct PortSpace {
 }
 
 impl PortSpace {
+    /// The class of `port`, or `None` for port 0.
     pub fn class_of(&self, port: u16) -> Option<usize> {
         let i = self.atoms.partition_point(|a| a.1 < port);
         self.atoms.get(i).filter(|a| a.0 <= port).map(|a| a.2)
     }
 }
 
+/// A cluster folded into equivalence classes of endpoints and of ports: the compiled
+/// form every answer (matrix, dataplane, lint, diff) is computed from.
 #[derive(Clone, Debug)]
 pub struct Compiled {
+    /// The options it was compiled with.
     pub options: Options,
+    /// The number of pods (endpoints `0..pods`; externals follow).
     pub pods: usize,
+    /// The endpoint classes.
     pub classes: Vec<Class>,
     /// Class of each endpoint (pods, then externals).
     pub endpoint_class: Vec<usize>,
+    /// Each policy of the cluster, compiled (same indices as `Cluster::policies`).
     pub policies: Vec<CompiledPolicy>,
+    /// The port classes of TCP, UDP and SCTP (by [`Protocol::index`]).
     pub ports: [PortSpace; 3],
     /// For each (named port, protocol) referenced: per port class, the classes whose
     /// members resolve the name to a port of that class.
@@ -172,18 +186,22 @@ impl Compiled {
         Some(qs)
     }
 
+    /// The number of endpoint classes.
     pub fn class_count(&self) -> usize {
         self.classes.len()
     }
 
+    /// The class of pod `pod`.
     pub fn pod_class(&self, pod: usize) -> usize {
         self.endpoint_class[pod]
     }
 
+    /// The class of the `i`-th external block.
     pub fn external_class(&self, i: usize) -> usize {
         self.endpoint_class[self.pods + i]
     }
 
+    /// The port classes of one protocol.
     pub fn port_space(&self, p: Protocol) -> &PortSpace {
         &self.ports[p.index()]
     }

@@ -19,32 +19,42 @@ pub enum Endpoint {
 /// Why a peer item did or did not match.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerOutcome {
+    /// The item's index in the rule's `from`/`to` list.
     pub index: usize,
+    /// Whether the item matches the other end.
     pub matched: bool,
+    /// Why, in words.
     pub reason: String,
 }
 
 /// Why a port item did or did not match.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PortOutcome {
+    /// The item's index in the rule's `ports` list.
     pub index: usize,
+    /// Whether the item matches the port.
     pub matched: bool,
+    /// Why, in words.
     pub reason: String,
 }
 
 /// One rule of a policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleTrace {
+    /// The rule's index in the policy's `ingress`/`egress` list.
     pub index: usize,
     /// Empty when the rule has no peers (all peers match).
     pub peers: Vec<PeerOutcome>,
     /// Empty when the rule has no ports (all ports match).
     pub ports: Vec<PortOutcome>,
+    /// Whether some peer item (or the absence of peers) matches.
     pub peer_matched: bool,
+    /// Whether some port item (or the absence of ports) matches.
     pub port_matched: bool,
 }
 
 impl RuleTrace {
+    /// Whether the rule allows the connection: peer and port both match.
     pub fn matched(&self) -> bool {
         self.peer_matched && self.port_matched
     }
@@ -55,10 +65,12 @@ impl RuleTrace {
 pub struct PolicyTrace {
     /// Index into `Cluster::policies`.
     pub policy: usize,
+    /// Its rules for this direction, in written order.
     pub rules: Vec<RuleTrace>,
 }
 
 impl PolicyTrace {
+    /// Whether some rule of the policy allows the connection.
     pub fn allows(&self) -> bool {
         self.rules.iter().any(RuleTrace::matched)
     }
@@ -71,13 +83,17 @@ pub enum Subject {
     NotAPod,
     /// A hostNetwork pod: pod selectors never select it.
     HostNetwork,
-    /// A pod; `isolated` when at least one policy selects it for this direction.
-    Pod { isolated: bool },
+    /// A pod.
+    Pod {
+        /// At least one policy selects it for this direction.
+        isolated: bool,
+    },
 }
 
 /// One direction of the connection: egress at the source, ingress at the destination.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirectionTrace {
+    /// Whether the side's own pod is subject to policies, and why.
     pub subject: Subject,
     /// Policies selecting the pod for this direction.
     pub policies: Vec<PolicyTrace>,
@@ -86,17 +102,24 @@ pub struct DirectionTrace {
     pub not_selecting: Vec<(usize, String)>,
     /// The pod's own node, when the other end is that node: allowed whatever the policies say.
     pub node_local: Option<String>,
+    /// Whether this direction allows the connection.
     pub allowed: bool,
 }
 
 /// The whole answer for one connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Explanation {
+    /// The protocol asked about.
     pub protocol: Protocol,
+    /// The destination port asked about.
     pub port: u16,
+    /// A pod talking to itself: always allowed.
     pub self_traffic: bool,
+    /// Egress, decided at the source.
     pub egress: DirectionTrace,
+    /// Ingress, decided at the destination.
     pub ingress: DirectionTrace,
+    /// The answer: both directions allow (or self traffic).
     pub allowed: bool,
 }
 

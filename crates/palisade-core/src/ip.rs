@@ -7,11 +7,14 @@ use std::str::FromStr;
 /// Address family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
+    /// IPv4.
     V4,
+    /// IPv6.
     V6,
 }
 
 impl Family {
+    /// The family of an address.
     pub fn of(ip: IpAddr) -> Family {
         match ip {
             IpAddr::V4(_) => Family::V4,
@@ -19,6 +22,7 @@ impl Family {
         }
     }
 
+    /// The address length in bits (32 or 128).
     pub fn bits(self) -> u8 {
         match self {
             Family::V4 => 32,
@@ -35,6 +39,7 @@ pub fn ip_to_num(ip: IpAddr) -> (Family, u128) {
     }
 }
 
+/// The address of `family` whose bits are `n`.
 pub fn num_to_ip(family: Family, n: u128) -> IpAddr {
     match family {
         Family::V4 => IpAddr::V4(Ipv4Addr::from(n as u32)),
@@ -46,12 +51,16 @@ pub fn num_to_ip(family: Family, n: u128) -> IpAddr {
 /// (`10.20.1.3/17` is the block `10.20.0.0/17`); `text` keeps what the user wrote.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Cidr {
+    /// IPv4 or IPv6.
     pub family: Family,
+    /// The network address as a number, host bits zero.
     pub network: u128,
+    /// The prefix length.
     pub prefix: u8,
 }
 
 impl Cidr {
+    /// The block `ip/prefix`; an error when the prefix is too long or host bits are set.
     pub fn new(ip: IpAddr, prefix: u8) -> Result<Cidr, String> {
         let (family, n) = ip_to_num(ip);
         if prefix > family.bits() {
@@ -77,6 +86,7 @@ impl Cidr {
         self.prefix == self.family.bits()
     }
 
+    /// The block holding only `ip` (`/32` or `/128`).
     pub fn host(ip: IpAddr) -> Cidr {
         let f = Family::of(ip);
         Cidr::new(ip, f.bits()).expect("full-length prefix is valid")
@@ -109,6 +119,7 @@ impl Cidr {
         (self.network, self.network | span)
     }
 
+    /// Whether `ip` is inside the block.
     pub fn contains(&self, ip: IpAddr) -> bool {
         let (f, n) = ip_to_num(ip);
         let (lo, hi) = self.range();
@@ -122,12 +133,14 @@ impl Cidr {
         self.family == other.family && a <= c && d <= b
     }
 
+    /// Whether the two blocks share an address (one contains the other).
     pub fn overlaps(&self, other: &Cidr) -> bool {
         let (a, b) = self.range();
         let (c, d) = other.range();
         self.family == other.family && a <= d && c <= b
     }
 
+    /// The network address.
     pub fn network_ip(&self) -> IpAddr {
         num_to_ip(self.family, self.network)
     }

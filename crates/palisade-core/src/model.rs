@@ -13,14 +13,19 @@ pub use crate::selector::Labels;
 /// Transport protocols NetworkPolicy knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
+    /// TCP.
     Tcp,
+    /// UDP.
     Udp,
+    /// SCTP.
     Sctp,
 }
 
 impl Protocol {
+    /// The three protocols, in index order.
     pub const ALL: [Protocol; 3] = [Protocol::Tcp, Protocol::Udp, Protocol::Sctp];
 
+    /// The name as Kubernetes writes it (`TCP`).
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Tcp => "TCP",
@@ -29,6 +34,7 @@ impl Protocol {
         }
     }
 
+    /// 0, 1, 2 for TCP, UDP, SCTP: the index into per-protocol arrays.
     pub fn index(self) -> usize {
         self as usize
     }
@@ -64,7 +70,9 @@ pub fn port_range_text(lo: u16, hi: u16) -> String {
 /// A namespace and its labels (including `kubernetes.io/metadata.name`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Namespace {
+    /// `metadata.name`.
     pub name: String,
+    /// `metadata.labels` (with `kubernetes.io/metadata.name` set by the loader).
     pub labels: Labels,
     /// Annotations (the dataplane reads `palisade.dev/audit`).
     pub annotations: Labels,
@@ -73,8 +81,11 @@ pub struct Namespace {
 /// A container port a pod declares; only named ones matter to policies.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ContainerPort {
+    /// The port's name, when it has one.
     pub name: Option<String>,
+    /// `containerPort`.
     pub port: u16,
+    /// `protocol` (TCP when unset).
     pub protocol: Protocol,
 }
 
@@ -82,12 +93,16 @@ pub struct ContainerPort {
 /// they are about. Shown as `Kind namespace/name` (`Kind name` without a namespace).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectRef {
+    /// `Pod`, `NetworkPolicy`, `Deployment`, …
     pub kind: String,
+    /// `None` for cluster-scoped objects (Namespace, Node).
     pub namespace: Option<String>,
+    /// `metadata.name`.
     pub name: String,
 }
 
 impl ObjectRef {
+    /// The object of `kind` named `name` in `namespace`.
     pub fn new(kind: &str, namespace: Option<&str>, name: &str) -> Self {
         ObjectRef {
             kind: kind.to_string(),
@@ -118,13 +133,17 @@ impl fmt::Display for ObjectRef {
 /// A pod (or the representative pod of a workload).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pod {
+    /// `metadata.namespace`.
     pub namespace: String,
+    /// `metadata.name` (for a workload's representative pod, the workload's name).
     pub name: String,
+    /// `metadata.labels` (a workload's pod template labels).
     pub labels: Labels,
     /// Pod addresses; the first is the primary one. Never empty after loading.
     pub ips: Vec<IpAddr>,
     /// `spec.hostNetwork`: never selected by pod selectors; its traffic is node traffic.
     pub host_network: bool,
+    /// The container ports the pod declares.
     pub ports: Vec<ContainerPort>,
     /// `spec.nodeName`, when known.
     pub node: Option<String>,
@@ -153,7 +172,9 @@ impl Pod {
 /// Which directions a policy applies to (after `policyTypes` defaulting).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PolicyTypes {
+    /// The policy isolates the pods it selects for ingress.
     pub ingress: bool,
+    /// The policy isolates the pods it selects for egress.
     pub egress: bool,
 }
 
@@ -171,18 +192,23 @@ pub enum PortMatch {
 /// One entry of a rule's `ports`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PolicyPort {
+    /// `protocol` (TCP when unset).
     pub protocol: Protocol,
+    /// `port` and `endPort`: a number, a range, a name, or every port.
     pub port: PortMatch,
 }
 
 /// `ipBlock`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct IpBlock {
+    /// `cidr`.
     pub cidr: Cidr,
+    /// `except`: blocks inside `cidr` that do not match.
     pub except: Vec<Cidr>,
 }
 
 impl IpBlock {
+    /// Whether `ip` is in `cidr` and in no `except` block.
     pub fn contains(&self, ip: IpAddr) -> bool {
         self.cidr.contains(ip) && !self.except.iter().any(|e| e.contains(ip))
     }
@@ -206,9 +232,12 @@ pub enum Peer {
     /// A missing `namespaceSelector` means the policy's own namespace;
     /// a missing `podSelector` means every pod of the selected namespaces.
     Pods {
+        /// `namespaceSelector`.
         namespace_selector: Option<LabelSelector>,
+        /// `podSelector`.
         pod_selector: Option<LabelSelector>,
     },
+    /// `ipBlock`.
     IpBlock(IpBlock),
 }
 
@@ -216,22 +245,31 @@ pub enum Peer {
 /// `ports` matches every port (missing and empty lists mean the same in the API).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Rule {
+    /// `from` (ingress) or `to` (egress): ORed; empty matches every peer.
     pub peers: Vec<Peer>,
+    /// `ports`: ORed; empty matches every port.
     pub ports: Vec<PolicyPort>,
 }
 
 /// A NetworkPolicy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
+    /// `metadata.namespace`.
     pub namespace: String,
+    /// `metadata.name`.
     pub name: String,
+    /// `spec.podSelector`: the pods of its namespace the policy applies to.
     pub pod_selector: LabelSelector,
+    /// The directions it isolates (`spec.policyTypes`, defaulted).
     pub types: PolicyTypes,
+    /// `spec.ingress`.
     pub ingress: Vec<Rule>,
+    /// `spec.egress`.
     pub egress: Vec<Rule>,
 }
 
 impl Policy {
+    /// `namespace/name`, the way the CLI names policies.
     pub fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
@@ -264,13 +302,16 @@ pub enum IpBlockPods {
 /// A named block of addresses outside the cluster, analysed as an endpoint.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct External {
+    /// The name it is shown under.
     pub name: String,
+    /// Its addresses.
     pub cidr: Cidr,
 }
 
 /// Options that change the answer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
+    /// Whether `ipBlock` peers also match pod addresses.
     pub ipblock_pods: IpBlockPods,
 }
 
@@ -278,23 +319,31 @@ pub struct Options {
 /// Traffic between a pod and its own node is always allowed, whatever the policies.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Node {
+    /// `metadata.name`.
     pub name: String,
+    /// `metadata.labels`.
     pub labels: Labels,
+    /// `status.addresses` that are IP addresses.
     pub addresses: Vec<IpAddr>,
 }
 
 /// Everything the engine reasons about.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cluster {
+    /// Namespaces (declared, or known through their pods and policies).
     pub namespaces: Vec<Namespace>,
+    /// Pods, and the representative pods of workloads.
     pub pods: Vec<Pod>,
+    /// NetworkPolicies.
     pub policies: Vec<Policy>,
+    /// Named external address blocks analysed as endpoints.
     pub externals: Vec<External>,
     /// Nodes known from `kind: Node` objects (hostNetwork pods also name theirs).
     pub nodes: Vec<Node>,
 }
 
 impl Cluster {
+    /// The namespace called `name`.
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
         self.namespaces.iter().find(|n| n.name == name)
     }

@@ -21,6 +21,7 @@ pub struct NodeIndex<'a> {
 }
 
 impl<'a> NodeIndex<'a> {
+    /// The index of `cluster`'s nodes.
     pub fn new(cluster: &'a Cluster) -> Self {
         let mut by_address = HashMap::new();
         for node in &cluster.nodes {

@@ -3,6 +3,7 @@
 
 /// A bound with a successor (none at the type's maximum).
 pub trait Succ: Copy + Ord {
+    /// The next value, `None` at the maximum.
     fn succ(self) -> Option<Self>;
 }
 

@@ -6,17 +6,23 @@ use crate::{Cluster, Compiled, Protocol};
 
 /// An endpoint as printed.
 pub struct Endpoint {
+    /// `namespace/pod`, or the external block's name.
     pub name: String,
+    /// The namespace, `None` for external blocks.
     pub namespace: Option<String>,
     /// Display group: workload (or pod) within the namespace, or the external's name.
     pub group: String,
+    /// Its endpoint class.
     pub class: usize,
+    /// A pod (not an external block).
     pub is_pod: bool,
     /// Its tie to a node: pods tied to the same node as resident and node talk freely.
     pub node: Option<NodeTie>,
 }
 
+/// The allowed port ranges between every pair of endpoint classes, ready to print.
 pub struct Report {
+    /// Pods, then external blocks.
     pub endpoints: Vec<Endpoint>,
     /// `pair[proto][s * n + d]`: index into `lists[proto]` of the ranges from class s to d.
     pair: [Vec<u32>; 3],
@@ -46,6 +52,7 @@ impl std::fmt::Display for TooManyClasses {
 impl std::error::Error for TooManyClasses {}
 
 impl Report {
+    /// The report of a compiled cluster; an error when it has too many classes to list pairs.
     pub fn build(cluster: &Cluster, compiled: &Compiled) -> Result<Report, TooManyClasses> {
         if compiled.class_count() > MAX_CLASSES {
             return Err(TooManyClasses(compiled.class_count()));

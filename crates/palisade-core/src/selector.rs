@@ -6,15 +6,21 @@ use std::fmt;
 /// Labels of an object, kept sorted so equal label sets compare and hash equal.
 pub type Labels = BTreeMap<String, String>;
 
+/// A `matchExpressions` operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operator {
+    /// The label is set to one of the values.
     In,
+    /// The label is unset or set to none of the values.
     NotIn,
+    /// The label is set.
     Exists,
+    /// The label is unset.
     DoesNotExist,
 }
 
 impl Operator {
+    /// The operator as Kubernetes writes it.
     pub fn as_str(self) -> &'static str {
         match self {
             Operator::In => "In",
@@ -28,12 +34,16 @@ impl Operator {
 /// One requirement of a selector. `matchLabels` entries become `In` with one value.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Requirement {
+    /// The label key.
     pub key: String,
+    /// How the label is compared.
     pub operator: Operator,
+    /// The values (empty for `Exists` and `DoesNotExist`).
     pub values: Vec<String>,
 }
 
 impl Requirement {
+    /// Whether `labels` meet the requirement.
     pub fn matches(&self, labels: &Labels) -> bool {
         let value = labels.get(&self.key);
         match self.operator {
@@ -61,6 +71,7 @@ impl fmt::Display for Requirement {
 /// A label selector: the AND of its requirements. Empty selects everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LabelSelector {
+    /// `matchLabels` (as `In` with one value) and `matchExpressions`, ANDed.
     pub requirements: Vec<Requirement>,
 }
 
@@ -84,10 +95,12 @@ impl LabelSelector {
         }
     }
 
+    /// Whether it has no requirement (selects everything).
     pub fn is_everything(&self) -> bool {
         self.requirements.is_empty()
     }
 
+    /// Whether `labels` meet every requirement.
     pub fn matches(&self, labels: &Labels) -> bool {
         self.requirements.iter().all(|r| r.matches(labels))
     }

@@ -6,19 +6,25 @@ use crate::model::{Cluster, Protocol};
 /// Counts for `palisade analyze -o summary`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Summary {
+    /// Pods (representative pods of workloads included).
     pub pods: usize,
+    /// Namespaces.
     pub namespaces: usize,
+    /// NetworkPolicies.
     pub policies: usize,
+    /// Endpoint classes.
     pub classes: usize,
     /// Ordered pod pairs (self excluded) allowed on at least one port, per protocol.
     pub allowed_pairs: [u64; 3],
     /// Pods isolated for ingress / for egress.
     pub isolated_ingress: usize,
+    /// Pods isolated for egress.
     pub isolated_egress: usize,
     /// Ordered pod pairs (self excluded).
     pub total_pairs: u64,
 }
 
+/// Counts over the whole matrix, without listing pairs.
 pub fn summarize(cluster: &Cluster, compiled: &Compiled) -> Summary {
     let mut allowed_pairs = [0u64; 3];
     let node_local: Vec<(usize, usize, u64)> = compiled

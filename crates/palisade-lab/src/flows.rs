@@ -19,6 +19,7 @@ pub struct Collector {
 }
 
 impl Collector {
+    /// Starts reading every lab node's NFLOG `group` (one thread per node).
     pub fn start(topo: &Topology, group: u16) -> Result<Collector, LabError> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();

@@ -10,19 +10,27 @@ use palisade_nft::Ruleset;
 use crate::netns::{self, ip, NetnsError};
 use crate::topology::{lab_prefix, LabPod, Topology};
 
+/// What went wrong building, probing or removing a lab.
 #[derive(Debug, thiserror::Error)]
 pub enum LabError {
+    /// A network namespace command failed.
     #[error(transparent)]
     Netns(#[from] NetnsError),
+    /// A node's nftables table was refused.
     #[error("applying the dataplane in {node}: {err}")]
     Apply {
+        /// The lab node.
         node: String,
+        /// Why the kernel refused.
         err: palisade_nft::ApplyError,
     },
+    /// The lab's state file could not be read or written (path, reason).
     #[error("lab state {0}: {1}")]
     State(String, String),
+    /// A lab name that is not lowercase letters and digits.
     #[error("lab names are lowercase letters and digits, got {0:?}")]
     BadName(String),
+    /// A probe could not be run.
     #[error("{0}")]
     Probe(String),
 }
@@ -32,6 +40,7 @@ pub fn state_path(lab: &str) -> PathBuf {
     PathBuf::from(format!("/run/palisade-lab/{lab}.json"))
 }
 
+/// Refuses lab names that could escape their namespace prefix or the state directory.
 pub fn check_name(lab: &str) -> Result<(), LabError> {
     if lab.is_empty() || !lab.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
         return Err(LabError::BadName(lab.into()));
@@ -39,13 +48,16 @@ pub fn check_name(lab: &str) -> Result<(), LabError> {
     Ok(())
 }
 
+/// What a lab that is up remembers between commands.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub struct State {
+    /// Its nodes and pods.
     pub topology: Topology,
     /// The listener daemon, when the lab was brought up by `lab up`.
     pub serve_pid: Option<u32>,
 }
 
+/// Writes the lab's state under `/run/palisade-lab`.
 pub fn save_state(state: &State) -> Result<(), LabError> {
     let p = state_path(&state.topology.lab);
     let err = |e: std::io::Error| LabError::State(p.display().to_string(), e.to_string());
@@ -53,6 +65,7 @@ pub fn save_state(state: &State) -> Result<(), LabError> {
     std::fs::write(&p, serde_json::to_vec_pretty(state).expect("json")).map_err(err)
 }
 
+/// Reads the state of a lab that is up.
 pub fn load_state(lab: &str) -> Result<State, LabError> {
     let p = state_path(lab);
     let text = std::fs::read(&p)

@@ -5,12 +5,21 @@ use std::process::Command;
 
 use nix::sched::{setns, CloneFlags};
 
+/// A command in (or about) a network namespace failed.
 #[derive(Debug, thiserror::Error)]
 pub enum NetnsError {
+    /// A command exited with an error.
     #[error("`{cmd}` failed: {stderr}")]
-    Command { cmd: String, stderr: String },
+    Command {
+        /// The command line.
+        cmd: String,
+        /// What it wrote to stderr.
+        stderr: String,
+    },
+    /// A program could not be started (program, error).
     #[error("cannot run {0}: {1}")]
     Spawn(String, std::io::Error),
+    /// `setns` into a namespace failed (namespace, error).
     #[error("cannot enter network namespace {0}: {1}")]
     Enter(String, String),
 }

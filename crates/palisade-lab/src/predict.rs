@@ -11,7 +11,9 @@ use crate::topology::Topology;
 pub struct Plan {
     /// The cluster, every pod on the lab node it will live in.
     pub cluster: Cluster,
+    /// Its compiled form: what the probes are predicted from.
     pub compiled: Compiled,
+    /// The namespaces, addresses and listeners to build.
     pub topo: Topology,
     /// Each node's table: the policies enforced for that node's own pods.
     pub rulesets: Vec<palisade_nft::Ruleset>,
@@ -80,7 +82,9 @@ impl Plan {
 /// One ordered pair where packets disagreed with the engine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Difference {
+    /// The source pod (index into the topology's pods).
     pub from: usize,
+    /// The destination pod.
     pub to: usize,
     /// What the packets did (allowed or not); the prediction said the opposite.
     pub observed: bool,

@@ -11,12 +11,16 @@ use serde::{Deserialize, Serialize};
 /// Every namespace the lab makes starts with this.
 pub const PREFIX: &str = "pal-";
 
+/// A pod of the lab: a network namespace on a lab node, its addresses and listeners.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LabPod {
     /// `namespace/name`.
     pub key: String,
+    /// Its network namespace.
     pub netns: String,
+    /// Its node (index into [`Topology::nodes`]).
     pub node: usize,
+    /// Its addresses.
     pub ips: Vec<IpAddr>,
     /// Listeners: (port, protocol name).
     pub ports: Vec<(u16, String)>,
@@ -26,17 +30,23 @@ pub struct LabPod {
     pub host_network: bool,
 }
 
+/// A lab node: a network namespace that routes between its pods and other nodes.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LabNode {
+    /// The Kubernetes node name it stands for.
     pub name: String,
+    /// Its network namespace.
     pub netns: String,
 }
 
+/// A whole lab: nodes and pods, as `up` builds it and `down` removes it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Topology {
     /// Lab name ("" for the default lab).
     pub lab: String,
+    /// The nodes.
     pub nodes: Vec<LabNode>,
+    /// The pods.
     pub pods: Vec<LabPod>,
 }
 

@@ -18,6 +18,7 @@ use crate::diagnostic::{ErrorKind, FieldError};
 use crate::names;
 use crate::path::FieldPath;
 
+/// Where conversion collects the problems it finds.
 pub type Sink = Vec<FieldError>;
 
 const PROTOCOLS: [&str; 3] = ["TCP", "UDP", "SCTP"];
@@ -73,6 +74,8 @@ pub fn labels(map: Option<&BTreeMap<String, String>>, path: &FieldPath, errs: &m
     map.clone()
 }
 
+/// A Kubernetes label selector in the model's form, its problems (bad operators, values
+/// with `Exists`) pushed to `errs` at `path`.
 pub fn selector(sel: &meta::LabelSelector, path: &FieldPath, errs: &mut Sink) -> LabelSelector {
     let mut requirements = Vec::new();
     for (k, v) in labels(sel.match_labels.as_ref(), &path.key("matchLabels"), errs) {
@@ -429,13 +432,13 @@ pub fn network_policy(
 }
 
 /// What a pod spec contributes: named ports, hostNetwork, node.
-pub struct PodParts {
+pub(crate) struct PodParts {
     pub ports: Vec<ContainerPort>,
     pub host_network: bool,
     pub node: Option<String>,
 }
 
-pub fn pod_spec(spec: Option<&PodSpec>, path: &FieldPath, errs: &mut Sink) -> PodParts {
+pub(crate) fn pod_spec(spec: Option<&PodSpec>, path: &FieldPath, errs: &mut Sink) -> PodParts {
     let Some(spec) = spec else {
         return PodParts {
             ports: Vec::new(),
@@ -516,7 +519,10 @@ pub fn node_addresses(
     ips
 }
 
-pub fn pod_ips(status: Option<&k8s_openapi::api::core::v1::PodStatus>, errs: &mut Sink) -> Vec<IpAddr> {
+pub(crate) fn pod_ips(
+    status: Option<&k8s_openapi::api::core::v1::PodStatus>,
+    errs: &mut Sink,
+) -> Vec<IpAddr> {
     let mut ips = Vec::new();
     let Some(status) = status else {
         return ips;

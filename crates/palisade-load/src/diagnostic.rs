@@ -7,14 +7,20 @@ use palisade_core::ObjectRef;
 use crate::path::FieldPath;
 use crate::yaml::Pos;
 
+/// A problem (or remark) in the input, placed as precisely as the text allows.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// The file's name as given (`-` for stdin).
     pub file: String,
+    /// Line and column, when the field is found in the text.
     pub pos: Option<Pos>,
+    /// The field, from the document's root.
     pub path: FieldPath,
     /// The object, when known (shown as `Kind namespace/name`).
     pub object: Option<ObjectRef>,
+    /// What kind of problem it is.
     pub kind: ErrorKind,
+    /// The explanation, in words.
     pub message: String,
 }
 
@@ -67,12 +73,16 @@ pub enum ErrorKind {
 /// A field-level problem found by validation, before it is placed in a file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
+    /// The field, from the object's root.
     pub path: FieldPath,
+    /// What kind of problem it is.
     pub kind: ErrorKind,
+    /// The explanation, in words.
     pub message: String,
 }
 
 impl FieldError {
+    /// A problem of `kind` at `path`.
     pub fn new(kind: ErrorKind, path: FieldPath, message: impl Into<String>) -> Self {
         FieldError {
             path,
@@ -81,6 +91,7 @@ impl FieldError {
         }
     }
 
+    /// `Invalid value: "value": why`, as the API server words it.
     pub fn invalid(path: FieldPath, value: impl fmt::Display, why: &str) -> Self {
         FieldError {
             path,
@@ -89,6 +100,7 @@ impl FieldError {
         }
     }
 
+    /// `Invalid value: value: why` for a number.
     pub fn invalid_int(path: FieldPath, value: i64, why: &str) -> Self {
         FieldError {
             path,
@@ -97,6 +109,7 @@ impl FieldError {
         }
     }
 
+    /// `Required value: why`.
     pub fn required(path: FieldPath, why: &str) -> Self {
         FieldError {
             path,
@@ -105,6 +118,7 @@ impl FieldError {
         }
     }
 
+    /// `Unsupported value: "value": supported values: …`.
     pub fn unsupported(path: FieldPath, value: &str, supported: &[&str]) -> Self {
         let s: Vec<String> = supported.iter().map(|x| format!("\"{x}\"")).collect();
         FieldError {
@@ -117,6 +131,7 @@ impl FieldError {
         }
     }
 
+    /// `Forbidden: why`.
     pub fn forbidden(path: FieldPath, why: &str) -> Self {
         FieldError {
             path,

@@ -10,16 +10,27 @@ use crate::strict::closest;
 /// The kinds Palisade reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
+    /// `v1` Namespace.
     Namespace,
+    /// `v1` Node.
     Node,
+    /// `v1` Pod.
     Pod,
+    /// `networking.k8s.io/v1` NetworkPolicy.
     NetworkPolicy,
+    /// `apps/v1` Deployment, read as one representative pod.
     Deployment,
+    /// `apps/v1` StatefulSet, read as one representative pod.
     StatefulSet,
+    /// `apps/v1` DaemonSet, read as one representative pod.
     DaemonSet,
+    /// `apps/v1` ReplicaSet, read as one representative pod.
     ReplicaSet,
+    /// `v1` ReplicationController, read as one representative pod.
     ReplicationController,
+    /// `batch/v1` Job, read as one representative pod.
     Job,
+    /// `batch/v1` CronJob, read as one representative pod.
     CronJob,
 }
 
@@ -150,8 +161,13 @@ const OTHER_BUILTIN: &[&str] = &[
 /// How an object of a given kind and apiVersion is treated.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Dispatch {
-    /// Read it. `removed` names a removed apiVersion, with the warning to give.
-    Read { kind: Kind, removed: Option<String> },
+    /// Read it.
+    Read {
+        /// The kind it is read as.
+        kind: Kind,
+        /// The warning to give when the apiVersion was removed from Kubernetes.
+        removed: Option<String>,
+    },
     /// Not a kind Palisade reads: skipped and listed.
     Other,
     /// A mistake the API server would reject.

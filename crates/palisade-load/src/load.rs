@@ -56,26 +56,33 @@ pub enum Validation {
 /// Where manifests come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
+    /// A file or a directory (walked recursively); `-` is read by the caller.
     Path(PathBuf),
     /// Text already read (stdin is read by the caller as `-`), with a display name.
     Text {
+        /// The name problems are reported under.
         name: String,
+        /// The manifests.
         text: String,
     },
     /// Text of a file found by listing a tree (a git revision): like a file found while
     /// walking a directory, it is skipped with a warning when it holds no Kubernetes object.
     Listed {
+        /// The name problems are reported under (`REV:path`).
         name: String,
+        /// The manifests.
         text: String,
     },
 }
 
+/// How manifests are read: the choices `kubectl apply` would make, and Palisade's own.
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
     /// Namespace of objects that name none (`kubectl apply -n`).
     pub default_namespace: String,
     /// Where pods without `status.podIP` get addresses (one per family).
     pub pod_cidrs: Vec<Cidr>,
+    /// Named address blocks outside the cluster to analyse as endpoints (`--external`).
     pub externals: Vec<External>,
     /// Unknown fields: error, warning or nothing.
     pub validation: Validation,
@@ -95,11 +102,14 @@ impl Default for LoadOptions {
 /// The result of a successful load.
 #[derive(Clone, Debug, Default)]
 pub struct Loaded {
+    /// The model: namespaces, pods (workloads as representative pods), policies, nodes.
     pub cluster: Cluster,
     /// Objects of other kinds, by `Kind (apiVersion)`, and files that hold no Kubernetes
     /// object, under [`NOT_MANIFESTS`].
     pub skipped: BTreeMap<String, usize>,
+    /// Files read.
     pub files: usize,
+    /// Documents read (items of a List counted one by one).
     pub documents: usize,
     /// Non-fatal remarks: duplicate objects (the last one wins), removed apiVersions,
     /// files skipped while walking, kinds not read, unknown fields under `--validate=warn`.
@@ -151,6 +161,7 @@ impl Loaded {
     }
 }
 
+/// Why nothing was loaded: every problem found (placed), and the warnings given so far.
 #[derive(Debug, thiserror::Error)]
 #[error("{} problem(s) in the input", .0.len())]
 pub struct LoadError(pub Vec<Diagnostic>, pub Vec<String>);
@@ -186,8 +197,11 @@ struct State {
 /// List, `items[i]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
+    /// Index into [`Loaded::texts`].
     pub file: usize,
+    /// The document's index in its file.
     pub doc: usize,
+    /// The object's path in the document (the root, or `items[i]` in a List).
     pub path: FieldPath,
 }
 
@@ -309,8 +323,11 @@ fn looks_like_object(v: &Value) -> bool {
 /// A typed object as the Kubernetes API delivers it (a watch, a list).
 #[derive(Clone, Debug)]
 pub enum Object {
+    /// A Namespace.
     Namespace(Box<K8sNamespace>),
+    /// A Pod.
     Pod(Box<K8sPod>),
+    /// A NetworkPolicy.
     Policy(Box<NetworkPolicy>),
 }
 

@@ -2,26 +2,33 @@
 
 use std::fmt;
 
+/// One step of a field path.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Seg {
+    /// A key of a mapping (`spec`).
     Key(String),
+    /// An index into a sequence (`[0]`).
     Index(usize),
 }
 
+/// The path of a field from an object's root, shown as `spec.ingress[0].from[1]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FieldPath(pub Vec<Seg>);
 
 impl FieldPath {
+    /// The object itself.
     pub fn root() -> Self {
         FieldPath(Vec::new())
     }
 
+    /// This path followed by the key `k`.
     pub fn key(&self, k: &str) -> Self {
         let mut p = self.clone();
         p.0.push(Seg::Key(k.to_string()));
         p
     }
 
+    /// This path followed by the index `i`.
     pub fn index(&self, i: usize) -> Self {
         let mut p = self.clone();
         p.0.push(Seg::Index(i));
@@ -55,6 +62,7 @@ impl FieldPath {
         FieldPath(segs)
     }
 
+    /// The path serde reported a deserialization error at.
     pub fn from_serde(path: &serde_path_to_error::Path) -> Self {
         use serde_path_to_error::Segment;
         FieldPath(

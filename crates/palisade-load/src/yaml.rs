@@ -14,7 +14,9 @@ use crate::path::{FieldPath, Seg};
 /// A 1-based line and column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pos {
+    /// 1-based line.
     pub line: usize,
+    /// 1-based column, in characters.
     pub column: usize,
 }
 
@@ -30,15 +32,20 @@ impl Pos {
 /// A parsed document and where it starts.
 #[derive(Debug)]
 pub struct Document {
+    /// The document's index in its file.
     pub index: usize,
+    /// Where its content starts.
     pub start: Pos,
+    /// Its content as JSON values.
     pub value: Value,
 }
 
 /// A problem in the YAML text itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
+    /// Where it was found.
     pub pos: Pos,
+    /// What is wrong.
     pub message: String,
     /// A limit was reached (depth, alias expansion), not a mistake in the syntax.
     pub limit: bool,
@@ -67,7 +74,7 @@ pub(crate) fn parse_nested(text: &str, depth: usize) -> (Vec<Document>, Option<S
     }
 }
 
-/// The fast block-style reader alone ([`crate::block`]): the documents of `text`, or
+/// The fast block-style reader alone (the `block` module): the documents of `text`, or
 /// `None` when it leaves the text to the full parser. For differential tests and fuzzing;
 /// [`parse_documents`] uses it and falls back by itself.
 pub fn parse_block(text: &str) -> Option<Vec<Document>> {

@@ -8,13 +8,17 @@ use palisade_core::*;
 
 /// Where the choices come from.
 pub trait Choose {
+    /// The next raw choice.
     fn next(&mut self) -> u64;
+    /// A choice in `0..n` (0 is the simplest).
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
+    /// True with a chance of `pct` percent (false is the simplest).
     fn chance(&mut self, pct: u64) -> bool {
         self.below(100) < pct
     }
+    /// One element of `v` (the first is the simplest).
     fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
         &v[self.below(v.len() as u64) as usize]
     }

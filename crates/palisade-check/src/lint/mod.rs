@@ -22,8 +22,11 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Worth knowing.
     Info,
+    /// Likely a mistake.
     Warning,
+    /// Breaks traffic or isolation.
     Error,
 }
 
@@ -40,9 +43,13 @@ impl fmt::Display for Severity {
 /// A lint rule: stable id and name, default severity, what it catches and why it matters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct Rule {
+    /// Stable id (`PAL001`).
     pub id: &'static str,
+    /// Stable name (`missing-default-deny`).
     pub name: &'static str,
+    /// Default severity.
     pub severity: Severity,
+    /// What it catches, in one line.
     pub summary: &'static str,
     /// The failure mode it guards against.
     pub why: &'static str,
@@ -50,7 +57,7 @@ pub struct Rule {
 
 macro_rules! rules {
     ($($konst:ident = $id:literal, $name:literal, $sev:ident, $summary:literal, $why:literal;)*) => {
-        $(pub const $konst: Rule = Rule { id: $id, name: $name, severity: Severity::$sev, summary: $summary, why: $why };)*
+        $(#[doc = $summary] pub const $konst: Rule = Rule { id: $id, name: $name, severity: Severity::$sev, summary: $summary, why: $why };)*
         /// Every rule, in id order.
         pub const RULES: &[Rule] = &[$($konst),*];
     };
@@ -122,20 +129,25 @@ rules! {
 /// One finding. (Its JSON and SARIF shapes are the CLI's.)
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Finding {
+    /// The rule's id.
     pub rule: &'static str,
+    /// The rule's name.
     pub name: &'static str,
+    /// The rule's severity.
     pub severity: Severity,
     /// The object the finding is about; `None` for input problems found before an object
     /// could be named.
     pub object: Option<ObjectRef>,
     /// Field inside the object (`spec.egress[0].to[1]`), the root for the object itself.
     pub field: FieldPath,
+    /// What is wrong, in words.
     pub message: String,
     /// What to change, often a YAML snippet.
     pub fix: Option<String>,
 }
 
 impl Finding {
+    /// A finding of `rule` about `object` at `field`.
     pub fn new(
         rule: Rule,
         object: impl Into<Option<ObjectRef>>,
@@ -153,6 +165,7 @@ impl Finding {
         }
     }
 
+    /// Adds what to change.
     pub fn fix(mut self, fix: impl Into<String>) -> Finding {
         self.fix = Some(fix.into());
         self
@@ -167,6 +180,7 @@ impl Finding {
 /// What lint needs besides the cluster.
 #[derive(Clone, Debug)]
 pub struct LintOptions {
+    /// Options of the semantics.
     pub engine: Options,
     /// The previous manifests, for rules that compare (`monitoring-blind`).
     pub baseline: Option<Cluster>,
@@ -174,6 +188,7 @@ pub struct LintOptions {
     pub monitoring_namespace: String,
     /// Where cluster DNS runs: namespace and pod labels.
     pub dns_namespace: String,
+    /// The DNS pods' labels.
     pub dns_labels: Vec<(String, String)>,
     /// The address of a stand-in DNS pod when the manifests have none.
     pub dns_stand_in_ip: IpAddr,
@@ -182,7 +197,7 @@ pub struct LintOptions {
     /// Redundancy is checked by recompiling once per rule: skipped above this many rules.
     pub max_redundancy_rules: usize,
     /// And stopped, with a note, once it has spent this many word operations
-    /// ([`redundancy::REDUNDANCY_BUDGET`] by default).
+    /// (`REDUNDANCY_BUDGET` in the redundancy checks by default).
     pub redundancy_budget: f64,
 }
 
@@ -208,8 +223,11 @@ impl Default for LintOptions {
 
 /// What the rules share: the cluster, its compiled form, options.
 pub struct Ctx<'a> {
+    /// The manifests.
     pub cluster: &'a Cluster,
+    /// Their compiled form.
     pub compiled: Compiled,
+    /// The options.
     pub opts: &'a LintOptions,
     notes: std::cell::RefCell<Vec<String>>,
 }
@@ -220,6 +238,7 @@ impl Ctx<'_> {
         self.notes.borrow_mut().push(s);
     }
 
+    /// The policy `p` as an object.
     pub fn policy_object(&self, p: usize) -> ObjectRef {
         self.cluster.policies[p].object_ref()
     }
@@ -254,7 +273,9 @@ impl Ctx<'_> {
 /// Findings, and remarks about the run.
 #[derive(Clone, Debug, Default)]
 pub struct LintReport {
+    /// Findings, most severe first.
     pub findings: Vec<Finding>,
+    /// Remarks about the run (checks skipped, limits reached).
     pub notes: Vec<String>,
 }
 

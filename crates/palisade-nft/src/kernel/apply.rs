@@ -8,12 +8,16 @@ use std::process::{Command, Stdio};
 use crate::delta::ElementDelta;
 use crate::ruleset::{Ruleset, TABLE};
 
+/// Why a ruleset or an element update was not applied; the kernel keeps what it had.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    /// `nft` could not be started.
     #[error("cannot run nft: {0}")]
     Spawn(#[from] std::io::Error),
+    /// `nft` refused the script (its message).
     #[error("nft rejected the ruleset (the previous rules stay in force): {0}")]
     Rejected(String),
+    /// The netlink element batch was refused.
     #[error("the kernel rejected the element update (the previous elements stay in force): {0}")]
     Netlink(std::io::Error),
 }

@@ -3,6 +3,6 @@
 //! is decided in [`crate::plan`].
 
 pub mod apply;
-pub mod netlink;
+pub(crate) mod netlink;
 pub mod nflog;
 pub mod set_elements;

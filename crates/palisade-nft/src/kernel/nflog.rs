@@ -14,7 +14,7 @@ use netlink_sys::Socket;
 use palisade_core::Protocol;
 
 pub use crate::flow::Packet;
-use crate::netlink;
+use crate::kernel::netlink;
 
 /// How much of each packet the kernel copies to us: enough for the IP and transport headers.
 const COPY_RANGE: u32 = 256;

@@ -15,23 +15,38 @@ use crate::ruleset::{range_text, Ruleset, TABLE};
 /// One element change.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ElementOp {
+    /// Remove a range from an address set.
     DelRange {
+        /// The set's name.
         set: String,
+        /// The set's family.
         family: Family,
+        /// The inclusive range, as numbers.
         range: (u128, u128),
     },
+    /// Remove an address from a verdict map.
     DelEntry {
+        /// The map's name.
         map: String,
+        /// The address.
         ip: IpAddr,
     },
+    /// Add a range to an address set.
     AddRange {
+        /// The set's name.
         set: String,
+        /// The set's family.
         family: Family,
+        /// The inclusive range, as numbers.
         range: (u128, u128),
     },
+    /// Map an address to a chain in a verdict map.
     AddEntry {
+        /// The map's name.
         map: String,
+        /// The address.
         ip: IpAddr,
+        /// The chain it jumps to.
         chain: String,
     },
 }
@@ -42,6 +57,7 @@ type RangeKey<'a> = (&'a str, (u128, u128));
 /// Element changes, deletions before additions.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ElementDelta {
+    /// The changes, in the order they are sent.
     pub ops: Vec<ElementOp>,
 }
 
@@ -171,6 +187,7 @@ impl ElementDelta {
         ElementDelta { ops }
     }
 
+    /// Whether nothing changes.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }

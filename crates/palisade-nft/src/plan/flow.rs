@@ -17,11 +17,17 @@ use crate::ruleset::{LogMeaning, RuleRef, Ruleset};
 /// destination port.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Packet {
+    /// The NFLOG prefix: a [`crate::LogTag`] as text.
     pub prefix: String,
+    /// The packet mark (the egress rule that allowed, with `log_allowed`).
     pub mark: u32,
+    /// Source address.
     pub src: IpAddr,
+    /// Destination address.
     pub dst: IpAddr,
+    /// TCP, UDP or SCTP; `None` for other protocols.
     pub protocol: Option<Protocol>,
+    /// Destination port, for TCP, UDP and SCTP.
     pub port: Option<u16>,
 }
 
@@ -29,7 +35,14 @@ pub struct Packet {
 /// `namespace/name` or as the address.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum FlowEnd {
-    Pod { namespace: String, name: String },
+    /// A pod.
+    Pod {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+    /// An address no pod has.
     Address(IpAddr),
 }
 
@@ -89,7 +102,9 @@ impl<'de> Deserialize<'de> for FlowEnd {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
+    /// A new connection allowed (logged with `log_allowed`).
     Allowed,
+    /// A new connection dropped.
     Denied,
     /// Would have been denied; let through in audit mode.
     Audit,
@@ -113,7 +128,9 @@ impl Verdict {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
+    /// At the destination.
     Ingress,
+    /// At the source.
     Egress,
 }
 
@@ -130,9 +147,11 @@ impl Direction {
 /// The rule that allowed one direction (fields in the order JSON has always shown them).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleRecord {
+    /// Ingress or egress.
     pub direction: Direction,
     /// `namespace/name` of the policy.
     pub policy: Option<String>,
+    /// The rule's index in the policy's list for that direction.
     pub rule: usize,
 }
 
@@ -150,7 +169,9 @@ impl From<&RuleRef> for RuleRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum IngressRecord {
+    /// A rule of a policy.
     Rule(RuleRecord),
+    /// The destination is not isolated for ingress.
     Open(NotIsolated),
 }
 
@@ -184,7 +205,9 @@ pub struct FlowRecord {
     /// For a denial: the direction that denied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
+    /// The destination: a pod, or the address.
     pub dst: FlowEnd,
+    /// The destination address.
     pub dst_ip: IpAddr,
     /// For an allowed flow logged with its rule: the egress rule that allowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -201,16 +224,21 @@ pub struct FlowRecord {
     /// For a denial: `default-deny` (nothing allowed it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// The destination port (TCP, UDP, SCTP).
     pub port: Option<u16>,
     /// For an unknown verdict: the log prefix as the kernel gave it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
+    /// The protocol (`null` for others).
     #[serde(with = "protocol_text")]
     pub protocol: Option<Protocol>,
+    /// The source: a pod, or the address.
     pub src: FlowEnd,
+    /// The source address.
     pub src_ip: IpAddr,
     /// Seconds since the Unix epoch.
     pub time: f64,
+    /// Allowed, denied or audit.
     pub verdict: Verdict,
 }
 
@@ -260,6 +288,7 @@ pub struct PodNames {
 }
 
 impl PodNames {
+    /// The index of `cluster`'s pods.
     pub fn new(cluster: &Cluster) -> Self {
         let mut by_ip = HashMap::new();
         for p in &cluster.pods {

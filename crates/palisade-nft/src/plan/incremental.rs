@@ -167,6 +167,7 @@ impl NodeTable {
         }
     }
 
+    /// The cluster the table enforces.
     pub fn cluster(&self) -> &Cluster {
         &self.cluster
     }
@@ -176,6 +177,7 @@ impl NodeTable {
         self.cluster
     }
 
+    /// The rules the table holds.
     pub fn ruleset(&self) -> &Ruleset {
         &self.ruleset
     }

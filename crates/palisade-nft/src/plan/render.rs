@@ -30,6 +30,7 @@ use crate::ruleset::{AddrSet, LogMeaning, RuleRef, Ruleset, VerdictMap};
 /// Namespace annotation that turns enforcement into logging for that namespace's pods.
 pub const AUDIT_ANNOTATION: &str = "palisade.dev/audit";
 
+/// What to render: the node to enforce for, and the logging and audit modes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// Enforce only for pods with this `spec.nodeName` (all pods when `None`).

@@ -25,12 +25,20 @@ pub enum End {
 pub enum LogTag {
     /// An ingress rule allowed (logged with `log_allowed`): the rule of a policy, by their
     /// positions in the rendered cluster. `A:i:P:R`.
-    Allowed { policy: usize, rule: usize },
+    Allowed {
+        /// The policy's index in the cluster.
+        policy: usize,
+        /// The rule's index in the policy's ingress list.
+        rule: usize,
+    },
     /// Nothing allowed: the last rule of profile chain `profile` of that direction, which
     /// drops (or, in audit mode, lets through). `D:i:N`, `U:e:N`.
     Denied {
+        /// Ingress (else egress).
         ingress: bool,
+        /// The profile chain's number.
         profile: usize,
+        /// Audit mode: let through and logged.
         audit: bool,
     },
     /// The destination does not restrict ingress (with `log_allowed`). `A:-`.
@@ -64,20 +72,41 @@ pub enum Expr {
     /// `ct state invalid`
     Invalid,
     /// `ip saddr @SET`: the address is in a named interval set.
-    InSet { family: Family, end: End, set: String },
+    InSet {
+        /// The address family.
+        family: Family,
+        /// Source or destination address.
+        end: End,
+        /// The set's name.
+        set: String,
+    },
     /// `ip saddr vmap @MAP`: jump to the chain the address maps to.
-    Vmap { family: Family, end: End, map: String },
+    Vmap {
+        /// The address family.
+        family: Family,
+        /// Source or destination address.
+        end: End,
+        /// The map's name.
+        map: String,
+    },
     /// `ip version 4`: any address of the family.
     Version(Family),
     /// `meta l4proto tcp`, with `th dport { 80, 8000-8080 }` when `ports` are given.
     L4 {
+        /// The protocol.
         protocol: Protocol,
+        /// Destination port ranges; `None` for every port.
         ports: Option<Vec<(u16, u16)>>,
     },
     /// `counter`
     Counter,
     /// `log prefix "TAG " group N`
-    Log { tag: LogTag, group: u16 },
+    Log {
+        /// What the log line stands for.
+        tag: LogTag,
+        /// The NFLOG group.
+        group: u16,
+    },
     /// `meta mark set 0x3`
     SetMark(u32),
     /// `accept`

@@ -12,19 +12,24 @@ use palisade_core::ObjectRef;
 
 use crate::rule::{LogTag, Rule};
 
+/// The name of Palisade's table (family `inet`).
 pub const TABLE: &str = "palisade";
 
 /// An interval set of addresses of one family: sorted, merged, inclusive ranges.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddrSet {
+    /// IPv4 or IPv6.
     pub family: Family,
+    /// The ranges, as numbers.
     pub ranges: Vec<(u128, u128)>,
 }
 
 /// A verdict map from addresses to chains.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerdictMap {
+    /// IPv4 or IPv6.
     pub family: Family,
+    /// Each address and the chain it jumps to.
     pub entries: Vec<(IpAddr, String)>,
 }
 
@@ -32,8 +37,11 @@ pub struct VerdictMap {
 /// that direction's list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleRef {
+    /// Ingress (else egress).
     pub ingress: bool,
+    /// The policy.
     pub policy: ObjectRef,
+    /// The rule's index in the policy's list for that direction.
     pub rule: usize,
 }
 
@@ -46,23 +54,31 @@ pub enum LogMeaning {
     /// Nothing allowed it: the policies isolating the pod for that direction.
     /// With `audit`, the packet was let through and only logged.
     Deny {
+        /// Ingress (else egress).
         ingress: bool,
+        /// The policies isolating the pod for that direction.
         policies: Vec<ObjectRef>,
+        /// Audit mode: let through and logged.
         audit: bool,
     },
     /// The destination side does not restrict it (not isolated or not on this node).
     Open,
 }
 
+/// The `inet palisade` table as data: sets, maps, chains and what its log tags mean.
+/// Made into nft text ([`Ruleset::table_text`]) only when it is applied or printed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ruleset {
+    /// Address sets by name.
     pub sets: BTreeMap<String, AddrSet>,
+    /// Verdict maps by name.
     pub maps: BTreeMap<String, VerdictMap>,
     /// Regular chains and their rules, in order.
     pub chains: BTreeMap<String, Vec<Rule>>,
     /// The base chains on the forward hook: egress first (source pods), then ingress
     /// (destination pods). A packet must pass both.
     pub egress_hook: Vec<Rule>,
+    /// The ingress base chain's rules.
     pub ingress_hook: Vec<Rule>,
     /// What each log tag in the rules means.
     pub logs: BTreeMap<LogTag, LogMeaning>,
@@ -77,6 +93,7 @@ fn type_of(f: Family) -> &'static str {
     }
 }
 
+/// A range as nft writes it (`10.0.0.1`, `10.0.0.0/24`, `10.0.0.3-10.0.0.9`).
 pub fn range_text(family: Family, (lo, hi): (u128, u128)) -> String {
     if lo == hi {
         num_to_ip(family, lo).to_string()
@@ -180,6 +197,7 @@ impl Ruleset {
         self.chains.values().map(Vec::len).sum::<usize>() + self.egress_hook.len() + self.ingress_hook.len()
     }
 
+    /// Elements in all sets and maps.
     pub fn element_count(&self) -> usize {
         self.sets.values().map(|s| s.ranges.len()).sum::<usize>()
             + self.maps.values().map(|m| m.entries.len()).sum::<usize>()
