@@ -2,24 +2,93 @@
 //! (`explain`) on random clusters, for every ordered endpoint pair and a set of probe
 //! ports, in both `--ipblock-pods` modes. The generator and the comparison live in
 //! palisade-synth (`small`), shared with the fuzz target.
+//!
+//! Clusters come from a proptest strategy: each part (namespace labels, each pod, each
+//! policy, the externals) is a list of choices mapped through the generator's function for
+//! that part. Proptest shrinks the lists of pods and policies (drops one) and each list of
+//! choices (drops choices, moves them toward 0, and a 0 is always the simplest choice), so
+//! a failure is reported as a small cluster, not as a seed.
 
-use palisade_core::{IpBlockPods, Options};
-use palisade_synth::small::{cluster, matrix_equals_direct, XorShift};
+use palisade_core::{Cluster, IpBlockPods, Options};
+use palisade_synth::small::{assemble, externals, matrix_equals_direct, namespaces, pod, policy, Choices};
 use proptest::prelude::*;
+use proptest::test_runner::{Config, TestError, TestRunner};
 
-fn check(seed: u64, mode: IpBlockPods) {
-    let c = cluster(&mut XorShift(seed | 1));
-    let options = Options { ipblock_pods: mode };
-    if let Err(e) = matrix_equals_direct(&c, &options) {
-        panic!("seed {seed}: {e}\n{c:#?}");
-    }
+/// The choices for one part of a cluster.
+fn choices(most: usize) -> impl Strategy<Value = Vec<u64>> {
+    prop::collection::vec(any::<u64>(), 0..most)
+}
+
+/// Random small clusters (3–10 pods, up to 5 policies) that shrink toward fewer pods,
+/// policies, rules and labels.
+fn clusters() -> impl Strategy<Value = Cluster> {
+    (
+        choices(20),
+        prop::collection::vec(choices(16), 3..=10),
+        prop::collection::vec(choices(120), 0..=5),
+        choices(5),
+    )
+        .prop_map(|(ns, pods, policies, ext)| {
+            assemble(
+                namespaces(&mut Choices(&ns)),
+                pods.iter()
+                    .enumerate()
+                    .map(|(i, c)| pod(&mut Choices(c), i))
+                    .collect(),
+                policies
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| policy(&mut Choices(c), i))
+                    .collect(),
+                externals(&mut Choices(&ext)),
+            )
+        })
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
     #[test]
-    fn matrix_equals_direct_evaluation(seed in any::<u64>()) {
-        check(seed, IpBlockPods::Match);
-        check(seed, IpBlockPods::Ignore);
+    fn matrix_equals_direct_evaluation(c in clusters()) {
+        for mode in [IpBlockPods::Match, IpBlockPods::Ignore] {
+            let options = Options { ipblock_pods: mode };
+            if let Err(e) = matrix_equals_direct(&c, &options) {
+                return Err(TestCaseError::fail(format!("{mode:?}: {e}")));
+            }
+        }
     }
+}
+
+/// The strategy shrinks: asked for a cluster with a policy that has an ingress rule with a
+/// peer (a property that fails often), proptest must come back with the smallest such
+/// cluster the generator can make: the minimum of pods, one policy, one rule, one peer.
+#[test]
+fn failing_clusters_shrink_to_a_minimal_one() {
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&clusters(), |c| {
+        let has_peer = c
+            .policies
+            .iter()
+            .any(|p| p.ingress.iter().any(|r| !r.peers.is_empty()));
+        prop_assert!(!has_peer);
+        Ok(())
+    });
+    let Err(TestError::Fail(_, minimal)) = result else {
+        panic!("no cluster with an ingress peer in 256 cases: {result:?}");
+    };
+    assert_eq!(
+        minimal.pods.len(),
+        3,
+        "the generator's minimum of pods: {minimal:#?}"
+    );
+    assert_eq!(minimal.policies.len(), 1, "{minimal:#?}");
+    let p = &minimal.policies[0];
+    assert_eq!(p.ingress.len(), 1, "{minimal:#?}");
+    assert_eq!(p.ingress[0].peers.len(), 1, "{minimal:#?}");
+    assert!(p.ingress[0].ports.is_empty(), "{minimal:#?}");
+    assert!(p.egress.is_empty(), "{minimal:#?}");
+    assert!(minimal.externals.is_empty(), "{minimal:#?}");
 }

@@ -1,6 +1,12 @@
-//! Small random clusters for checking the engine against its direct evaluator: the
-//! property test (palisade-core) draws them from a seeded generator, the fuzz target from
-//! the fuzzer's bytes. [`matrix_equals_direct`] is the comparison both run.
+//! Small random clusters for checking the engine against its direct evaluator. One
+//! generator reads its choices from a [`Choose`]: the fuzz target gives [`cluster`] the
+//! fuzzer's bytes ([`Bytes`]); the property test (palisade-core) builds each part
+//! ([`namespaces`], [`pod`], [`policy`], [`externals`]) from its own proptest-drawn list
+//! of numbers ([`Choices`]) and [`assemble`]s them, so that a failing cluster shrinks part
+//! by part (a pod or a policy dropped, a choice made simpler) without the others moving. A choice of 0 is always the simplest (fewest pods, policies, rules and
+//! labels; the first of a list), and both sources give zeros once they run out, so a
+//! shorter or smaller list is a smaller cluster. [`matrix_equals_direct`] is the
+//! comparison both run.
 
 use std::net::IpAddr;
 
@@ -14,9 +20,9 @@ pub trait Choose {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-    /// True with a chance of `pct` percent (false is the simplest).
+    /// True with a chance of `pct` percent (false, from a 0, is the simplest).
     fn chance(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
+        99 - self.below(100) < pct
     }
     /// One element of `v` (the first is the simplest).
     fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
@@ -33,6 +39,21 @@ impl Choose for XorShift {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
+    }
+}
+
+/// Choices read from a list (a proptest-drawn `Vec<u64>`); zeros once it runs out.
+pub struct Choices<'a>(pub &'a [u64]);
+
+impl Choose for Choices<'_> {
+    fn next(&mut self) -> u64 {
+        match self.0.split_first() {
+            Some((c, rest)) => {
+                self.0 = rest;
+                *c
+            }
+            None => 0,
+        }
     }
 }
 
@@ -172,87 +193,20 @@ fn rules(rng: &mut impl Choose) -> Vec<Rule> {
 /// over a few labels, ports and nested CIDRs, so that selectors, ipBlocks and ports often
 /// meet. Every choice comes from `rng`.
 pub fn cluster(rng: &mut impl Choose) -> Cluster {
-    let namespaces: Vec<Namespace> = NAMESPACES
-        .iter()
-        .map(|n| {
-            let mut l = labels(rng);
-            l.insert("kubernetes.io/metadata.name".into(), n.to_string());
-            Namespace {
-                name: n.to_string(),
-                labels: l,
-                annotations: Labels::new(),
-            }
-        })
-        .collect();
-    let mut pods = Vec::new();
-    for i in 0..(3 + rng.below(8)) {
-        let ns = rng.pick(&NAMESPACES).to_string();
-        let mut ips: Vec<IpAddr> = vec![format!("10.1.{}.{}", rng.below(2), 1 + rng.below(8))
-            .parse()
-            .unwrap()];
-        if rng.chance(30) {
-            ips.push(format!("fd00::{}", 1 + rng.below(8)).parse().unwrap());
-        }
-        let mut ports = Vec::new();
-        for n in PORT_NAMES {
-            if rng.chance(50) {
-                ports.push(ContainerPort {
-                    name: Some(n.to_string()),
-                    port: *rng.pick(&PORTS),
-                    protocol: *rng.pick(&[Protocol::Tcp, Protocol::Udp]),
-                });
-            }
-        }
-        pods.push(Pod {
-            namespace: ns,
-            name: format!("p{i}"),
-            labels: labels(rng),
-            ips,
-            host_network: rng.chance(10),
-            ports,
-            node: match rng.below(3) {
-                0 => None,
-                n => Some(format!("n{}", n - 1)),
-            },
-            workload: None,
-            source: None,
-        });
-    }
-    let mut policies = Vec::new();
-    for i in 0..rng.below(6) {
-        let ingress = rules(rng);
-        let egress = rules(rng);
-        let types = PolicyTypes {
-            ingress: rng.chance(80),
-            egress: rng.chance(50),
-        };
-        policies.push(Policy {
-            namespace: rng.pick(&NAMESPACES).to_string(),
-            name: format!("np{i}"),
-            pod_selector: selector(rng),
-            types,
-            ingress,
-            egress,
-        });
-    }
-    let mut externals = Vec::new();
-    for (i, c) in [
-        "8.8.8.8/32",
-        "10.1.0.0/24",
-        "192.168.1.0/24",
-        "fd00::5/128",
-        "192.168.1.7/32",
-    ]
-    .iter()
-    .enumerate()
-    {
-        if rng.chance(50) {
-            externals.push(External {
-                name: format!("ext{i}"),
-                cidr: c.parse().unwrap(),
-            });
-        }
-    }
+    let namespaces = namespaces(rng);
+    let pods = (0..3 + rng.below(8)).map(|i| pod(rng, i as usize)).collect();
+    let policies = (0..rng.below(6)).map(|i| policy(rng, i as usize)).collect();
+    let externals = externals(rng);
+    assemble(namespaces, pods, policies, externals)
+}
+
+/// A cluster of these parts, on the generator's two nodes.
+pub fn assemble(
+    namespaces: Vec<Namespace>,
+    pods: Vec<Pod>,
+    policies: Vec<Policy>,
+    externals: Vec<External>,
+) -> Cluster {
     // Node n0 shares an address with pods (hostNetwork pods on it without a nodeName);
     // n1's addresses are external ones.
     let nodes = vec![
@@ -274,6 +228,98 @@ pub fn cluster(rng: &mut impl Choose) -> Cluster {
         externals,
         nodes,
     }
+}
+
+/// The three namespaces, with random labels.
+pub fn namespaces(rng: &mut impl Choose) -> Vec<Namespace> {
+    NAMESPACES
+        .iter()
+        .map(|n| {
+            let mut l = labels(rng);
+            l.insert("kubernetes.io/metadata.name".into(), n.to_string());
+            Namespace {
+                name: n.to_string(),
+                labels: l,
+                annotations: Labels::new(),
+            }
+        })
+        .collect()
+}
+
+/// Pod number `i`: namespace, labels, addresses, named ports, node, hostNetwork.
+pub fn pod(rng: &mut impl Choose, i: usize) -> Pod {
+    let ns = rng.pick(&NAMESPACES).to_string();
+    let mut ips: Vec<IpAddr> = vec![format!("10.1.{}.{}", rng.below(2), 1 + rng.below(8))
+        .parse()
+        .unwrap()];
+    if rng.chance(30) {
+        ips.push(format!("fd00::{}", 1 + rng.below(8)).parse().unwrap());
+    }
+    let mut ports = Vec::new();
+    for n in PORT_NAMES {
+        if rng.chance(50) {
+            ports.push(ContainerPort {
+                name: Some(n.to_string()),
+                port: *rng.pick(&PORTS),
+                protocol: *rng.pick(&[Protocol::Tcp, Protocol::Udp]),
+            });
+        }
+    }
+    Pod {
+        namespace: ns,
+        name: format!("p{i}"),
+        labels: labels(rng),
+        ips,
+        host_network: rng.chance(10),
+        ports,
+        node: match rng.below(3) {
+            0 => None,
+            n => Some(format!("n{}", n - 1)),
+        },
+        workload: None,
+        source: None,
+    }
+}
+
+/// Policy number `i`: namespace, selector, types and up to two rules each way.
+pub fn policy(rng: &mut impl Choose, i: usize) -> Policy {
+    let ingress = rules(rng);
+    let egress = rules(rng);
+    let types = PolicyTypes {
+        ingress: rng.chance(80),
+        egress: rng.chance(50),
+    };
+    Policy {
+        namespace: rng.pick(&NAMESPACES).to_string(),
+        name: format!("np{i}"),
+        pod_selector: selector(rng),
+        types,
+        ingress,
+        egress,
+    }
+}
+
+/// Some of five external blocks (nested with pod and node addresses).
+pub fn externals(rng: &mut impl Choose) -> Vec<External> {
+    let mut externals = Vec::new();
+    for (i, c) in [
+        "8.8.8.8/32",
+        "10.1.0.0/24",
+        "192.168.1.0/24",
+        "fd00::5/128",
+        "192.168.1.7/32",
+    ]
+    .iter()
+    .enumerate()
+    {
+        if rng.chance(50) {
+            externals.push(External {
+                name: format!("ext{i}"),
+                cidr: c.parse().unwrap(),
+            });
+        }
+    }
+    externals
 }
 
 /// Ports probed: every rule port of the generator and its neighbours, and the ends.
