@@ -12,7 +12,7 @@
 use palisade_core::{Cluster, IpBlockPods, Options};
 use palisade_synth::small::{assemble, externals, matrix_equals_direct, namespaces, pod, policy, Choices};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestError, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
 
 /// The choices for one part of a cluster.
 fn choices(most: usize) -> impl Strategy<Value = Vec<u64>> {
@@ -59,36 +59,40 @@ proptest! {
 }
 
 /// The strategy shrinks: asked for a cluster with a policy that has an ingress rule with a
-/// peer (a property that fails often), proptest must come back with the smallest such
-/// cluster the generator can make: the minimum of pods, one policy, one rule, one peer.
+/// peer (a property that fails often), proptest must come back with a cluster about as
+/// small as the generator makes: the minimum of pods, one policy, one peer in all, no
+/// ports, no egress rules, no externals. (Choices inside one policy depend on each other,
+/// so a shrunk policy may keep an empty rule before the one with the peer: at most two.)
+/// Run with several fixed seeds, so that it is deterministic and not one lucky draw.
 #[test]
 fn failing_clusters_shrink_to_a_minimal_one() {
-    let mut runner = TestRunner::new(Config {
-        cases: 256,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&clusters(), |c| {
-        let has_peer = c
-            .policies
-            .iter()
-            .any(|p| p.ingress.iter().any(|r| !r.peers.is_empty()));
-        prop_assert!(!has_peer);
-        Ok(())
-    });
-    let Err(TestError::Fail(_, minimal)) = result else {
-        panic!("no cluster with an ingress peer in 256 cases: {result:?}");
-    };
-    assert_eq!(
-        minimal.pods.len(),
-        3,
-        "the generator's minimum of pods: {minimal:#?}"
-    );
-    assert_eq!(minimal.policies.len(), 1, "{minimal:#?}");
-    let p = &minimal.policies[0];
-    assert_eq!(p.ingress.len(), 1, "{minimal:#?}");
-    assert_eq!(p.ingress[0].peers.len(), 1, "{minimal:#?}");
-    assert!(p.ingress[0].ports.is_empty(), "{minimal:#?}");
-    assert!(p.egress.is_empty(), "{minimal:#?}");
-    assert!(minimal.externals.is_empty(), "{minimal:#?}");
+    for seed in 0..8u8 {
+        let config = Config {
+            cases: 256,
+            failure_persistence: None,
+            ..Config::default()
+        };
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
+        let mut runner = TestRunner::new_with_rng(config, rng);
+        let result = runner.run(&clusters(), |c| {
+            let has_peer = c
+                .policies
+                .iter()
+                .any(|p| p.ingress.iter().any(|r| !r.peers.is_empty()));
+            prop_assert!(!has_peer);
+            Ok(())
+        });
+        let Err(TestError::Fail(_, minimal)) = result else {
+            panic!("seed {seed}: no cluster with an ingress peer in 256 cases: {result:?}");
+        };
+        let why = format!("seed {seed}: {minimal:#?}");
+        assert_eq!(minimal.pods.len(), 3, "the generator's minimum of pods; {why}");
+        assert_eq!(minimal.policies.len(), 1, "{why}");
+        let p = &minimal.policies[0];
+        assert!(p.ingress.len() <= 2, "{why}");
+        assert_eq!(p.ingress.iter().map(|r| r.peers.len()).sum::<usize>(), 1, "{why}");
+        assert!(p.ingress.iter().all(|r| r.ports.is_empty()), "{why}");
+        assert!(p.egress.is_empty(), "{why}");
+        assert!(minimal.externals.is_empty(), "{why}");
+    }
 }
