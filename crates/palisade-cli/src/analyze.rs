@@ -191,15 +191,16 @@ struct Stats {
 struct MatrixJson<'a> {
     connections: Vec<ConnectionJson<'a>>,
     externals: Vec<ExternalJson<'a>>,
-    pods: Vec<PodJson<'a>>,
+    pods: Vec<PodJson>,
 }
 
 #[derive(Serialize)]
-struct PodJson<'a> {
+struct PodJson {
     class: usize,
     ips: Vec<String>,
     name: String,
-    workload: &'a Option<String>,
+    /// `Kind/name`.
+    workload: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -425,7 +426,7 @@ fn render(cluster: &Cluster, compiled: &Compiled, report: &Report, format: Forma
                         class: compiled.pod_class(i),
                         ips: p.ips.iter().map(|i| i.to_string()).collect(),
                         name: p.key(),
-                        workload: &p.workload,
+                        workload: p.workload.as_ref().map(ToString::to_string),
                     })
                     .collect(),
             };

@@ -130,6 +130,32 @@ impl fmt::Display for ObjectRef {
     }
 }
 
+/// The workload a pod belongs to: its controlling owner (for a ReplicaSet made by a
+/// Deployment, the Deployment), in the pod's namespace. Shown as `Kind/name`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Workload {
+    /// `Deployment`, `StatefulSet`, `Job`, …
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+}
+
+impl Workload {
+    /// The workload `kind`/`name`.
+    pub fn new(kind: &str, name: &str) -> Self {
+        Workload {
+            kind: kind.to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
 /// A pod (or the representative pod of a workload).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pod {
@@ -148,7 +174,7 @@ pub struct Pod {
     /// `spec.nodeName`, when known.
     pub node: Option<String>,
     /// The workload that produced this pod (`Deployment/web`), for grouping output.
-    pub workload: Option<String>,
+    pub workload: Option<Workload>,
     /// The object it was read from: a Pod, or the workload it stands for (`None` for pods
     /// built in code). Where its file and line are found.
     pub source: Option<ObjectRef>,

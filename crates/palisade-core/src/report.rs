@@ -62,8 +62,8 @@ impl Report {
             // The workload, else the conventional app label, else the pod itself.
             let group = p
                 .workload
-                .as_deref()
-                .and_then(|w| w.split_once('/').map(|(_, n)| n.to_string()))
+                .as_ref()
+                .map(|w| w.name.clone())
                 .or_else(|| {
                     ["app.kubernetes.io/name", "app", "k8s-app"]
                         .iter()

@@ -491,7 +491,7 @@ fn workload(
     kind: &'static str,
     meta: ObjectMeta,
     template: Option<PodTemplateSpec>,
-    template_path: &'static str,
+    template_path: &'static [&'static str],
 ) -> Typed {
     Typed::Workload {
         kind,
@@ -536,7 +536,7 @@ fn typed(kind: &str, api: &str, src: Src<'_>, check: bool) -> Outcome {
     } else {
         src
     };
-    const T: &str = "spec.template";
+    const T: &[&str] = &["spec", "template"];
     let (typed, unknown) = match kind_read {
         Kind::Namespace => read(src, check, |n| Typed::Namespace(Box::new(n))),
         Kind::Node => read(src, check, |n| Typed::Node(Box::new(n))),
@@ -567,7 +567,12 @@ fn typed(kind: &str, api: &str, src: Src<'_>, check: bool) -> Outcome {
         }),
         Kind::CronJob => read(src, check, |w: CronJob| {
             let t = w.spec.and_then(|s| s.job_template.spec).map(|s| s.template);
-            workload("CronJob", w.metadata, t, "spec.jobTemplate.spec.template")
+            workload(
+                "CronJob",
+                w.metadata,
+                t,
+                &["spec", "jobTemplate", "spec", "template"],
+            )
         }),
     };
     Outcome {

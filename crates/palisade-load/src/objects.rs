@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use palisade_core::{Namespace, Node, ObjectRef, Pod, Policy};
+use palisade_core::{Namespace, Node, ObjectRef, Pod, Policy, Workload};
 
 use crate::convert::{self, Sink};
 use crate::diagnostic::FieldError;
@@ -24,7 +24,7 @@ pub(crate) enum Typed {
         kind: &'static str,
         meta: Box<ObjectMeta>,
         template: Option<Box<PodTemplateSpec>>,
-        template_path: &'static str,
+        template_path: &'static [&'static str],
     },
     Skipped(String),
 }
@@ -160,7 +160,7 @@ fn convert_workload(
     kind: &str,
     meta: &ObjectMeta,
     template: Option<&PodTemplateSpec>,
-    template_path: &str,
+    template_path: &[&str],
     errs: &mut Sink,
     opts: &LoadOptions,
 ) -> Pod {
@@ -168,7 +168,7 @@ fn convert_workload(
     let name = convert::object_name(meta, &mp, errs);
     let namespace = convert::object_namespace(meta, &opts.default_namespace, &mp, errs);
     convert::labels(meta.labels.as_ref(), &mp.key("labels"), errs);
-    let tp = FieldPath::parse(template_path);
+    let tp = template_path.iter().fold(FieldPath::root(), |p, k| p.key(k));
     let labels = convert::labels(
         template
             .and_then(|t| t.metadata.as_ref())
@@ -180,7 +180,7 @@ fn convert_workload(
     Pod {
         source: Some(ObjectRef::new(kind, Some(&namespace), &name)),
         namespace,
-        workload: Some(format!("{kind}/{name}")),
+        workload: Some(Workload::new(kind, &name)),
         name,
         labels,
         ips: Vec::new(),
@@ -201,7 +201,7 @@ fn convert_policy(np: NetworkPolicy, errs: &mut Sink, remarks: &mut Sink, opts: 
 }
 
 /// The workload a pod belongs to, from its owner (a ReplicaSet's pods belong to its Deployment).
-fn owner_workload(meta: &ObjectMeta, labels: &palisade_core::Labels) -> Option<String> {
+fn owner_workload(meta: &ObjectMeta, labels: &palisade_core::Labels) -> Option<Workload> {
     let owner = meta
         .owner_references
         .as_ref()?
@@ -210,9 +210,9 @@ fn owner_workload(meta: &ObjectMeta, labels: &palisade_core::Labels) -> Option<S
     if owner.kind == "ReplicaSet" {
         if let Some(hash) = labels.get("pod-template-hash") {
             if let Some(dep) = owner.name.strip_suffix(&format!("-{hash}")) {
-                return Some(format!("Deployment/{dep}"));
+                return Some(Workload::new("Deployment", dep));
             }
         }
     }
-    Some(format!("{}/{}", owner.kind, owner.name))
+    Some(Workload::new(&owner.kind, &owner.name))
 }

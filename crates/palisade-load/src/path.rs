@@ -42,8 +42,10 @@ impl FieldPath {
         p
     }
 
-    /// Parses `a.b[0].c` (keys containing dots are not expected here).
-    pub fn parse(s: &str) -> Self {
+    /// Parses `a.b[0].c` (keys containing dots are not expected here). Tests only: paths
+    /// are built with [`FieldPath::key`] and [`FieldPath::index`], never parsed back.
+    #[cfg(test)]
+    pub(crate) fn parse(s: &str) -> Self {
         let mut segs = Vec::new();
         for part in s.split('.').filter(|p| !p.is_empty()) {
             let (key, rest) = match part.find('[') {

@@ -246,8 +246,8 @@ impl Ctx<'_> {
     /// The group a pod belongs to in findings: its workload (`Deployment ns/web`, also for
     /// Pods a workload owns), else the pod.
     pub fn pod_group(&self, pod: &Pod) -> ObjectRef {
-        match pod.workload.as_deref().and_then(|w| w.split_once('/')) {
-            Some((kind, name)) => ObjectRef::new(kind, Some(&pod.namespace), name),
+        match &pod.workload {
+            Some(w) => ObjectRef::new(&w.kind, Some(&pod.namespace), &w.name),
             None => ObjectRef::new("Pod", Some(&pod.namespace), &pod.name),
         }
     }
