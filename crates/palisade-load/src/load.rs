@@ -147,7 +147,7 @@ impl Loaded {
                 by_file
                     .entry(o.file)
                     .or_default()
-                    .push((i, o.doc, o.path.join(field)));
+                    .push((i, o.doc, o.within.path().join(field)));
             }
         }
         for (file, qs) in by_file {
@@ -201,8 +201,41 @@ pub struct Origin {
     pub file: usize,
     /// The document's index in its file.
     pub doc: usize,
-    /// The object's path in the document (the root, or `items[i]` in a List).
-    pub path: FieldPath,
+    /// Where in the document: the root, or `items[i]` in a List.
+    pub within: Within,
+}
+
+/// Where an object sits in its document. Kept without allocating for the usual places
+/// (one origin is kept per object, 10,000s of them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Within {
+    /// The document is the object.
+    Root,
+    /// `items[i]` of a List document.
+    Item(usize),
+    /// Anywhere else (a List inside a List).
+    Path(FieldPath),
+}
+
+impl Within {
+    /// The place of an object whose fields are at `base`.
+    fn of(base: &FieldPath) -> Within {
+        use crate::path::Seg;
+        match base.0.as_slice() {
+            [] => Within::Root,
+            [Seg::Key(k), Seg::Index(i)] if k == "items" => Within::Item(*i),
+            _ => Within::Path(base.clone()),
+        }
+    }
+
+    /// As a field path from the document's root.
+    pub fn path(&self) -> FieldPath {
+        match self {
+            Within::Root => FieldPath::root(),
+            Within::Item(i) => FieldPath::root().key("items").index(*i),
+            Within::Path(p) => p.clone(),
+        }
+    }
 }
 
 /// Loads every source. All problems are reported together; nothing is returned
@@ -905,7 +938,7 @@ impl State {
                 Origin {
                     file,
                     doc,
-                    path: base.clone(),
+                    within: Within::of(base),
                 },
             );
         }
