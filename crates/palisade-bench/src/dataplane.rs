@@ -312,6 +312,7 @@ pub fn run(args: &Args) -> anyhow::Result<String> {
         policies: Vec::new(),
         externals: Vec::new(),
         nodes: Vec::new(),
+        cluster_policies: Vec::new(),
     };
     let topo = Topology::plan(&sub, LAB, &[(port, Protocol::Tcp)]);
     palisade_lab::up(&topo, &[palisade_nft::Ruleset::default()])?;

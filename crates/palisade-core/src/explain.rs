@@ -5,6 +5,7 @@
 use crate::ip::Cidr;
 use crate::model::{Cluster, IpBlockPods, Options, Peer, Pod, PolicyPort, PortMatch, Protocol, Rule};
 use crate::nodes;
+use crate::tiers::{self, Action, PeerEnd, Tier};
 
 /// One end of a connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,8 +103,41 @@ pub struct DirectionTrace {
     pub not_selecting: Vec<(usize, String)>,
     /// The pod's own node, when the other end is that node: allowed whatever the policies say.
     pub node_local: Option<String>,
+    /// Admin-tier ClusterNetworkPolicies selecting the pod, in the order they were read
+    /// (up to the one that decided).
+    pub admin: Vec<CnpTrace>,
+    /// Baseline-tier ClusterNetworkPolicies read (only when the earlier tiers left the
+    /// connection undecided).
+    pub baseline: Vec<CnpTrace>,
+    /// Who decided this direction.
+    pub decided_by: DecidedBy,
     /// Whether this direction allows the connection.
     pub allowed: bool,
+}
+
+/// A ClusterNetworkPolicy selecting the pod, and its rules for the direction as read (up
+/// to the first that matched).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CnpTrace {
+    /// Index into `Cluster::cluster_policies`.
+    pub policy: usize,
+    /// Each rule read: its index and whether it matched (only the last can have).
+    pub rules: Vec<(usize, bool)>,
+}
+
+/// What decided one direction of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecidedBy {
+    /// Nothing restricts the side: not a pod, a host-network pod, or no policy of any
+    /// tier selected it (or all passed).
+    Default,
+    /// A ClusterNetworkPolicy's rule (policy index, rule index) with its action (Accept
+    /// or Deny; a Pass only hands over).
+    ClusterPolicy(Tier, usize, usize, Action),
+    /// The NetworkPolicies that isolate the pod.
+    NetworkPolicy,
+    /// Traffic between the pod and its own node (NetworkPolicy tier: always allowed).
+    NodeLocal,
 }
 
 /// The whole answer for one connection.
@@ -218,14 +252,96 @@ impl Ctx<'_> {
         }
         let isolated = !policies.is_empty();
         let node_local = nodes::shared_node(self.cluster, pod, peer).map(str::to_string);
-        let allowed = !isolated || node_local.is_some() || policies.iter().any(PolicyTrace::allows);
-        DirectionTrace {
+        let mut trace = DirectionTrace {
             subject: Subject::Pod { isolated },
             policies,
             not_selecting,
             node_local,
-            allowed,
+            admin: Vec::new(),
+            baseline: Vec::new(),
+            decided_by: DecidedBy::Default,
+            allowed: true,
+        };
+        // 1. Admin tier.
+        let (admin, decided) = self.tier(Tier::Admin, dir, pod, peer, destination, protocol, port);
+        trace.admin = admin;
+        if let Some(d) = decided {
+            return trace.decided(d);
         }
+        // 2. NetworkPolicy, for the pods it isolates.
+        if isolated {
+            let (by, allowed) = if trace.node_local.is_some() {
+                (DecidedBy::NodeLocal, true)
+            } else {
+                (
+                    DecidedBy::NetworkPolicy,
+                    trace.policies.iter().any(PolicyTrace::allows),
+                )
+            };
+            trace.decided_by = by;
+            trace.allowed = allowed;
+            return trace;
+        }
+        // 3. Baseline tier, then the default.
+        let (baseline, decided) = self.tier(Tier::Baseline, dir, pod, peer, destination, protocol, port);
+        trace.baseline = baseline;
+        match decided {
+            Some(d) => trace.decided(d),
+            None => trace,
+        }
+    }
+
+    /// One tier for `pod`'s side: the CNPs selecting it in order, each rule in order, up to
+    /// the first match. `Some` when an Accept or Deny decided (a Pass ends the tier).
+    #[allow(clippy::too_many_arguments)]
+    fn tier(
+        &self,
+        tier: Tier,
+        dir: Direction,
+        pod: &Pod,
+        peer: &Endpoint,
+        destination: &Endpoint,
+        protocol: Protocol,
+        port: u16,
+    ) -> (Vec<CnpTrace>, Option<DecidedBy>) {
+        let mut read = Vec::new();
+        if self.cluster.cluster_policies.is_empty() {
+            return (read, None);
+        }
+        let ns_labels = self.cluster.namespace_labels(&pod.namespace);
+        let end = match peer {
+            Endpoint::Pod(i) => {
+                let p = &self.cluster.pods[*i];
+                PeerEnd::Pod(p, self.cluster.namespace_labels(&p.namespace))
+            }
+            Endpoint::External(c) => PeerEnd::Block(c),
+        };
+        let dst_pod = match destination {
+            Endpoint::Pod(i) => Some(&self.cluster.pods[*i]),
+            Endpoint::External(_) => None,
+        };
+        let ingress = dir == Direction::Ingress;
+        for ci in tiers::tier_order(self.cluster, tier) {
+            let cnp = &self.cluster.cluster_policies[ci];
+            if !cnp.subject.picks(pod, ns_labels) || cnp.rules(ingress).is_empty() {
+                continue;
+            }
+            let mut rules = Vec::new();
+            for (ri, rule) in cnp.rules(ingress).iter().enumerate() {
+                let matched = rule.matches(self.cluster, &end, protocol, port, dst_pod);
+                rules.push((ri, matched));
+                if matched {
+                    read.push(CnpTrace { policy: ci, rules });
+                    let action = rule.effective_action();
+                    return match action {
+                        Action::Pass => (read, None),
+                        _ => (read, Some(DecidedBy::ClusterPolicy(tier, ci, ri, action))),
+                    };
+                }
+            }
+            read.push(CnpTrace { policy: ci, rules });
+        }
+        (read, None)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -422,12 +538,24 @@ impl Ctx<'_> {
     }
 }
 
+impl DirectionTrace {
+    /// Decided by a ClusterNetworkPolicy rule's Accept or Deny.
+    fn decided(mut self, by: DecidedBy) -> DirectionTrace {
+        self.allowed = matches!(by, DecidedBy::ClusterPolicy(_, _, _, Action::Accept));
+        self.decided_by = by;
+        self
+    }
+}
+
 fn open(subject: Subject) -> DirectionTrace {
     DirectionTrace {
         subject,
         policies: Vec::new(),
         not_selecting: Vec::new(),
         node_local: None,
+        admin: Vec::new(),
+        baseline: Vec::new(),
+        decided_by: DecidedBy::Default,
         allowed: true,
     }
 }

@@ -70,6 +70,7 @@ pub mod segments;
 pub mod select;
 pub mod selector;
 pub mod summary;
+pub mod tiers;
 pub mod twin;
 
 pub use compile::{compile, ClassKind, Compiled, CompiledCluster};
@@ -78,3 +79,4 @@ pub use ip::Cidr;
 pub use model::*;
 pub use selector::{LabelSelector, Operator, Requirement};
 pub use summary::{summarize, Summary};
+pub use tiers::{Action, ClusterPolicy, CnpPeer, CnpPort, CnpRule, CnpSubject, Tier};

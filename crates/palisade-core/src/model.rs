@@ -366,6 +366,8 @@ pub struct Cluster {
     pub externals: Vec<External>,
     /// Nodes known from `kind: Node` objects (hostNetwork pods also name theirs).
     pub nodes: Vec<Node>,
+    /// ClusterNetworkPolicies (Admin and Baseline tiers).
+    pub cluster_policies: Vec<crate::tiers::ClusterPolicy>,
 }
 
 impl Cluster {

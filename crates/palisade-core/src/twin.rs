@@ -131,6 +131,7 @@ mod tests {
             }],
             externals: Vec::new(),
             nodes: Vec::new(),
+            cluster_policies: Vec::new(),
         }
     }
 

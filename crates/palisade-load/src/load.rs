@@ -1037,6 +1037,7 @@ impl State {
                 policies: self.policies.into_values().collect(),
                 externals: opts.externals.clone(),
                 nodes,
+                cluster_policies: Vec::new(),
             },
             skipped: self.skipped,
             files,

@@ -227,6 +227,7 @@ pub fn assemble(
         policies,
         externals,
         nodes,
+        cluster_policies: Vec::new(),
     }
 }
 
