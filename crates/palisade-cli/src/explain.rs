@@ -1,8 +1,8 @@
 //! `palisade explain`: one connection, the verdict and the reasoning.
 
 use clap::{Args, ValueEnum};
-use palisade_core::explain::{DirectionTrace, PolicyTrace, Subject};
-use palisade_core::{explain, Cluster, Endpoint, Explanation, Options};
+use palisade_core::explain::{CnpTrace, DecidedBy, DirectionTrace, PolicyTrace, Subject};
+use palisade_core::{explain, Cluster, Endpoint, Explanation, Options, Tier};
 use serde::Serialize;
 
 use crate::analyze::parse_port;
@@ -57,7 +57,7 @@ pub fn resolve(cluster: &Cluster, default_ns: &str, s: &str) -> anyhow::Result<E
 }
 
 pub fn run(args: &ExplainArgs) -> Result<(String, bool), Failure> {
-    let loaded = inputs::load(&args.input)?;
+    let loaded = inputs::load_with_tiers(&args.input)?;
     explain_loaded(&loaded.cluster, args)
 }
 
@@ -142,6 +142,13 @@ fn direction(out: &mut String, c: &Cluster, title: &str, who: &str, peer_field: 
             ));
         }
     }
+    tier(out, c, "Admin", &d.admin, peer_field);
+    if let DecidedBy::ClusterPolicy(Tier::Admin, ..) = d.decided_by {
+        out.push_str(&format!(
+            "  {}; NetworkPolicies and the Baseline tier are not read\n",
+            decided(c, d.decided_by, peer_field == "from")
+        ));
+    }
     if let Some(node) = &d.node_local {
         out.push_str(&format!(
             "  the other end is its own node {node}: traffic between a pod and its node is always allowed
@@ -156,6 +163,75 @@ fn direction(out: &mut String, c: &Cluster, title: &str, who: &str, peer_field: 
             "  - {} does not select it: {why}\n",
             c.policies[*pi].key()
         ));
+    }
+    tier(out, c, "Baseline", &d.baseline, peer_field);
+    if let DecidedBy::ClusterPolicy(Tier::Baseline, ..) = d.decided_by {
+        out.push_str(&format!("  {}\n", decided(c, d.decided_by, peer_field == "from")));
+    }
+}
+
+/// What decided a direction, when a ClusterNetworkPolicy did.
+fn decided(c: &Cluster, by: DecidedBy, ingress: bool) -> String {
+    match by {
+        DecidedBy::ClusterPolicy(tier, ci, ri, action) => {
+            let cnp = &c.cluster_policies[ci];
+            let label = cnp.rules(ingress)[ri]
+                .name
+                .as_ref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            format!(
+                "decided by {} ClusterNetworkPolicy {} rule {ri}{label}: {}",
+                tier.as_str(),
+                cnp.name,
+                action.as_str()
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+/// The ClusterNetworkPolicies of one tier read for this side, each rule read.
+fn tier(out: &mut String, c: &Cluster, name: &str, read: &[CnpTrace], peer_field: &str) {
+    if read.is_empty() {
+        return;
+    }
+    out.push_str(&format!(
+        "  {name} tier (ClusterNetworkPolicies selecting it, lowest priority first):\n"
+    ));
+    for t in read {
+        let cnp = &c.cluster_policies[t.policy];
+        let hit = t.rules.iter().any(|(_, m)| *m);
+        out.push_str(&format!(
+            "  {} ClusterNetworkPolicy {} (priority {})\n",
+            if hit { "+" } else { "x" },
+            cnp.name,
+            cnp.priority
+        ));
+        let rules = if peer_field == "from" {
+            &cnp.ingress
+        } else {
+            &cnp.egress
+        };
+        for (ri, matched) in &t.rules {
+            let r = &rules[*ri];
+            let label = r.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
+            let not_modelled = r
+                .peers
+                .iter()
+                .any(|p| matches!(p, palisade_core::CnpPeer::DomainNames(_)));
+            out.push_str(&format!(
+                "    {} rule {ri}{label} {}: {}{}\n",
+                if *matched { "+" } else { "x" },
+                r.action.as_str(),
+                if *matched { "matches" } else { "does not match" },
+                if not_modelled {
+                    " (domainNames are not modelled: they match nothing here)"
+                } else {
+                    ""
+                }
+            ));
+        }
     }
 }
 
@@ -211,11 +287,44 @@ pub struct ExplanationJson {
 /// One direction: whether it allows, who is subject, and each policy's reasoning.
 #[derive(Serialize)]
 struct DirectionJson {
+    /// Admin-tier ClusterNetworkPolicies read (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    admin: Vec<CnpJson>,
     allowed: bool,
+    /// Baseline-tier ClusterNetworkPolicies read (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    baseline: Vec<CnpJson>,
+    /// The ClusterNetworkPolicy rule that decided (absent when another tier did).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decided_by: Option<DecidedJson>,
     node_local: Option<String>,
     not_selecting: Vec<NotSelectingJson>,
     policies: Vec<PolicyJson>,
     subject: &'static str,
+}
+
+/// A ClusterNetworkPolicy read for one side, and each of its rules read.
+#[derive(Serialize)]
+struct CnpJson {
+    policy: String,
+    priority: u16,
+    rules: Vec<CnpRuleJson>,
+}
+
+#[derive(Serialize)]
+struct CnpRuleJson {
+    action: &'static str,
+    index: usize,
+    matched: bool,
+}
+
+/// The rule that decided a side.
+#[derive(Serialize)]
+struct DecidedJson {
+    action: &'static str,
+    policy: String,
+    rule: usize,
+    tier: &'static str,
 }
 
 /// A policy of the namespace that does not select the pod, and why.
@@ -251,9 +360,9 @@ struct ItemJson {
 pub fn to_json(c: &Cluster, from: &Endpoint, to: &Endpoint, e: &Explanation) -> ExplanationJson {
     ExplanationJson {
         allowed: e.allowed,
-        egress: direction_json(c, &e.egress),
+        egress: direction_json(c, &e.egress, false),
         from: name(c, from),
-        ingress: direction_json(c, &e.ingress),
+        ingress: direction_json(c, &e.ingress, true),
         port: e.port,
         protocol: e.protocol.as_str(),
         self_traffic: e.self_traffic,
@@ -261,7 +370,28 @@ pub fn to_json(c: &Cluster, from: &Endpoint, to: &Endpoint, e: &Explanation) -> 
     }
 }
 
-fn direction_json(c: &Cluster, d: &DirectionTrace) -> DirectionJson {
+fn tier_json(c: &Cluster, read: &[CnpTrace], ingress: bool) -> Vec<CnpJson> {
+    read.iter()
+        .map(|t| {
+            let cnp = &c.cluster_policies[t.policy];
+            CnpJson {
+                policy: cnp.name.clone(),
+                priority: cnp.priority,
+                rules: t
+                    .rules
+                    .iter()
+                    .map(|&(index, matched)| CnpRuleJson {
+                        action: cnp.rules(ingress)[index].action.as_str(),
+                        index,
+                        matched,
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+fn direction_json(c: &Cluster, d: &DirectionTrace, ingress: bool) -> DirectionJson {
     let subject = match &d.subject {
         Subject::NotAPod => "not-a-pod",
         Subject::HostNetwork => "host-network",
@@ -273,8 +403,20 @@ fn direction_json(c: &Cluster, d: &DirectionTrace) -> DirectionJson {
         matched,
         reason: reason.to_string(),
     };
+    let decided_by = match d.decided_by {
+        DecidedBy::ClusterPolicy(tier, ci, ri, action) => Some(DecidedJson {
+            action: action.as_str(),
+            policy: c.cluster_policies[ci].name.clone(),
+            rule: ri,
+            tier: tier.as_str(),
+        }),
+        _ => None,
+    };
     DirectionJson {
+        admin: tier_json(c, &d.admin, ingress),
         allowed: d.allowed,
+        baseline: tier_json(c, &d.baseline, ingress),
+        decided_by,
         node_local: d.node_local.clone(),
         not_selecting: d
             .not_selecting

@@ -32,6 +32,8 @@ pub enum Kind {
     Job,
     /// `batch/v1` CronJob, read as one representative pod.
     CronJob,
+    /// `policy.networking.k8s.io/v1alpha2` ClusterNetworkPolicy.
+    ClusterNetworkPolicy,
 }
 
 struct Entry {
@@ -68,6 +70,12 @@ const KINDS: &[Entry] = &[
         name: "NetworkPolicy",
         api: "networking.k8s.io/v1",
         removed: &[("extensions/v1beta1", "1.16")],
+    },
+    Entry {
+        kind: Kind::ClusterNetworkPolicy,
+        name: "ClusterNetworkPolicy",
+        api: "policy.networking.k8s.io/v1alpha2",
+        removed: &[],
     },
     Entry {
         kind: Kind::Deployment,

@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 mod block;
+pub mod cnp;
 pub mod convert;
 pub mod diagnostic;
 pub mod emit;

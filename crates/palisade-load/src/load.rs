@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use palisade_core::{Cidr, Cluster, External, Namespace, Node, ObjectRef, Pod, Policy};
+use palisade_core::{Cidr, Cluster, ClusterPolicy, External, Namespace, Node, ObjectRef, Pod, Policy};
 use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -184,6 +184,7 @@ struct State {
     nodes: BTreeMap<String, Node>,
     pods: BTreeMap<(String, String), Pod>,
     policies: BTreeMap<(String, String), Policy>,
+    cluster_policies: BTreeMap<String, ClusterPolicy>,
     referenced_ns: BTreeSet<String>,
     skipped: BTreeMap<String, usize>,
     warnings: Vec<String>,
@@ -575,6 +576,7 @@ fn typed(kind: &str, api: &str, src: Src<'_>, check: bool) -> Outcome {
         Kind::Node => read(src, check, |n| Typed::Node(Box::new(n))),
         Kind::Pod => read(src, check, |p| Typed::Pod(Box::new(p))),
         Kind::NetworkPolicy => read(src, check, |p| Typed::Policy(Box::new(p))),
+        Kind::ClusterNetworkPolicy => read(src, check, |p| Typed::ClusterPolicy(Box::new(p))),
         Kind::Deployment => read(src, check, |w: Deployment| {
             workload("Deployment", w.metadata, w.spec.map(|s| s.template), T)
         }),
@@ -662,7 +664,7 @@ impl Who<'_> {
         if self.kind.is_empty() {
             return None;
         }
-        if self.kind == "Namespace" || self.kind == "Node" {
+        if matches!(self.kind, "Namespace" | "Node" | "ClusterNetworkPolicy") {
             return Some(ObjectRef::new(self.kind, None, self.name));
         }
         let ns = self
@@ -930,6 +932,7 @@ impl State {
                 self.add_pod(pod);
             }
             Made::Policy(policy) => self.add_policy(policy),
+            Made::ClusterPolicy(cnp) => self.add_cluster_policy(cnp),
             Made::Skipped(_) => unreachable!("handled above"),
         }
         if errs.is_empty() {
@@ -992,6 +995,16 @@ impl State {
         self.policies.insert(key, policy);
     }
 
+    fn add_cluster_policy(&mut self, cnp: ClusterPolicy) {
+        if self.cluster_policies.contains_key(&cnp.name) {
+            self.warnings.push(format!(
+                "ClusterNetworkPolicy {} is defined more than once; the last one wins",
+                cnp.name
+            ));
+        }
+        self.cluster_policies.insert(cnp.name.clone(), cnp);
+    }
+
     fn finish(mut self, files: usize, opts: &LoadOptions) -> Result<Loaded, LoadError> {
         for ns in std::mem::take(&mut self.referenced_ns) {
             self.namespaces.entry(ns.clone()).or_insert_with(|| Namespace {
@@ -1010,7 +1023,7 @@ impl State {
             .collect();
         if !not_read.is_empty() {
             self.warnings.push(format!(
-                "not read (Palisade reads Namespaces, Nodes, Pods, NetworkPolicies and workloads): {}",
+                "not read (Palisade reads Namespaces, Nodes, Pods, NetworkPolicies, ClusterNetworkPolicies and workloads): {}",
                 not_read.join(", ")
             ));
         }
@@ -1037,7 +1050,7 @@ impl State {
                 policies: self.policies.into_values().collect(),
                 externals: opts.externals.clone(),
                 nodes,
-                cluster_policies: Vec::new(),
+                cluster_policies: self.cluster_policies.into_values().collect(),
             },
             skipped: self.skipped,
             files,

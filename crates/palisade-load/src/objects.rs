@@ -20,6 +20,7 @@ pub(crate) enum Typed {
     Node(Box<K8sNode>),
     Pod(Box<K8sPod>),
     Policy(Box<NetworkPolicy>),
+    ClusterPolicy(Box<crate::cnp::ClusterNetworkPolicy>),
     Workload {
         kind: &'static str,
         meta: Box<ObjectMeta>,
@@ -36,6 +37,7 @@ pub(crate) enum Made {
     Pod(Pod),
     Workload(Pod),
     Policy(Policy),
+    ClusterPolicy(palisade_core::ClusterPolicy),
     Skipped(String),
 }
 
@@ -67,6 +69,11 @@ impl Converted {
                 let pod = convert_pod(*p, &mut errs, opts);
                 let object = ObjectRef::new("Pod", Some(&pod.namespace), &pod.name);
                 (Made::Pod(pod), Some(object))
+            }
+            Typed::ClusterPolicy(cnp) => {
+                let cnp = crate::cnp::convert(&cnp, &mut errs);
+                let object = ObjectRef::new("ClusterNetworkPolicy", None, &cnp.name);
+                (Made::ClusterPolicy(cnp), Some(object))
             }
             Typed::Policy(np) => {
                 let policy = convert_policy(*np, &mut errs, &mut remarks, opts);
