@@ -179,3 +179,55 @@ fn an_invalid_cluster_network_policy_is_refused_with_its_place() {
         "{err}"
     );
 }
+
+/// The v1alpha1 kinds are read into the same tiers: an AdminNetworkPolicy's Allow is an
+/// Admin Accept (it decides before the NetworkPolicy that would deny it).
+#[test]
+fn a_v1alpha1_admin_network_policy_is_an_admin_tier_policy() {
+    let dir = shop_with(
+        r#"
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: frontend-may-reach-db}
+spec:
+  priority: 1
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: database}}}}
+  ingress:
+  - action: Allow
+    from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: frontend}}}}]
+    ports: [{portNumber: {protocol: TCP, port: 5432}}]
+"#,
+    );
+    let path = dir.path().to_str().unwrap();
+    let (code, out, err) = run(&[
+        "explain",
+        path,
+        "--from",
+        "shop/frontend",
+        "--to",
+        "shop/database",
+        "--port",
+        "5432",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // Ingress is accepted by the Admin tier; the frontend's egress is still its
+    // NetworkPolicies' (frontend-to-backend admits only the backend): denied there.
+    assert!(
+        out.contains("decided by Admin ClusterNetworkPolicy frontend-may-reach-db rule 0: Accept"),
+        "{out}"
+    );
+    assert!(out.contains("Ingress to shop/database: ALLOWED"), "{out}");
+    assert!(out.contains("Egress from shop/frontend: DENIED"), "{out}");
+    // Another port is not matched: the NetworkPolicies decide and deny.
+    let (_, out, _) = run(&[
+        "explain",
+        path,
+        "--from",
+        "shop/frontend",
+        "--to",
+        "shop/database",
+        "--port",
+        "5433",
+    ]);
+    assert!(out.contains("Ingress to shop/database: DENIED"), "{out}");
+}

@@ -173,7 +173,7 @@ fn other_kinds_are_listed_and_removed_versions_read_with_a_warning() {
     assert_eq!(m["pods"], serde_json::json!(["n/cj", "n/d"]));
     let (_, _, err) = run(&["analyze", "-o", "summary", &f]);
     assert!(
-        err.contains("not read (Palisade reads Namespaces, Nodes, Pods, NetworkPolicies, ClusterNetworkPolicies and workloads): NetworkPolicy (crd.projectcalico.org/v1), Service (v1) x2"),
+        err.contains("not read (Palisade reads Namespaces, Nodes, Pods, NetworkPolicies, ClusterNetworkPolicies (and v1alpha1 AdminNetworkPolicies) and workloads): NetworkPolicy (crd.projectcalico.org/v1), Service (v1) x2"),
         "{err}"
     );
     assert!(

@@ -34,6 +34,11 @@ pub enum Kind {
     CronJob,
     /// `policy.networking.k8s.io/v1alpha2` ClusterNetworkPolicy.
     ClusterNetworkPolicy,
+    /// `policy.networking.k8s.io/v1alpha1` AdminNetworkPolicy, read as an Admin-tier CNP.
+    AdminNetworkPolicy,
+    /// `policy.networking.k8s.io/v1alpha1` BaselineAdminNetworkPolicy, read as a
+    /// Baseline-tier CNP.
+    BaselineAdminNetworkPolicy,
 }
 
 struct Entry {
@@ -75,6 +80,18 @@ const KINDS: &[Entry] = &[
         kind: Kind::ClusterNetworkPolicy,
         name: "ClusterNetworkPolicy",
         api: "policy.networking.k8s.io/v1alpha2",
+        removed: &[],
+    },
+    Entry {
+        kind: Kind::AdminNetworkPolicy,
+        name: "AdminNetworkPolicy",
+        api: "policy.networking.k8s.io/v1alpha1",
+        removed: &[],
+    },
+    Entry {
+        kind: Kind::BaselineAdminNetworkPolicy,
+        name: "BaselineAdminNetworkPolicy",
+        api: "policy.networking.k8s.io/v1alpha1",
         removed: &[],
     },
     Entry {

@@ -46,6 +46,7 @@
 
 #![warn(missing_docs)]
 
+pub mod anp;
 mod block;
 pub mod cnp;
 pub mod convert;

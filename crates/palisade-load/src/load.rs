@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use palisade_core::{Cidr, Cluster, ClusterPolicy, External, Namespace, Node, ObjectRef, Pod, Policy};
+use palisade_core::{Cidr, Cluster, ClusterPolicy, External, Namespace, Node, ObjectRef, Pod, Policy, Tier};
 use rayon::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -184,7 +184,8 @@ struct State {
     nodes: BTreeMap<String, Node>,
     pods: BTreeMap<(String, String), Pod>,
     policies: BTreeMap<(String, String), Policy>,
-    cluster_policies: BTreeMap<String, ClusterPolicy>,
+    /// By kind (ClusterNetworkPolicy or a v1alpha1 kind) and name.
+    cluster_policies: BTreeMap<(String, String), ClusterPolicy>,
     referenced_ns: BTreeSet<String>,
     skipped: BTreeMap<String, usize>,
     warnings: Vec<String>,
@@ -577,6 +578,10 @@ fn typed(kind: &str, api: &str, src: Src<'_>, check: bool) -> Outcome {
         Kind::Pod => read(src, check, |p| Typed::Pod(Box::new(p))),
         Kind::NetworkPolicy => read(src, check, |p| Typed::Policy(Box::new(p))),
         Kind::ClusterNetworkPolicy => read(src, check, |p| Typed::ClusterPolicy(Box::new(p))),
+        Kind::AdminNetworkPolicy => read(src, check, |p| Typed::AdminPolicy(Box::new(p), Tier::Admin)),
+        Kind::BaselineAdminNetworkPolicy => {
+            read(src, check, |p| Typed::AdminPolicy(Box::new(p), Tier::Baseline))
+        }
         Kind::Deployment => read(src, check, |w: Deployment| {
             workload("Deployment", w.metadata, w.spec.map(|s| s.template), T)
         }),
@@ -664,7 +669,14 @@ impl Who<'_> {
         if self.kind.is_empty() {
             return None;
         }
-        if matches!(self.kind, "Namespace" | "Node" | "ClusterNetworkPolicy") {
+        if matches!(
+            self.kind,
+            "Namespace"
+                | "Node"
+                | "ClusterNetworkPolicy"
+                | "AdminNetworkPolicy"
+                | "BaselineAdminNetworkPolicy"
+        ) {
             return Some(ObjectRef::new(self.kind, None, self.name));
         }
         let ns = self
@@ -932,7 +944,7 @@ impl State {
                 self.add_pod(pod);
             }
             Made::Policy(policy) => self.add_policy(policy),
-            Made::ClusterPolicy(cnp) => self.add_cluster_policy(cnp),
+            Made::ClusterPolicy(cnp) => self.add_cluster_policy(&object.kind, cnp),
             Made::Skipped(_) => unreachable!("handled above"),
         }
         if errs.is_empty() {
@@ -995,14 +1007,15 @@ impl State {
         self.policies.insert(key, policy);
     }
 
-    fn add_cluster_policy(&mut self, cnp: ClusterPolicy) {
-        if self.cluster_policies.contains_key(&cnp.name) {
+    fn add_cluster_policy(&mut self, kind: &str, cnp: ClusterPolicy) {
+        let key = (kind.to_string(), cnp.name.clone());
+        if self.cluster_policies.contains_key(&key) {
             self.warnings.push(format!(
-                "ClusterNetworkPolicy {} is defined more than once; the last one wins",
+                "{kind} {} is defined more than once; the last one wins",
                 cnp.name
             ));
         }
-        self.cluster_policies.insert(cnp.name.clone(), cnp);
+        self.cluster_policies.insert(key, cnp);
     }
 
     fn finish(mut self, files: usize, opts: &LoadOptions) -> Result<Loaded, LoadError> {
@@ -1023,7 +1036,7 @@ impl State {
             .collect();
         if !not_read.is_empty() {
             self.warnings.push(format!(
-                "not read (Palisade reads Namespaces, Nodes, Pods, NetworkPolicies, ClusterNetworkPolicies and workloads): {}",
+                "not read (Palisade reads Namespaces, Nodes, Pods, NetworkPolicies, ClusterNetworkPolicies (and v1alpha1 AdminNetworkPolicies) and workloads): {}",
                 not_read.join(", ")
             ));
         }

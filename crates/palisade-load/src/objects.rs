@@ -21,6 +21,7 @@ pub(crate) enum Typed {
     Pod(Box<K8sPod>),
     Policy(Box<NetworkPolicy>),
     ClusterPolicy(Box<crate::cnp::ClusterNetworkPolicy>),
+    AdminPolicy(Box<crate::anp::AdminNetworkPolicy>, palisade_core::Tier),
     Workload {
         kind: &'static str,
         meta: Box<ObjectMeta>,
@@ -73,6 +74,15 @@ impl Converted {
             Typed::ClusterPolicy(cnp) => {
                 let cnp = crate::cnp::convert(&cnp, &mut errs);
                 let object = ObjectRef::new("ClusterNetworkPolicy", None, &cnp.name);
+                (Made::ClusterPolicy(cnp), Some(object))
+            }
+            Typed::AdminPolicy(anp, tier) => {
+                let cnp = crate::anp::convert(&anp, tier, &mut errs);
+                let kind = match tier {
+                    palisade_core::Tier::Admin => "AdminNetworkPolicy",
+                    palisade_core::Tier::Baseline => "BaselineAdminNetworkPolicy",
+                };
+                let object = ObjectRef::new(kind, None, &cnp.name);
                 (Made::ClusterPolicy(cnp), Some(object))
             }
             Typed::Policy(np) => {
