@@ -109,8 +109,8 @@ pub fn text(c: &Cluster, options: &Options, from: &Endpoint, to: &Endpoint, e: &
         palisade_core::IpBlockPods::Ignore => "ignore",
     };
     out.push_str(&format!("  (ipBlock matches pod IPs: {mode})\n"));
-    direction(&mut out, c, "Egress from", &name(c, from), "to", &e.egress);
-    direction(&mut out, c, "Ingress to", &name(c, to), "from", &e.ingress);
+    direction(&mut out, c, "Egress from", &name(c, from), false, &e.egress);
+    direction(&mut out, c, "Ingress to", &name(c, to), true, &e.ingress);
     let node_local = e.egress.node_local.as_ref().or(e.ingress.node_local.as_ref());
     let why = match (e.egress.allowed, e.ingress.allowed) {
         (true, true) if node_local.is_some() => format!(
@@ -126,7 +126,8 @@ pub fn text(c: &Cluster, options: &Options, from: &Endpoint, to: &Endpoint, e: &
     out
 }
 
-fn direction(out: &mut String, c: &Cluster, title: &str, who: &str, peer_field: &str, d: &DirectionTrace) {
+fn direction(out: &mut String, c: &Cluster, title: &str, who: &str, ingress: bool, d: &DirectionTrace) {
+    let peer_field = if ingress { "from" } else { "to" };
     out.push_str(&format!("\n{title} {who}: {}\n", verdict(d.allowed)));
     match &d.subject {
         Subject::NotAPod => out.push_str("  not a pod: no policy applies\n"),
@@ -142,11 +143,11 @@ fn direction(out: &mut String, c: &Cluster, title: &str, who: &str, peer_field: 
             ));
         }
     }
-    tier(out, c, "Admin", &d.admin, peer_field);
+    tier(out, c, "Admin", &d.admin, ingress);
     if let DecidedBy::ClusterPolicy(Tier::Admin, ..) = d.decided_by {
         out.push_str(&format!(
             "  {}; NetworkPolicies and the Baseline tier are not read\n",
-            decided(c, d.decided_by, peer_field == "from")
+            decided(c, d.decided_by, ingress)
         ));
     }
     if let Some(node) = &d.node_local {
@@ -164,9 +165,9 @@ fn direction(out: &mut String, c: &Cluster, title: &str, who: &str, peer_field: 
             c.policies[*pi].key()
         ));
     }
-    tier(out, c, "Baseline", &d.baseline, peer_field);
+    tier(out, c, "Baseline", &d.baseline, ingress);
     if let DecidedBy::ClusterPolicy(Tier::Baseline, ..) = d.decided_by {
-        out.push_str(&format!("  {}\n", decided(c, d.decided_by, peer_field == "from")));
+        out.push_str(&format!("  {}\n", decided(c, d.decided_by, ingress)));
     }
 }
 
@@ -192,7 +193,7 @@ fn decided(c: &Cluster, by: DecidedBy, ingress: bool) -> String {
 }
 
 /// The ClusterNetworkPolicies of one tier read for this side, each rule read.
-fn tier(out: &mut String, c: &Cluster, name: &str, read: &[CnpTrace], peer_field: &str) {
+fn tier(out: &mut String, c: &Cluster, name: &str, read: &[CnpTrace], ingress: bool) {
     if read.is_empty() {
         return;
     }
@@ -208,11 +209,7 @@ fn tier(out: &mut String, c: &Cluster, name: &str, read: &[CnpTrace], peer_field
             cnp.name,
             cnp.priority
         ));
-        let rules = if peer_field == "from" {
-            &cnp.ingress
-        } else {
-            &cnp.egress
-        };
+        let rules = cnp.rules(ingress);
         for (ri, matched) in &t.rules {
             let r = &rules[*ri];
             let label = r.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();

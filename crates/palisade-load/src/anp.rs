@@ -191,43 +191,21 @@ fn protocol(p: Option<&str>, path: &FieldPath, errs: &mut Sink) -> Protocol {
     }
 }
 
-fn port(n: Option<i64>, path: &FieldPath, errs: &mut Sink) -> Option<u16> {
-    match n {
-        Some(n @ 1..=65535) => Some(n as u16),
-        Some(n) => {
-            errs.push(FieldError::invalid_int(
-                path.clone(),
-                n,
-                "must be between 1 and 65535, inclusive",
-            ));
-            None
-        }
-        None => {
-            errs.push(FieldError::required(path.clone(), "a port is required"));
-            None
-        }
-    }
-}
-
 fn port_items(items: Option<&[PortItem]>, path: &FieldPath, errs: &mut Sink) -> Vec<CnpPort> {
     let mut out = Vec::new();
     for (i, it) in items.unwrap_or_default().iter().enumerate() {
         let p = path.index(i);
         let set = [
-            it.port_number.is_some(),
-            it.named_port.is_some(),
-            it.port_range.is_some(),
+            ("portNumber", it.port_number.is_some()),
+            ("namedPort", it.named_port.is_some()),
+            ("portRange", it.port_range.is_some()),
         ];
-        if set.iter().filter(|s| **s).count() != 1 {
-            errs.push(FieldError::required(
-                p,
-                "exactly one of portNumber, namedPort, portRange must be set",
-            ));
+        if !cnp::exactly_one(&set, &p, errs) {
             continue;
         }
         if let Some(pn) = &it.port_number {
             let proto = protocol(pn.protocol.as_deref(), &p.key("portNumber").key("protocol"), errs);
-            if let Some(n) = port(pn.port, &p.key("portNumber").key("port"), errs) {
+            if let Some(n) = cnp::port_number(pn.port, &p.key("portNumber").key("port"), errs) {
                 out.push(CnpPort::Ports(proto, Some((n, n))));
             }
         } else if let Some(name) = &it.named_port {
@@ -235,20 +213,8 @@ fn port_items(items: Option<&[PortItem]>, path: &FieldPath, errs: &mut Sink) -> 
         } else if let Some(r) = &it.port_range {
             let rp = p.key("portRange");
             let proto = protocol(r.protocol.as_deref(), &rp.key("protocol"), errs);
-            let (s, e) = (
-                port(r.start, &rp.key("start"), errs),
-                port(r.end, &rp.key("end"), errs),
-            );
-            if let (Some(s), Some(e)) = (s, e) {
-                if s >= e {
-                    errs.push(FieldError::invalid(
-                        rp,
-                        format!("{s}-{e}"),
-                        "Start port must be less than End port",
-                    ));
-                } else {
-                    out.push(CnpPort::Ports(proto, Some((s, e))));
-                }
+            if let Some(range) = cnp::port_range(r.start, r.end, &rp, errs) {
+                out.push(CnpPort::Ports(proto, Some(range)));
             }
         }
     }

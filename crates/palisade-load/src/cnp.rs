@@ -208,7 +208,7 @@ fn too_many(len: usize, path: &FieldPath, errs: &mut Sink) {
 }
 
 /// Complains unless exactly one of the fields `set` (name, present) is present.
-fn exactly_one(set: &[(&str, bool)], path: &FieldPath, errs: &mut Sink) -> bool {
+pub(crate) fn exactly_one(set: &[(&str, bool)], path: &FieldPath, errs: &mut Sink) -> bool {
     let names: Vec<&str> = set.iter().filter(|(_, s)| *s).map(|(n, _)| *n).collect();
     let all: Vec<&str> = set.iter().map(|(n, _)| *n).collect();
     match names.len() {
@@ -414,9 +414,9 @@ fn peer(p: &Peer, ingress: bool, path: &FieldPath, errs: &mut Sink) -> CnpPeer {
         let cidrs = nets
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| match network(c) {
-                Some(c) => Some(c),
-                None => {
+            .filter_map(|(i, c)| match c.parse::<Cidr>() {
+                Ok(c) => Some(c),
+                Err(_) => {
                     errs.push(FieldError::invalid(
                         np.index(i),
                         c,
@@ -444,25 +444,6 @@ fn peer(p: &Peer, ingress: bool, path: &FieldPath, errs: &mut Sink) -> CnpPeer {
         }
     }
     CnpPeer::DomainNames(names)
-}
-
-/// A CIDR as CEL's `isCIDR` accepts it (host bits may be set; they are cleared).
-fn network(text: &str) -> Option<Cidr> {
-    let (addr, prefix) = text.split_once('/')?;
-    let ip: std::net::IpAddr = addr.parse().ok()?;
-    let prefix: u8 = prefix.parse().ok()?;
-    let bits = if ip.is_ipv4() { 32 } else { 128 };
-    if prefix > bits {
-        return None;
-    }
-    let (family, n) = palisade_core::ip::ip_to_num(ip);
-    let width = if bits == 32 { u32::MAX as u128 } else { u128::MAX };
-    let mask = if prefix == 0 {
-        0
-    } else {
-        (u128::MAX << (bits - prefix)) & width
-    };
-    Cidr::new(palisade_core::ip::num_to_ip(family, n & mask), prefix).ok()
 }
 
 /// The CRD's pattern: labels of letters, digits, `-` and `_`, not starting or ending with
@@ -524,7 +505,7 @@ fn protocols(ps: Option<&[ProtocolMatch]>, path: &FieldPath, errs: &mut Sink) ->
     out
 }
 
-fn port_number(n: Option<i64>, path: &FieldPath, errs: &mut Sink) -> Option<u16> {
+pub(crate) fn port_number(n: Option<i64>, path: &FieldPath, errs: &mut Sink) -> Option<u16> {
     match n {
         Some(n @ 1..=65535) => Some(n as u16),
         Some(n) => {
@@ -555,13 +536,23 @@ fn port_of(port: &Port, path: &FieldPath, errs: &mut Sink) -> Option<(u16, u16)>
         return Some((n, n));
     }
     let r = port.range.as_ref()?;
-    let rp = path.key("range");
-    let start = port_number(r.start, &rp.key("start"), errs);
-    let end = port_number(r.end, &rp.key("end"), errs);
+    port_range(r.start, r.end, &path.key("range"), errs)
+}
+
+/// An inclusive range whose `start` and `end` are ports and `start < end` (the CEL rule of
+/// both API versions).
+pub(crate) fn port_range(
+    start: Option<i64>,
+    end: Option<i64>,
+    path: &FieldPath,
+    errs: &mut Sink,
+) -> Option<(u16, u16)> {
+    let start = port_number(start, &path.key("start"), errs);
+    let end = port_number(end, &path.key("end"), errs);
     let (start, end) = (start?, end?);
     if start >= end {
         errs.push(FieldError::invalid(
-            rp.clone(),
+            path.clone(),
             format!("{start}-{end}"),
             "Start port must be less than End port",
         ));
