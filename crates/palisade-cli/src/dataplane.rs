@@ -81,7 +81,7 @@ pub enum DataplaneCommand {
 
 /// Loads, compiles and renders.
 pub fn ruleset(input: &InputArgs, flags: &DataplaneFlags) -> Result<palisade_nft::Ruleset, Failure> {
-    let loaded = inputs::load(input)?;
+    let loaded = inputs::load_without_tiers(input, "dataplane")?;
     let cc = CompiledCluster::new(&loaded.cluster, &input.options());
     Ok(palisade_nft::render(&cc, &flags.options()))
 }
@@ -105,7 +105,7 @@ pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
             count,
             input,
         } => {
-            let loaded = inputs::load(input)?;
+            let loaded = inputs::load_without_tiers(input, "dataplane")?;
             let rs = palisade_nft::render(
                 &CompiledCluster::new(&loaded.cluster, &input.options()),
                 &flags.options(),

@@ -78,8 +78,6 @@ pub fn run(args: &DiffArgs) -> Result<(String, bool), Failure> {
     };
     let old = inputs::load_sources(&args.input, &old)?;
     let new = inputs::load_sources(&args.input, &new)?;
-    inputs::warn_tiers_left_out(&old);
-    inputs::warn_tiers_left_out(&new);
     let d = palisade_check::diff::diff(&old.cluster, &new.cluster, &args.input.options())?;
     let fails = match args.fail_on {
         FailOn::Opened => !d.opened.is_empty(),

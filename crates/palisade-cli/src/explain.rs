@@ -57,7 +57,7 @@ pub fn resolve(cluster: &Cluster, default_ns: &str, s: &str) -> anyhow::Result<E
 }
 
 pub fn run(args: &ExplainArgs) -> Result<(String, bool), Failure> {
-    let loaded = inputs::load_with_tiers(&args.input)?;
+    let loaded = inputs::load(&args.input)?;
     explain_loaded(&loaded.cluster, args)
 }
 

@@ -166,25 +166,25 @@ pub fn sources(paths: &[String]) -> Result<Vec<Source>, Failure> {
     Ok(out)
 }
 
+/// Loads the inputs `args` names; every tier of policy is read and applied.
 pub fn load(args: &InputArgs) -> Result<Loaded, Failure> {
-    let loaded = load_sources(args, &sources(&args.paths)?)?;
-    warn_tiers_left_out(&loaded);
-    Ok(loaded)
-}
-
-/// [`load`] for `explain`, which applies ClusterNetworkPolicies.
-pub fn load_with_tiers(args: &InputArgs) -> Result<Loaded, Failure> {
     load_sources(args, &sources(&args.paths)?)
 }
 
-/// ClusterNetworkPolicies are read and applied by `explain`; the commands built on the
-/// compiled matrix do not apply them yet (issue 11 in progress), and say so rather than
-/// answer as if they were absent without a word.
-pub fn warn_tiers_left_out(loaded: &Loaded) {
+/// [`load`] for the commands that do not apply ClusterNetworkPolicies yet (`command`
+/// names them): they say so rather than answer as if the objects were absent.
+pub fn load_without_tiers(args: &InputArgs, command: &str) -> Result<Loaded, Failure> {
+    let loaded = load(args)?;
+    warn_tiers_left_out(&loaded, command);
+    Ok(loaded)
+}
+
+/// Warns that `command` leaves the ClusterNetworkPolicies of `loaded` out.
+pub fn warn_tiers_left_out(loaded: &Loaded, command: &str) {
     let n = loaded.cluster.cluster_policies.len();
     if n > 0 {
         eprintln!(
-            "warning: {n} ClusterNetworkPolicy object(s) read but not applied by this command yet (only `explain` applies the Admin and Baseline tiers): its answer is the NetworkPolicy tier's alone"
+            "warning: {n} ClusterNetworkPolicy object(s) read but not applied by `palisade {command}` yet: its answer is the NetworkPolicy tier's alone"
         );
     }
 }

@@ -37,7 +37,7 @@ pub struct ZeroTrustArgs {
 
 pub fn run(cmd: &ScaffoldCommand) -> Result<(String, bool), Failure> {
     let ScaffoldCommand::ZeroTrust(args) = cmd;
-    let loaded = inputs::load(&args.input)?;
+    let loaded = inputs::load_without_tiers(&args.input, "scaffold")?;
     let mut opts = ScaffoldOptions {
         internet_egress: args.internet_egress,
         monitoring: args.monitoring.clone(),

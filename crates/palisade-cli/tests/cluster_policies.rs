@@ -1,6 +1,6 @@
 //! ClusterNetworkPolicy (policy.networking.k8s.io/v1alpha2) through the command line:
-//! read and validated by the loader, applied by `explain`, and named as not yet applied by
-//! the commands built on the compiled matrix. Expectations are derived by hand from the
+//! read and validated by the loader, applied by `explain` and the commands built on the
+//! compiled matrix, and named as not yet applied by the dataplane. Expectations are derived by hand from the
 //! bundled shop (examples/shop/policies.yaml: backend reaches database on 5432 through
 //! `backend-to-database` and `database-ingress`) and the API text quoted beside them.
 
@@ -154,14 +154,55 @@ spec:
     );
 }
 
-/// The commands on the compiled matrix say that they leave the tiers out.
+/// The TCP ports `analyze -o json` lists from `from` to `to` (none when the pair is absent).
+fn tcp_ports(connections: &Value, from: &str, to: &str) -> Vec<String> {
+    connections["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["from"] == from && c["to"] == to)
+        .map(|c| {
+            c["TCP"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `analyze` reads the compiled form, which applies the tiers: the Admin Deny of every
+/// namespace's pods towards the database takes away what the shop's NetworkPolicies allow
+/// it (backend on 5432, prometheus on 9187) and nothing else (frontend -> backend on 8080).
 #[test]
-fn other_commands_say_they_do_not_apply_them_yet() {
+fn analyze_applies_an_admin_deny_over_networkpolicy() {
     let dir = shop_with(ADMIN_DENY);
-    let (code, _, err) = run(&["analyze", dir.path().to_str().unwrap()]);
+    let shop = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/shop");
+    let (_, before, _) = run(&["analyze", shop, "-o", "json"]);
+    let before: Value = serde_json::from_str(&before).unwrap();
+    assert_eq!(tcp_ports(&before, "shop/backend", "shop/database"), ["5432"]);
+    assert_eq!(
+        tcp_ports(&before, "monitoring/prometheus", "shop/database"),
+        ["9187"]
+    );
+    let (code, out, err) = run(&["analyze", dir.path().to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("not applied"), "{err}");
+    let after: Value = serde_json::from_str(&out).unwrap();
+    assert!(tcp_ports(&after, "shop/backend", "shop/database").is_empty());
+    assert!(tcp_ports(&after, "monitoring/prometheus", "shop/database").is_empty());
+    assert_eq!(tcp_ports(&after, "shop/frontend", "shop/backend"), ["8080"]);
+}
+
+/// The commands that do not apply the tiers yet say so.
+#[test]
+fn the_dataplane_says_it_does_not_apply_them_yet() {
+    let dir = shop_with(ADMIN_DENY);
+    let (code, _, err) = run(&["dataplane", "render", dir.path().to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("1 ClusterNetworkPolicy object(s) read but not applied by this command yet"),
+        err.contains("1 ClusterNetworkPolicy object(s) read but not applied by `palisade dataplane` yet"),
         "{err}"
     );
 }

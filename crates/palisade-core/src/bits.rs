@@ -75,6 +75,13 @@ impl BitSet {
         }
     }
 
+    /// Removes every index of `other` (same length).
+    pub fn subtract(&mut self, other: &BitSet) {
+        for (a, b) in self.words.iter_mut().zip(&other.words) {
+            *a &= !*b;
+        }
+    }
+
     /// `self |= a & b`.
     pub fn union_with_and(&mut self, a: &BitSet, b: &BitSet) {
         for ((x, y), z) in self.words.iter_mut().zip(&a.words).zip(&b.words) {

@@ -136,7 +136,8 @@ pub enum DecidedBy {
     ClusterPolicy(Tier, usize, usize, Action),
     /// The NetworkPolicies that isolate the pod.
     NetworkPolicy,
-    /// Traffic between the pod and its own node (NetworkPolicy tier: always allowed).
+    /// Traffic between the pod and its own node: always allowed once some policy of any
+    /// tier applies to the pod, before the Admin tier is read.
     NodeLocal,
 }
 
@@ -262,6 +263,11 @@ impl Ctx<'_> {
             decided_by: DecidedBy::Default,
             allowed: true,
         };
+        // 0. A pod and its own node, when some policy of any tier applies to the pod.
+        if trace.node_local.is_some() && (isolated || self.tiers_pick(pod)) {
+            trace.decided_by = DecidedBy::NodeLocal;
+            return trace;
+        }
         // 1. Admin tier.
         let (admin, decided) = self.tier(Tier::Admin, dir, pod, peer, destination, protocol, port);
         trace.admin = admin;
@@ -270,16 +276,8 @@ impl Ctx<'_> {
         }
         // 2. NetworkPolicy, for the pods it isolates.
         if isolated {
-            let (by, allowed) = if trace.node_local.is_some() {
-                (DecidedBy::NodeLocal, true)
-            } else {
-                (
-                    DecidedBy::NetworkPolicy,
-                    trace.policies.iter().any(PolicyTrace::allows),
-                )
-            };
-            trace.decided_by = by;
-            trace.allowed = allowed;
+            trace.decided_by = DecidedBy::NetworkPolicy;
+            trace.allowed = trace.policies.iter().any(PolicyTrace::allows);
             return trace;
         }
         // 3. Baseline tier, then the default.
@@ -289,6 +287,15 @@ impl Ctx<'_> {
             Some(d) => trace.decided(d),
             None => trace,
         }
+    }
+
+    /// Whether some ClusterNetworkPolicy's subject picks `pod`.
+    fn tiers_pick(&self, pod: &Pod) -> bool {
+        let ns_labels = self.cluster.namespace_labels(&pod.namespace);
+        self.cluster
+            .cluster_policies
+            .iter()
+            .any(|c| c.subject.picks(pod, ns_labels))
     }
 
     /// One tier for `pod`'s side: the CNPs selecting it in order, each rule in order, up to

@@ -18,7 +18,7 @@
 use std::net::IpAddr;
 
 use crate::ip::Cidr;
-use crate::model::{Cluster, Labels, Pod, Protocol};
+use crate::model::{Cluster, Labels, Pod, PolicyPort, PortMatch, Protocol};
 use crate::selector::LabelSelector;
 
 /// The tier of a ClusterNetworkPolicy.
@@ -242,12 +242,45 @@ impl CnpRule {
         port: u16,
         dst: Option<&Pod>,
     ) -> bool {
-        let fail_closed = self.action != Action::Accept && self.peers.contains(&CnpPeer::Unknown);
+        let fail_closed = self.fails_closed();
         let peer = fail_closed || self.peers.iter().any(|p| p.matches(cluster, end));
         let ports = fail_closed
             || self.protocols.is_empty()
             || self.protocols.iter().any(|p| p.matches(protocol, port, dst));
         peer && ports
+    }
+
+    /// Whether an `Unknown` peer makes the rule match every connection (Deny and Pass
+    /// rules fail closed).
+    pub fn fails_closed(&self) -> bool {
+        self.action != Action::Accept && self.peers.contains(&CnpPeer::Unknown)
+    }
+
+    /// `protocols` as NetworkPolicy port entries, which match the same connections: a
+    /// named port stands for that name under each protocol. Empty (every connection) when
+    /// the rule has none or fails closed.
+    pub fn policy_ports(&self) -> Vec<PolicyPort> {
+        if self.fails_closed() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for p in &self.protocols {
+            match p {
+                CnpPort::Ports(protocol, None) => out.push(PolicyPort {
+                    protocol: *protocol,
+                    port: PortMatch::All,
+                }),
+                CnpPort::Ports(protocol, Some((lo, hi))) => out.push(PolicyPort {
+                    protocol: *protocol,
+                    port: PortMatch::Range(*lo, *hi),
+                }),
+                CnpPort::Named(name) => out.extend(Protocol::ALL.map(|protocol| PolicyPort {
+                    protocol,
+                    port: PortMatch::Named(name.clone()),
+                })),
+            }
+        }
+        out
     }
 
     /// The action taken when the rule matches: a Pass rule that fails closed denies.

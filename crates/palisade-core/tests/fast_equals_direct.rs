@@ -10,7 +10,9 @@
 //! a failure is reported as a small cluster, not as a seed.
 
 use palisade_core::{Cluster, IpBlockPods, Options};
-use palisade_synth::small::{assemble, externals, matrix_equals_direct, namespaces, pod, policy, Choices};
+use palisade_synth::small::{
+    assemble, cluster_policy, externals, matrix_equals_direct, namespaces, pod, policy, Choices,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
 
@@ -19,16 +21,17 @@ fn choices(most: usize) -> impl Strategy<Value = Vec<u64>> {
     prop::collection::vec(any::<u64>(), 0..most)
 }
 
-/// Random small clusters (3–10 pods, up to 5 policies) that shrink toward fewer pods,
-/// policies, rules and labels.
+/// Random small clusters (3–10 pods, up to 5 policies, up to 3 ClusterNetworkPolicies)
+/// that shrink toward fewer pods, policies, rules and labels.
 fn clusters() -> impl Strategy<Value = Cluster> {
     (
         choices(20),
         prop::collection::vec(choices(16), 3..=10),
         prop::collection::vec(choices(120), 0..=5),
         choices(5),
+        prop::collection::vec(choices(120), 0..=3),
     )
-        .prop_map(|(ns, pods, policies, ext)| {
+        .prop_map(|(ns, pods, policies, ext, tiered)| {
             assemble(
                 namespaces(&mut Choices(&ns)),
                 pods.iter()
@@ -41,6 +44,11 @@ fn clusters() -> impl Strategy<Value = Cluster> {
                     .map(|(i, c)| policy(&mut Choices(c), i))
                     .collect(),
                 externals(&mut Choices(&ext)),
+                tiered
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| cluster_policy(&mut Choices(c), i))
+                    .collect(),
             )
         })
 }
@@ -94,5 +102,6 @@ fn failing_clusters_shrink_to_a_minimal_one() {
         assert!(p.ingress.iter().all(|r| r.ports.is_empty()), "{why}");
         assert!(p.egress.is_empty(), "{why}");
         assert!(minimal.externals.is_empty(), "{why}");
+        assert!(minimal.cluster_policies.is_empty(), "{why}");
     }
 }

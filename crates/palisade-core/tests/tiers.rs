@@ -406,3 +406,76 @@ fn host_network_pods_and_self_traffic_are_not_subject() {
     assert!(e.allowed);
     assert_eq!(e.ingress.decided_by, DecidedBy::Default);
 }
+
+/// The compiled form, on a case the random clusters rarely draw: "destinationNamedPort …
+/// matches traffic on the named port of the destination pod" and ranges that cover every
+/// other TCP port. With all three as Deny rules, x/a reaches y/b on no TCP port at all
+/// (80 is `web` on y/b), but on every UDP port. The any-port matrix must not let the
+/// named port's class stand for its numeric group (it would see port 80 with no rule).
+#[test]
+fn a_named_port_deny_leaves_no_tcp_port_open_in_the_any_port_matrix() {
+    let mut web = rule(Action::Deny, vec![from_ns("x")]);
+    web.protocols = vec![CnpPort::Named("web".into())];
+    let mut below = rule(Action::Deny, vec![from_ns("x")]);
+    below.protocols = vec![CnpPort::Ports(Protocol::Tcp, Some((1, 79)))];
+    let mut above = rule(Action::Deny, vec![from_ns("x")]);
+    above.protocols = vec![CnpPort::Ports(Protocol::Tcp, Some((81, 65535)))];
+    let c = cluster(
+        vec![],
+        vec![cnp(
+            "tcp",
+            Tier::Baseline,
+            1,
+            "y",
+            vec![web, below, above],
+            vec![],
+        )],
+    );
+    for port in [1, 79, 80, 81, 65535] {
+        assert!(!check(&c, 0, 1, port).allowed, "{port}");
+    }
+    let compiled = compile(&c, &Options::default());
+    let (a, b) = (compiled.pod_class(0), compiled.pod_class(1));
+    assert!(!compiled.any_port_matrix(Protocol::Tcp).get(a, b));
+    assert!(compiled.any_port_matrix(Protocol::Udp).get(a, b));
+    assert!(
+        compiled.any_port_matrix(Protocol::Tcp).get(b, a),
+        "y/b is not the subject"
+    );
+}
+
+/// Palisade's decision (README, "ClusterNetworkPolicy"), not an API sentence: traffic
+/// between a pod and its own node stays allowed, before the Admin tier, once a policy of
+/// any tier applies to the pod (NetworkPolicy: "traffic to and from the node where a Pod is
+/// running is always allowed"; kubelet probes and node-local agents keep working). An
+/// Admin Deny of all egress to 0.0.0.0/0 from x therefore still lets x/a reach the
+/// host-network pod of its own node, but not the one of another node; the compiled form
+/// agrees through its node ties.
+#[test]
+fn a_pod_and_its_own_node_stay_allowed_under_an_admin_deny() {
+    let deny_all = rule(
+        Action::Deny,
+        vec![CnpPeer::Networks(vec!["0.0.0.0/0".parse().unwrap()])],
+    );
+    let mut c = cluster(
+        vec![],
+        vec![cnp("lockdown", Tier::Admin, 1, "x", vec![], vec![deny_all])],
+    );
+    c.pods[0].node = Some("n0".into());
+    for (name, node, ip) in [("h0", "n0", "10.9.0.1"), ("h1", "n1", "10.9.0.2")] {
+        let mut h = pod("z", name, "host", ip);
+        h.host_network = true;
+        h.node = Some(node.into());
+        c.pods.push(h);
+    }
+    let own = check(&c, 0, 3, 10250);
+    assert!(own.allowed);
+    assert_eq!(own.egress.decided_by, DecidedBy::NodeLocal);
+    assert!(!check(&c, 0, 4, 10250).allowed, "another node's address");
+    assert!(!check(&c, 0, 1, 80).allowed, "a pod address is inside 0.0.0.0/0");
+    let compiled = compile(&c, &Options::default());
+    assert!(compiled.node_local(0, 3));
+    assert!(!compiled.node_local(0, 4));
+    let m = compiled.port_matrix(Protocol::Tcp, 10250).unwrap();
+    assert!(!m.get(compiled.pod_class(0), compiled.pod_class(4)));
+}

@@ -189,15 +189,18 @@ fn rules(rng: &mut impl Choose) -> Vec<Rule> {
         .collect()
 }
 
-/// A small random cluster (3 namespaces, 2 nodes, 3–10 pods, up to 5 policies, up to 5 externals)
-/// over a few labels, ports and nested CIDRs, so that selectors, ipBlocks and ports often
-/// meet. Every choice comes from `rng`.
+/// A small random cluster (3 namespaces, 2 nodes, 3–10 pods, up to 5 policies, up to 5
+/// externals, up to 3 ClusterNetworkPolicies) over a few labels, ports and nested CIDRs, so
+/// that selectors, ipBlocks and ports often meet. Every choice comes from `rng`.
 pub fn cluster(rng: &mut impl Choose) -> Cluster {
     let namespaces = namespaces(rng);
     let pods = (0..3 + rng.below(8)).map(|i| pod(rng, i as usize)).collect();
     let policies = (0..rng.below(6)).map(|i| policy(rng, i as usize)).collect();
     let externals = externals(rng);
-    assemble(namespaces, pods, policies, externals)
+    let tiered = (0..rng.below(4))
+        .map(|i| cluster_policy(rng, i as usize))
+        .collect();
+    assemble(namespaces, pods, policies, externals, tiered)
 }
 
 /// A cluster of these parts, on the generator's two nodes.
@@ -206,18 +209,19 @@ pub fn assemble(
     pods: Vec<Pod>,
     policies: Vec<Policy>,
     externals: Vec<External>,
+    cluster_policies: Vec<ClusterPolicy>,
 ) -> Cluster {
     // Node n0 shares an address with pods (hostNetwork pods on it without a nodeName);
     // n1's addresses are external ones.
     let nodes = vec![
         Node {
             name: "n0".into(),
-            labels: Labels::new(),
+            labels: [("tier".to_string(), "a".to_string())].into_iter().collect(),
             addresses: vec!["10.1.1.8".parse().unwrap()],
         },
         Node {
             name: "n1".into(),
-            labels: Labels::new(),
+            labels: [("tier".to_string(), "b".to_string())].into_iter().collect(),
             addresses: vec!["192.168.1.7".parse().unwrap(), "fd00::5".parse().unwrap()],
         },
     ];
@@ -227,7 +231,7 @@ pub fn assemble(
         policies,
         externals,
         nodes,
-        cluster_policies: Vec::new(),
+        cluster_policies,
     }
 }
 
@@ -297,6 +301,75 @@ pub fn policy(rng: &mut impl Choose, i: usize) -> Policy {
         types,
         ingress,
         egress,
+    }
+}
+
+/// ClusterNetworkPolicy number `i`: tier, a priority among three (so that ties happen),
+/// subject, and up to two rules each way with every kind of peer, action and port.
+pub fn cluster_policy(rng: &mut impl Choose, i: usize) -> ClusterPolicy {
+    let tier = *rng.pick(&[Tier::Admin, Tier::Baseline]);
+    let priority = rng.below(3) as u16;
+    let subject = if rng.chance(50) {
+        CnpSubject::Pods {
+            namespaces: selector(rng),
+            pods: selector(rng),
+        }
+    } else {
+        CnpSubject::Namespaces(selector(rng))
+    };
+    let ingress = cnp_rules(rng, true);
+    let egress = cnp_rules(rng, false);
+    ClusterPolicy {
+        name: format!("cnp{i}"),
+        tier,
+        priority,
+        subject,
+        ingress,
+        egress,
+    }
+}
+
+fn cnp_rules(rng: &mut impl Choose, ingress: bool) -> Vec<CnpRule> {
+    (0..rng.below(3))
+        .map(|_| CnpRule {
+            name: None,
+            action: *rng.pick(&[Action::Accept, Action::Deny, Action::Pass]),
+            peers: (0..1 + rng.below(2)).map(|_| cnp_peer(rng, ingress)).collect(),
+            protocols: (0..rng.below(3)).map(|_| cnp_port(rng)).collect(),
+        })
+        .collect()
+}
+
+fn cnp_peer(rng: &mut impl Choose, ingress: bool) -> CnpPeer {
+    let kinds = if ingress { 2 } else { 5 };
+    if rng.chance(3) {
+        return CnpPeer::Unknown;
+    }
+    match rng.below(kinds) {
+        0 => CnpPeer::Namespaces(selector(rng)),
+        1 => CnpPeer::Pods {
+            namespaces: selector(rng),
+            pods: selector(rng),
+        },
+        2 => CnpPeer::Networks((0..1 + rng.below(2)).map(|_| cidr(rng)).collect()),
+        3 => CnpPeer::Nodes(selector(rng)),
+        _ => CnpPeer::DomainNames(vec!["example.com".into()]),
+    }
+}
+
+fn cnp_port(rng: &mut impl Choose) -> CnpPort {
+    let protocol = *rng.pick(&[Protocol::Tcp, Protocol::Tcp, Protocol::Udp, Protocol::Sctp]);
+    match rng.below(4) {
+        0 => CnpPort::Ports(protocol, None),
+        1 => CnpPort::Named(rng.pick(&PORT_NAMES).to_string()),
+        2 => {
+            let lo = *rng.pick(&PORTS);
+            CnpPort::Ports(protocol, Some((lo, lo + rng.below(20) as u16)))
+        }
+        _ => {
+            let p = *rng.pick(&PORTS);
+            CnpPort::Ports(protocol, Some((p, p)))
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::bits::BitSet;
 use crate::ip::{ip_to_num, Family};
-use crate::model::{Cluster, IpBlock, IpBlockPods, Options};
+use crate::model::{Cluster, IpBlock, IpBlockPods, Options, Pod};
 
 /// ipBlock signatures (compile's fourth phase): endpoints matched by the same ipBlocks
 /// share a signature.
@@ -17,11 +17,22 @@ pub(super) struct IpSignatures {
 }
 
 pub(super) fn ip_signatures(cluster: &Cluster, options: &Options, blocks: &[&IpBlock]) -> IpSignatures {
+    let match_pods = options.ipblock_pods == IpBlockPods::Match;
+    ip_signatures_where(cluster, |p| p.host_network || match_pods, blocks)
+}
+
+/// ipBlock signatures where the pods `looks_up` accepts are matched by their addresses
+/// (the others match no block).
+pub(super) fn ip_signatures_where(
+    cluster: &Cluster,
+    looks_up: impl Fn(&Pod) -> bool,
+    blocks: &[&IpBlock],
+) -> IpSignatures {
     let pods = cluster.pods.len();
     let looked_up = cluster
         .pods
         .iter()
-        .filter(|p| p.host_network || options.ipblock_pods == IpBlockPods::Match)
+        .filter(|p| looks_up(p))
         .flat_map(|p| p.ips.iter().copied())
         .chain(
             cluster
@@ -39,7 +50,7 @@ pub(super) fn ip_signatures(cluster: &Cluster, options: &Options, blocks: &[&IpB
     let empty = intern(BitSet::new(blocks.len()));
     let mut of_endpoint = vec![empty; pods + cluster.externals.len()];
     for (i, pod) in cluster.pods.iter().enumerate() {
-        if pod.host_network || options.ipblock_pods == IpBlockPods::Match {
+        if looks_up(pod) {
             let mut s = BitSet::new(blocks.len());
             for ip in &pod.ips {
                 s.union_with(ip_index.lookup(*ip));

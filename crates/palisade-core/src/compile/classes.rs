@@ -18,6 +18,8 @@ pub(super) struct ClassKeys<'a, 'c> {
     pub(super) ipsigs: &'a IpSignatures,
     pub(super) named_sigs: &'a [Vec<(String, Protocol, u16)>],
     pub(super) endpoint_named: &'a [usize],
+    /// ClusterNetworkPolicy address signatures.
+    pub(super) cnp: &'a [usize],
 }
 
 /// The endpoint classes (compile's sixth phase), with what each class was keyed by.
@@ -29,17 +31,20 @@ pub(super) struct FoundClasses {
     pub(super) group_sig: Vec<Option<usize>>,
     /// Each class's ipBlock signature.
     pub(super) ipsig: Vec<usize>,
+    /// Each class's ClusterNetworkPolicy address signature.
+    pub(super) cnp_sig: Vec<usize>,
 }
 
 pub(super) fn endpoint_classes(cluster: &Cluster, keys: &ClassKeys<'_, '_>) -> FoundClasses {
     let pods = cluster.pods.len();
     let endpoints = keys.endpoint_named.len();
-    let mut ids: HashMap<(ClassKind, usize, usize, usize), usize> = HashMap::new();
+    let mut ids: HashMap<(ClassKind, usize, usize, usize, usize), usize> = HashMap::new();
     let mut out = FoundClasses {
         classes: Vec::new(),
         of_endpoint: vec![0usize; endpoints],
         group_sig: Vec::new(),
         ipsig: Vec::new(),
+        cnp_sig: Vec::new(),
     };
     for e in 0..endpoints {
         let (kind, gsig) = if e >= pods {
@@ -52,16 +57,19 @@ pub(super) fn endpoint_classes(cluster: &Cluster, keys: &ClassKeys<'_, '_>) -> F
         };
         let ipsig = keys.ipsigs.of_endpoint[e];
         let named = keys.endpoint_named[e];
-        let c = *ids.entry((kind, gsig, ipsig, named)).or_insert_with(|| {
+        let cnp = keys.cnp[e];
+        let c = *ids.entry((kind, gsig, ipsig, named, cnp)).or_insert_with(|| {
             out.classes.push(Class {
                 kind,
                 members: Vec::new(),
                 ingress_policies: Vec::new(),
                 egress_policies: Vec::new(),
+                cluster_policies: Vec::new(),
                 named_ports: keys.named_sigs[named].clone(),
             });
             out.group_sig.push((kind == ClassKind::Pod).then_some(gsig));
             out.ipsig.push(ipsig);
+            out.cnp_sig.push(cnp);
             out.classes.len() - 1
         });
         out.classes[c].members.push(e);
@@ -101,15 +109,16 @@ pub(super) fn token_and_block_classes(
     (token_classes, block_classes)
 }
 
-/// Whether each label group is selected by some policy (isolated in some direction).
+/// Whether each label group is selected by some policy of any tier (a NetworkPolicy's
+/// podSelector or a ClusterNetworkPolicy's subject, among `policy_tokens`).
 pub(super) fn group_isolated(
     group_sig: &[usize],
     sig_tokens: &[Vec<u32>],
-    policy_token: &[usize],
+    policy_tokens: impl Iterator<Item = usize>,
     tokens: usize,
 ) -> Vec<bool> {
     let mut is_policy = vec![false; tokens];
-    for &t in policy_token {
+    for t in policy_tokens {
         is_policy[t] = true;
     }
     group_sig

@@ -46,6 +46,21 @@ pub(super) fn label_groups(cluster: &Cluster, endpoints: usize) -> LabelGroups<'
     out
 }
 
+impl LabelGroups<'_> {
+    /// The groups of namespace `ns` whose labels `sel` picks (`None`: all of them).
+    pub(super) fn select_in(&self, sel: Option<&LabelSelector>, ns: &str) -> Vec<usize> {
+        self.in_ns
+            .get(ns)
+            .map(|gs| {
+                gs.iter()
+                    .copied()
+                    .filter(|&g| sel.is_none_or(|s| s.matches(self.labels[g])))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 /// A peer of a rule, before classes exist: a selector token (pod peers) or an ipBlock.
 pub(super) enum PeerRef {
     Token(usize),
@@ -69,18 +84,7 @@ pub(super) fn selector_tokens<'c>(cluster: &'c Cluster, groups: &LabelGroups<'c>
     let mut ns_sel_memo: HashMap<&LabelSelector, Vec<&str>> = HashMap::new();
     let mut peer_memo: HashMap<(Option<&LabelSelector>, Option<&LabelSelector>, &str), usize> =
         HashMap::new();
-    let select_in = |sel: Option<&LabelSelector>, ns: &str| -> Vec<usize> {
-        groups
-            .in_ns
-            .get(ns)
-            .map(|gs| {
-                gs.iter()
-                    .copied()
-                    .filter(|&g| sel.is_none_or(|s| s.matches(groups.labels[g])))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let select_in = |sel: Option<&LabelSelector>, ns: &str| groups.select_in(sel, ns);
     let mut out = Tokens {
         groups: Vec::new(),
         of_policy: Vec::with_capacity(cluster.policies.len()),

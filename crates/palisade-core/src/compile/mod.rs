@@ -13,12 +13,15 @@ mod classes;
 mod groups;
 mod policies;
 mod ports;
+mod tiers;
 
 use addresses::ip_signatures;
 use classes::{endpoint_classes, group_isolated, node_ties, token_and_block_classes, ClassKeys};
 use groups::{group_signatures, label_groups, selector_tokens};
 use policies::compile_policies;
 use ports::{named_port_signatures, port_classes};
+use tiers::{cluster_policy_tokens, cnp_address_classes, cnp_addresses, compile_cluster_policies};
+pub use tiers::{CompiledClusterPolicy, TierRule};
 
 /// What kind of endpoint a class holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -42,6 +45,9 @@ pub struct Class {
     pub ingress_policies: Vec<usize>,
     /// Policies (indices) that select this class for egress.
     pub egress_policies: Vec<usize>,
+    /// ClusterNetworkPolicies (indices) whose subject picks this class, in the order they
+    /// are read: the Admin tier by priority and name, then the Baseline tier.
+    pub cluster_policies: Vec<usize>,
     /// Named container ports referenced by some policy, as the members declare them.
     pub named_ports: Vec<(String, Protocol, u16)>,
 }
@@ -123,6 +129,8 @@ pub struct Compiled {
     pub endpoint_class: Vec<usize>,
     /// Each policy of the cluster, compiled (same indices as `Cluster::policies`).
     pub policies: Vec<CompiledPolicy>,
+    /// Each ClusterNetworkPolicy, compiled (same indices as `Cluster::cluster_policies`).
+    pub cluster_policies: Vec<CompiledClusterPolicy>,
     /// The port classes of TCP, UDP and SCTP (by [`Protocol::index`]).
     pub ports: [PortSpace; 3],
     /// For each (named port, protocol) referenced: per port class, the classes whose
@@ -262,24 +270,24 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
     let endpoints = pods + cluster.externals.len();
     // 1. Label groups: selectable pods with the same namespace and labels.
     let groups = label_groups(cluster, endpoints);
-    // 2. Selector tokens: each policy's podSelector, and each distinct pod/namespace peer.
-    let tokens = selector_tokens(cluster, &groups);
+    // 2. Selector tokens: each policy's podSelector, each distinct pod/namespace peer, and
+    //    the same of ClusterNetworkPolicies (subjects and peers).
+    let mut tokens = selector_tokens(cluster, &groups);
+    let mut cnp_tokens = cluster_policy_tokens(cluster, &groups, &mut tokens.groups);
     // 3. Group signatures: the tokens a group belongs to.
     let sigs = group_signatures(&tokens.groups, groups.ns.len());
-    // 4. ipBlock signatures of endpoints.
+    // 4. ipBlock signatures of endpoints, and their ClusterNetworkPolicy address signatures
+    //    (`networks` and `nodes` peers).
     let ipsigs = ip_signatures(cluster, options, &tokens.blocks);
-    // 5. Named ports that policies reference.
-    let (named_sigs, endpoint_named) = named_port_signatures(cluster, endpoints);
+    let cnp_addrs = cnp_addresses(cluster, &cnp_tokens);
+    // 5. Named ports that policies of either kind reference.
+    let (named_sigs, endpoint_named) = named_port_signatures(cluster, cnp_tokens.all_ports(), endpoints);
     // 6. Classes: endpoints alike in all of the above; each endpoint's tie to a node
     //    is kept beside them.
+    let policy_tokens = tokens.of_policy.iter().chain(&cnp_tokens.subject).copied();
     let ties = node_ties(
         cluster,
-        &group_isolated(
-            &sigs.of_group,
-            &sigs.tokens,
-            &tokens.of_policy,
-            tokens.groups.len(),
-        ),
+        &group_isolated(&sigs.of_group, &sigs.tokens, policy_tokens, tokens.groups.len()),
         &groups.of_endpoint,
     );
     let keys = ClassKeys {
@@ -288,10 +296,12 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
         ipsigs: &ipsigs,
         named_sigs: &named_sigs,
         endpoint_named: &endpoint_named,
+        cnp: &cnp_addrs.of_endpoint,
     };
     let mut found = endpoint_classes(cluster, &keys);
     let (token_classes, block_classes) = token_and_block_classes(&found, &sigs, &ipsigs, &tokens);
-    // 7. Policies and rules over classes.
+    let address_classes = cnp_address_classes(&found.cnp_sig, &cnp_addrs, &cnp_tokens);
+    // 7. Policies and rules over classes, then ClusterNetworkPolicies.
     let mut policies = compile_policies(
         cluster,
         &mut found.classes,
@@ -299,14 +309,22 @@ pub fn compile(cluster: &Cluster, options: &Options) -> Compiled {
         &token_classes,
         &block_classes,
     );
+    let mut cluster_policies = compile_cluster_policies(
+        cluster,
+        &mut found.classes,
+        &mut cnp_tokens,
+        &token_classes,
+        &address_classes,
+    );
     // 8. Port classes, and the ones each rule's numeric items cover.
-    let (ports, named) = port_classes(cluster, &found.classes, &mut policies);
+    let (ports, named) = port_classes(cluster, &found.classes, &mut policies, &mut cluster_policies);
     Compiled {
         options: options.clone(),
         pods,
         classes: found.classes,
         endpoint_class: found.of_endpoint,
         policies,
+        cluster_policies,
         ports,
         named,
         endpoint_node: ties.of,

@@ -10,18 +10,15 @@ use crate::model::{Cluster, PolicyPort, PortMatch, Protocol};
 /// The named ports some policy references, as each endpoint declares them: distinct
 /// signatures (the first is the empty one) and each endpoint's signature.
 #[allow(clippy::type_complexity)]
-pub(super) fn named_port_signatures(
-    cluster: &Cluster,
+pub(super) fn named_port_signatures<'a>(
+    cluster: &'a Cluster,
+    cluster_policy_ports: impl Iterator<Item = &'a PolicyPort>,
     endpoints: usize,
 ) -> (Vec<Vec<(String, Protocol, u16)>>, Vec<usize>) {
     let mut referenced: BTreeSet<(&str, Protocol)> = BTreeSet::new();
-    for policy in &cluster.policies {
-        for rule in policy.ingress.iter().chain(&policy.egress) {
-            for p in &rule.ports {
-                if let PortMatch::Named(n) = &p.port {
-                    referenced.insert((n.as_str(), p.protocol));
-                }
-            }
+    for p in policy_ports(cluster).chain(cluster_policy_ports) {
+        if let PortMatch::Named(n) = &p.port {
+            referenced.insert((n.as_str(), p.protocol));
         }
     }
     let mut named_sig_ids: HashMap<Vec<(String, Protocol, u16)>, usize> = HashMap::new();
@@ -55,6 +52,15 @@ pub(super) fn named_port_signatures(
     (named_sigs, endpoint_named)
 }
 
+/// Every port entry of every NetworkPolicy rule.
+fn policy_ports(cluster: &Cluster) -> impl Iterator<Item = &PolicyPort> {
+    cluster
+        .policies
+        .iter()
+        .flat_map(|p| p.ingress.iter().chain(&p.egress))
+        .flat_map(|r| &r.ports)
+}
+
 /// For each (named port, protocol): per port class, the classes whose members resolve the
 /// name to a port of that class.
 pub(super) type NamedPorts = [HashMap<String, HashMap<usize, BitSet>>; 3];
@@ -65,12 +71,23 @@ pub(super) fn port_classes(
     cluster: &Cluster,
     classes: &[Class],
     policies: &mut [CompiledPolicy],
+    cluster_policies: &mut [CompiledClusterPolicy],
 ) -> ([PortSpace; 3], NamedPorts) {
     let n = classes.len();
-    let ports = Protocol::ALL.map(|proto| port_space(cluster, classes, proto));
+    let tiered: Vec<&PolicyPort> = cluster_policies
+        .iter()
+        .flat_map(|c| c.ingress.iter().chain(&c.egress))
+        .flat_map(|r| &r.rule.ports)
+        .collect();
+    let ports = Protocol::ALL.map(|proto| port_space(cluster, &tiered, classes, proto));
+    let tiered_rules = cluster_policies
+        .iter_mut()
+        .flat_map(|c| c.ingress.iter_mut().chain(c.egress.iter_mut()))
+        .map(|r| &mut r.rule);
     for rule in policies
         .iter_mut()
         .flat_map(|p| p.ingress.iter_mut().chain(p.egress.iter_mut()))
+        .chain(tiered_rules)
     {
         rule.numeric = Protocol::ALL.map(|proto| numeric_cover(&ports[proto.index()], &rule.ports, proto));
     }
@@ -141,15 +158,17 @@ pub(super) fn toggle(h: (u64, u64), i: usize) -> (u64, u64) {
 
 /// Cuts 1..=65535 of one protocol at every range boundary and every resolved named port,
 /// then merges the pieces that every rule treats alike.
-pub(super) fn port_space(cluster: &Cluster, classes: &[Class], proto: Protocol) -> PortSpace {
+pub(super) fn port_space(
+    cluster: &Cluster,
+    cluster_policy_ports: &[&PolicyPort],
+    classes: &[Class],
+    proto: Protocol,
+) -> PortSpace {
     let mut ranges: BTreeSet<(u16, u16)> = BTreeSet::new();
-    for policy in &cluster.policies {
-        for rule in policy.ingress.iter().chain(&policy.egress) {
-            for p in rule.ports.iter().filter(|p| p.protocol == proto) {
-                if let PortMatch::Range(lo, hi) = p.port {
-                    ranges.insert((lo, hi));
-                }
-            }
+    let all = policy_ports(cluster).chain(cluster_policy_ports.iter().copied());
+    for p in all.filter(|p| p.protocol == proto) {
+        if let PortMatch::Range(lo, hi) = p.port {
+            ranges.insert((lo, hi));
         }
     }
     let named_ports: BTreeSet<u16> = classes

@@ -11,11 +11,15 @@ use rayon::prelude::*;
 use crate::bits::{transpose_into, BitMatrix, BitSet};
 use crate::compile::{ClassKind, Compiled, CompiledRule};
 use crate::model::{PortMatch, Protocol};
+use crate::tiers::Tier;
+
+mod tiers;
+use tiers::SideRules;
 
 /// Whether named port items resolve (a real port class) or match nothing (the numeric
 /// part of a port class group, for destinations whose named ports are elsewhere).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Named {
+pub(crate) enum Named {
     Resolve,
     Ignore,
 }
@@ -43,15 +47,18 @@ impl Compiled {
         let (rows, index) = self.ingress_rows(proto, q, named);
         let refs: Vec<&BitSet> = index.iter().map(|&i| &rows[i]).collect();
         transpose_into(&refs, scratch);
-        let mut egress_memo: HashMap<&[usize], BitSet> = HashMap::new();
+        let mut egress_memo: HashMap<(&[usize], &[usize]), BitSet> = HashMap::new();
         let full = BitSet::full(n);
         for (s, class) in self.classes.iter().enumerate() {
-            let row = if class.egress_policies.is_empty() {
+            let row = if class.egress_policies.is_empty() && !self.has_tier_rules(class, false) {
                 &full
             } else {
                 egress_memo
-                    .entry(class.egress_policies.as_slice())
-                    .or_insert_with(|| self.egress_row(&class.egress_policies, proto, q, named))
+                    .entry((
+                        class.cluster_policies.as_slice(),
+                        class.egress_policies.as_slice(),
+                    ))
+                    .or_insert_with(|| self.egress_side(s, proto, q, named))
             };
             acc.rows[s].union_with_and(row, &scratch.rows[s]);
         }
@@ -68,8 +75,8 @@ impl Compiled {
         let mut ingress = BitMatrix::new(n);
         transpose_into(&refs, &mut ingress);
         let mut egress = BitMatrix::new(n);
-        for (s, class) in self.classes.iter().enumerate() {
-            egress.rows[s] = self.egress_row(&class.egress_policies, proto, q, Named::Resolve);
+        for s in 0..n {
+            egress.rows[s] = self.egress_side(s, proto, q, Named::Resolve);
         }
         (egress, ingress)
     }
@@ -94,6 +101,12 @@ impl Compiled {
         let space = self.port_space(proto);
         // One port class of each numeric group stands for the group.
         let mut full: Vec<(usize, Named)> = Vec::new();
+        if self.tiers_name_ports() {
+            // A named port in a Deny or Pass rule can take verdicts away: every port class
+            // in full.
+            full.extend((0..space.classes.len()).map(|q| (q, Named::Resolve)));
+            return self.union_of(proto, &full);
+        }
         for (q, &g) in space.numeric_group.iter().enumerate() {
             if g == full.len() {
                 full.push((q, Named::Ignore));
@@ -173,20 +186,8 @@ impl Compiled {
 
     /// The sources destination class `d` admits on port class `q` (`None`: everything).
     fn ingress_row_of(&self, d: usize, proto: Protocol, q: usize) -> Option<BitSet> {
-        let class = &self.classes[d];
-        if class.ingress_policies.is_empty() {
-            return None;
-        }
-        let names = self.names_at(d, proto, q, Named::Resolve);
-        let mut row = BitSet::new(self.classes.len());
-        for &p in &class.ingress_policies {
-            for r in &self.policies[p].ingress {
-                if Self::rule_applies(r, proto, q, &names) {
-                    row.union_with(&r.peers);
-                }
-            }
-        }
-        Some(row)
+        let key = self.ingress_key(d, proto, q, Named::Resolve)?;
+        Some(self.ingress_row_for(&key))
     }
 
     /// Whether egress policies `policies` admit destination class `d` on port class `q`.
@@ -232,15 +233,33 @@ impl Compiled {
         let n = self.classes.len();
         let mut rows = vec![BitSet::full(n)];
         let mut index = Vec::with_capacity(n);
-        let mut memo: HashMap<Vec<(usize, usize)>, usize> = HashMap::new();
-        for (d, class) in self.classes.iter().enumerate() {
-            if class.ingress_policies.is_empty() {
+        let mut memo: HashMap<IngressKey, usize> = HashMap::new();
+        for d in 0..n {
+            let Some(key) = self.ingress_key(d, proto, q, named) else {
                 index.push(0);
                 continue;
-            }
-            let names = self.names_at(d, proto, q, named);
-            let names = names.as_slice();
-            let applicable: Vec<(usize, usize)> = class
+            };
+            let i = *memo.entry(key).or_insert_with_key(|key| {
+                rows.push(self.ingress_row_for(key));
+                rows.len() - 1
+            });
+            index.push(i);
+        }
+        (rows, index)
+    }
+
+    /// The rules that apply to the ingress of class `d` on port class `q`, tier by tier
+    /// (`None` when nothing applies to its ingress: it admits everything).
+    fn ingress_key(&self, d: usize, proto: Protocol, q: usize, named: Named) -> Option<IngressKey> {
+        let class = &self.classes[d];
+        let tiered = self.has_tier_rules(class, true);
+        if class.ingress_policies.is_empty() && !tiered {
+            return None;
+        }
+        let names = self.names_at(d, proto, q, named);
+        let names = names.as_slice();
+        let np = (!class.ingress_policies.is_empty()).then(|| {
+            class
                 .ingress_policies
                 .iter()
                 .flat_map(|&p| {
@@ -251,18 +270,51 @@ impl Compiled {
                         .filter(move |(_, r)| Self::rule_applies(r, proto, q, names))
                         .map(move |(ri, _)| (p, ri))
                 })
-                .collect();
-            let i = *memo.entry(applicable).or_insert_with_key(|rules| {
-                let mut row = BitSet::new(n);
-                for &(p, ri) in rules {
-                    row.union_with(&self.policies[p].ingress[ri].peers);
-                }
-                rows.push(row);
-                rows.len() - 1
-            });
-            index.push(i);
+                .collect()
+        });
+        let tier = |tier| -> Vec<(usize, usize)> {
+            if !tiered {
+                return Vec::new();
+            }
+            self.tier_rules(class, tier, true)
+                .filter(|(_, r, _)| Self::rule_applies(r, proto, q, names))
+                .map(|(at, _, _)| at)
+                .collect()
+        };
+        Some(IngressKey {
+            admin: tier(Tier::Admin),
+            np,
+            baseline: tier(Tier::Baseline),
+        })
+    }
+
+    /// The sources admitted by the ingress rules of `key`.
+    fn ingress_row_for(&self, key: &IngressKey) -> BitSet {
+        let n = self.classes.len();
+        let np = key.np.as_ref().map(|rules| {
+            let mut row = BitSet::new(n);
+            for &(p, ri) in rules {
+                row.union_with(&self.policies[p].ingress[ri].peers);
+            }
+            row
+        });
+        if key.admin.is_empty() && key.baseline.is_empty() {
+            return np.unwrap_or_else(|| BitSet::full(n));
         }
-        (rows, index)
+        let rules = |list: &[(usize, usize)]| {
+            list.iter()
+                .map(|&(c, ri)| {
+                    let r = &self.cluster_policies[c].ingress[ri];
+                    (std::borrow::Cow::Borrowed(&r.rule.peers), r.action)
+                })
+                .collect()
+        };
+        SideRules {
+            admin: rules(&key.admin),
+            np,
+            baseline: rules(&key.baseline),
+        }
+        .row(n)
     }
 
     /// The destination classes that egress policies `policies` admit on port class `q`.
@@ -300,9 +352,18 @@ impl Compiled {
     }
 }
 
-/// Classes grouped by their egress policies (their egress profile).
+/// The rules that apply to one class's ingress on one port class: ClusterNetworkPolicy
+/// rules `(policy, rule)` of each tier, and NetworkPolicy rules when one isolates it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct IngressKey {
+    admin: Vec<(usize, usize)>,
+    np: Option<Vec<(usize, usize)>>,
+    baseline: Vec<(usize, usize)>,
+}
+
+/// Classes grouped by their egress policies of both kinds (their egress profile).
 struct EgressProfiles<'a> {
-    profiles: Vec<&'a [usize]>,
+    profiles: Vec<(&'a [usize], &'a [usize])>,
     members: Vec<BitSet>,
     /// Classes no egress policy selects.
     open: BitSet,
@@ -311,19 +372,23 @@ struct EgressProfiles<'a> {
 impl<'a> EgressProfiles<'a> {
     fn of(c: &'a Compiled) -> Self {
         let n = c.classes.len();
-        let mut ids: HashMap<&[usize], usize> = HashMap::new();
+        let mut ids: HashMap<(&[usize], &[usize]), usize> = HashMap::new();
         let mut profiles = Vec::new();
         let mut members: Vec<BitSet> = Vec::new();
         let mut open = BitSet::new(n);
         for (k, class) in c.classes.iter().enumerate() {
-            if class.egress_policies.is_empty() {
+            if class.egress_policies.is_empty() && !c.has_tier_rules(class, false) {
                 open.insert(k);
                 continue;
             }
             let next = ids.len();
-            let p = *ids.entry(class.egress_policies.as_slice()).or_insert(next);
+            let key = (
+                class.cluster_policies.as_slice(),
+                class.egress_policies.as_slice(),
+            );
+            let p = *ids.entry(key).or_insert(next);
             if p == members.len() {
-                profiles.push(class.egress_policies.as_slice());
+                profiles.push(key);
                 members.push(BitSet::new(n));
             }
             members[p].insert(k);
@@ -339,8 +404,8 @@ impl<'a> EgressProfiles<'a> {
     fn admitting(&self, c: &Compiled, proto: Protocol, q: usize, d: usize) -> BitSet {
         let mut out = self.open.clone();
         let names = c.names_at(d, proto, q, Named::Resolve);
-        for (p, policies) in self.profiles.iter().enumerate() {
-            if c.egress_admits(policies, proto, q, d, &names) {
+        for (p, (cnps, policies)) in self.profiles.iter().enumerate() {
+            if c.egress_admits_one(cnps, policies, proto, q, d, &names) {
                 out.union_with(&self.members[p]);
             }
         }
