@@ -123,7 +123,11 @@ pub fn spawn(
             let decoder = snapshot.read().expect("snapshot lock").clone();
             for r in &records {
                 let flow = decoder.decode(r, now());
-                metrics.flow(flow.verdict.as_str(), flow.deciding_policy());
+                metrics.flow(
+                    flow.verdict.as_str(),
+                    flow.deciding_tier(),
+                    flow.deciding_policy(),
+                );
                 let line = serde_json::to_string(&flow).expect("flow records serialize");
                 if let Err(e) = sink.write(&line) {
                     tracing::warn!("flow log: {e}");

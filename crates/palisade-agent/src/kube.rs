@@ -1,9 +1,15 @@
-//! `--source kube`: Pods, Namespaces and NetworkPolicies through the Kubernetes API, each
-//! kept by a kube-rs reflector (its watcher relists on start, on 410 Gone and after a
-//! watch ends, and retries with backoff while the API server is away). Any change, once
-//! the three stores are in sync and the burst has settled, becomes one [`Input::State`]
-//! built with the same validation as manifests; errors become `Input::Synced(false)` so the
-//! agent reports not-ready while it keeps enforcing the last good state.
+//! `--source kube`: Pods, Namespaces and NetworkPolicies through the Kubernetes API, and
+//! the network-policy-api kinds (ClusterNetworkPolicy, AdminNetworkPolicy,
+//! BaselineAdminNetworkPolicy: see [`crate::crd`]), each kept by a kube-rs reflector (its
+//! watcher relists on start, on 410 Gone and after a watch ends, and retries with backoff
+//! while the API server is away). Any change, once the stores are in sync and the burst has
+//! settled, becomes one [`Input::State`] built with the same validation as manifests;
+//! errors become `Input::Synced(false)` so the agent reports not-ready while it keeps
+//! enforcing the last good state.
+//!
+//! The network-policy-api CRDs are optional: while the API answers 404 for a kind, the
+//! agent warns once, counts it as empty and keeps enforcing everything else; its watcher
+//! keeps retrying (with backoff), so a CRD installed later is picked up.
 //!
 //! Every pod of the cluster is watched, not only this node's: egress rules name remote
 //! pods by their addresses, so the node needs them. Pods without an address yet (pending)
@@ -21,15 +27,42 @@ use kube::{Api, Client};
 use palisade_load::{from_objects, LoadOptions, Object};
 use tokio::sync::mpsc;
 
+use crate::crd;
 use crate::source::{Input, SETTLE};
 
-/// What a watcher says: something changed, or an error (the reflector retries).
+/// What a watcher (by its index in [`KINDS`]) says: something changed, its kind is not
+/// served (an optional kind's CRD is absent), or an error (the reflector retries).
 enum Event {
-    Changed,
+    Changed(usize),
+    Absent(usize),
     Failed(String),
 }
 
-fn watch<K>(api: Api<K>, events: mpsc::UnboundedSender<Event>) -> Store<K>
+/// The watched kinds, in the order of their stores; the last three are optional CRDs.
+const KINDS: [&str; 6] = [
+    "Pod",
+    "Namespace",
+    "NetworkPolicy",
+    "ClusterNetworkPolicy",
+    "AdminNetworkPolicy",
+    "BaselineAdminNetworkPolicy",
+];
+
+/// The first optional kind's index.
+const OPTIONAL: usize = 3;
+
+/// Whether the watcher failed because the API does not serve the kind (404).
+fn not_served(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s)) => s.code == 404,
+        watcher::Error::WatchError(s) => s.code == 404,
+        _ => false,
+    }
+}
+
+fn watch<K>(api: Api<K>, kind: usize, events: mpsc::UnboundedSender<Event>) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -47,8 +80,9 @@ where
         let mut stream = stream;
         while let Some(ev) = stream.next().await {
             let msg = match ev {
-                Ok(_) => Event::Changed,
-                Err(e) => Event::Failed(e.to_string()),
+                Ok(_) => Event::Changed(kind),
+                Err(e) if kind >= OPTIONAL && not_served(&e) => Event::Absent(kind),
+                Err(e) => Event::Failed(format!("{}: {e}", KINDS[kind])),
             };
             if events.send(msg).is_err() {
                 return;
@@ -58,14 +92,51 @@ where
     reader
 }
 
-/// The cluster in the three stores, as an input.
-fn snapshot(
-    pods: &Store<Pod>,
-    namespaces: &Store<Namespace>,
-    policies: &Store<NetworkPolicy>,
-    opts: &LoadOptions,
-    seen: Instant,
-) -> Input {
+/// The reflector stores of every watched kind.
+struct Stores {
+    pods: Store<Pod>,
+    namespaces: Store<Namespace>,
+    policies: Store<NetworkPolicy>,
+    cluster_policies: Store<crd::ClusterNetworkPolicy>,
+    admin: Store<crd::AdminNetworkPolicy>,
+    baseline: Store<crd::BaselineAdminNetworkPolicy>,
+}
+
+impl Stores {
+    fn watch(client: Client, events: &mpsc::UnboundedSender<Event>) -> Stores {
+        Stores {
+            pods: watch(Api::all(client.clone()), 0, events.clone()),
+            namespaces: watch(Api::all(client.clone()), 1, events.clone()),
+            policies: watch(Api::all(client.clone()), 2, events.clone()),
+            cluster_policies: watch(Api::all(client.clone()), 3, events.clone()),
+            admin: watch(Api::all(client.clone()), 4, events.clone()),
+            baseline: watch(Api::all(client), 5, events.clone()),
+        }
+    }
+
+    /// Whether each store has listed once (absent optional kinds count as in sync).
+    fn in_sync(&self, absent: &[bool; 6]) -> bool {
+        let ready = |r: Option<Result<(), reflector::store::WriterDropped>>| matches!(r, Some(Ok(())));
+        let each = [
+            ready(self.pods.wait_until_ready().now_or_never()),
+            ready(self.namespaces.wait_until_ready().now_or_never()),
+            ready(self.policies.wait_until_ready().now_or_never()),
+            ready(self.cluster_policies.wait_until_ready().now_or_never()),
+            ready(self.admin.wait_until_ready().now_or_never()),
+            ready(self.baseline.wait_until_ready().now_or_never()),
+        ];
+        each.iter().zip(absent).all(|(r, a)| *r || *a)
+    }
+}
+
+/// The cluster in the stores, as an input.
+fn snapshot(stores: &Stores, opts: &LoadOptions, seen: Instant) -> Input {
+    let Stores {
+        pods,
+        namespaces,
+        policies,
+        ..
+    } = stores;
     let has_ip = |p: &Pod| {
         p.status
             .as_ref()
@@ -87,7 +158,16 @@ fn snapshot(
                 .state()
                 .into_iter()
                 .map(|p| Object::Policy(Box::new((*p).clone()))),
-        );
+        )
+        .chain(
+            stores
+                .cluster_policies
+                .state()
+                .into_iter()
+                .map(|p| Object::from(&*p)),
+        )
+        .chain(stores.admin.state().into_iter().map(|p| Object::from(&*p)))
+        .chain(stores.baseline.state().into_iter().map(|p| Object::from(&*p)));
     match from_objects(objects, opts) {
         Ok(l) => Input::State {
             cluster: Box::new(l.cluster),
@@ -100,16 +180,29 @@ fn snapshot(
 /// Runs the kube source on the current tokio runtime until `tx` is dropped.
 pub async fn run(client: Client, opts: LoadOptions, tx: Sender<Input>) {
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
-    let pods = watch(Api::<Pod>::all(client.clone()), ev_tx.clone());
-    let namespaces = watch(Api::<Namespace>::all(client.clone()), ev_tx.clone());
-    let policies = watch(Api::<NetworkPolicy>::all(client), ev_tx);
+    let stores = Stores::watch(client, &ev_tx);
+    drop(ev_tx);
     let mut synced = false;
+    let mut absent = [false; 6];
     while let Some(first) = ev_rx.recv().await {
         let seen = Instant::now();
         let mut failure = None;
-        let mut handle = |ev: Event| {
-            if let Event::Failed(e) = ev {
-                failure = Some(e);
+        let mut handle = |ev: Event| match ev {
+            Event::Failed(e) => failure = Some(e),
+            Event::Absent(k) => {
+                if !absent[k] {
+                    tracing::warn!(
+                        kind = KINDS[k],
+                        "the API does not serve this kind (its CRD is not installed): enforcing without it, and watching for it"
+                    );
+                }
+                absent[k] = true;
+            }
+            Event::Changed(k) => {
+                if absent[k] {
+                    tracing::info!(kind = KINDS[k], "the API serves this kind now: enforcing it");
+                }
+                absent[k] = false;
             }
         };
         handle(first);
@@ -134,18 +227,10 @@ pub async fn run(client: Client, opts: LoadOptions, tx: Sender<Input>) {
             }
             continue;
         }
-        let in_sync =
-            |ready: Option<Result<(), reflector::store::WriterDropped>>| matches!(ready, Some(Ok(())));
-        let ready = in_sync(pods.wait_until_ready().now_or_never())
-            && in_sync(namespaces.wait_until_ready().now_or_never())
-            && in_sync(policies.wait_until_ready().now_or_never());
-        if !ready {
+        if !stores.in_sync(&absent) {
             continue;
         }
-        if tx
-            .send(snapshot(&pods, &namespaces, &policies, &opts, seen))
-            .is_err()
-        {
+        if tx.send(snapshot(&stores, &opts, seen)).is_err() {
             return;
         }
         if !synced {

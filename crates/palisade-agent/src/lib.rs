@@ -24,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+pub mod crd;
 pub mod flowlog;
 pub mod kube;
 pub mod logging;

@@ -26,8 +26,11 @@ pub const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.
 pub struct FlowLabels {
     /// `allowed`, `denied` or `audit`.
     pub verdict: Escaped,
-    /// The deciding policy (`namespace/name`), or `default-deny`.
+    /// The deciding policy (`namespace/name` for a NetworkPolicy, the name of a
+    /// ClusterNetworkPolicy), or `default-deny`.
     pub policy: Escaped,
+    /// Its tier: `Admin`, `NetworkPolicy` or `Baseline` (empty when nothing decided).
+    pub tier: Escaped,
 }
 
 /// A label value escaped as the exposition format requires (`\\`, `\"`, `\n`):
@@ -171,11 +174,12 @@ impl Metrics {
     }
 
     /// Counts one logged flow.
-    pub fn flow(&self, verdict: &str, policy: &str) {
+    pub fn flow(&self, verdict: &str, tier: &str, policy: &str) {
         self.flows
             .get_or_create(&FlowLabels {
                 verdict: Escaped(verdict.to_string()),
                 policy: Escaped(policy.to_string()),
+                tier: Escaped(tier.to_string()),
             })
             .inc();
     }
@@ -268,8 +272,9 @@ mod tests {
         let m = Metrics::default();
         m.policies.set(3);
         m.observe_latency(Duration::from_millis(30));
-        m.flow("denied", "default-deny");
-        m.flow("allowed", "shop/say \"hi\"");
+        m.flow("denied", "NetworkPolicy", "default-deny");
+        m.flow("allowed", "NetworkPolicy", "shop/say \"hi\"");
+        m.flow("denied", "Admin", "lockdown");
         m.set_ready(true, "");
         let text = m.render();
         // Lines written by hand from the OpenMetrics text format.
@@ -279,10 +284,11 @@ mod tests {
             "palisade_change_to_enforcement_seconds_count 1",
             "palisade_change_to_enforcement_seconds_bucket{le=\"0.05\"} 1",
             "palisade_change_to_enforcement_seconds_bucket{le=\"0.025\"} 0",
-            "palisade_flows_total{verdict=\"denied\",policy=\"default-deny\"} 1",
+            "palisade_flows_total{verdict=\"denied\",policy=\"default-deny\",tier=\"NetworkPolicy\"} 1",
+            "palisade_flows_total{verdict=\"denied\",policy=\"lockdown\",tier=\"Admin\"} 1",
             "# HELP palisade_pods Pods known.\n",
             // A quote in a policy name is escaped, not replaced.
-            "palisade_flows_total{verdict=\"allowed\",policy=\"shop/say \\\"hi\\\"\"} 1",
+            "palisade_flows_total{verdict=\"allowed\",policy=\"shop/say \\\"hi\\\"\",tier=\"NetworkPolicy\"} 1",
             "palisade_build_info{version=\"",
             "# TYPE process_cpu_seconds counter",
             "# TYPE process_resident_memory_bytes gauge",

@@ -39,19 +39,10 @@ pub const MAX_DELAY: Duration = Duration::from_millis(150);
 
 fn load_dir(path: &Path, opts: &LoadOptions, seen: Instant) -> Input {
     match palisade_load::load(&[Source::Path(path.to_path_buf())], opts) {
-        Ok(l) => {
-            if !l.cluster.cluster_policies.is_empty() {
-                // Enforcing the Admin and Baseline tiers is issue 11's next step.
-                tracing::warn!(
-                    count = l.cluster.cluster_policies.len(),
-                    "ClusterNetworkPolicy objects are read but not enforced yet: the table enforces NetworkPolicy alone"
-                );
-            }
-            Input::State {
-                cluster: Box::new(l.cluster),
-                seen,
-            }
-        }
+        Ok(l) => Input::State {
+            cluster: Box::new(l.cluster),
+            seen,
+        },
         Err(e) => Input::Invalid { problems: e.0, seen },
     }
 }

@@ -1,6 +1,7 @@
 //! The kube source against kube-rs's client on a mocked API server (tower-test): initial
 //! lists, a watch event, the watch ending (re-watch), an outage (HTTP 503: not ready, then
-//! back), 410 Gone (relist: a pod deleted meanwhile disappears), and pending pods left out.
+//! back), 410 Gone (relist: a pod deleted meanwhile disappears), and pending pods left out;
+//! the network-policy-api CRDs absent (404: enforcing without them) and installed later.
 
 use std::collections::BTreeSet;
 use std::sync::mpsc::{channel, Receiver};
@@ -47,6 +48,16 @@ fn gone() -> Vec<u8> {
         json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                "message": "too old resource version", "reason": "Expired", "code": 410}),
     )])
+}
+
+/// What the API server answers for a kind it does not serve.
+fn not_found() -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::NOT_FOUND)
+        .body(Body::from(
+            b"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"the server could not find the requested resource\",\"reason\":\"NotFound\",\"code\":404}".to_vec(),
+        ))
+        .unwrap()
 }
 
 fn ok(body: Vec<u8>) -> Response<Body> {
@@ -132,6 +143,10 @@ fn relists_rewatches_and_reports_outages() {
                         ("/apis/networking.k8s.io/v1/networkpolicies", false) => {
                             send.send_response(ok(list("NetworkPolicyList", "1", vec![])))
                         }
+                        // The network-policy-api CRDs are not installed.
+                        (p, _) if p.starts_with("/apis/policy.networking.k8s.io/") => {
+                            send.send_response(not_found())
+                        }
                         // Namespace and policy watches stay open and quiet.
                         (_, true) => held.push(send),
                         (other, _) => panic!("unexpected request {other}"),
@@ -180,4 +195,92 @@ fn relists_rewatches_and_reports_outages() {
         }
     }
     assert_eq!(synced.last(), Some(&true), "{synced:?}");
+}
+
+/// The ClusterNetworkPolicy CRD is absent at first (404): the source still sends states and
+/// reports ready (NetworkPolicy keeps being enforced). Once installed, the watcher's retry
+/// lists it and the next state holds its objects, converted like manifests. The v1alpha1
+/// kinds stay absent throughout.
+#[test]
+fn cluster_network_policies_absent_then_installed() {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (tx, rx) = channel();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            let client = Client::new(service, "default");
+            let server = async move {
+                let mut cnp_lists = 0;
+                let mut held = Vec::new();
+                while let Some((req, send)) = handle.next_request().await {
+                    let path = req.uri().path().to_string();
+                    let watch = req.uri().query().unwrap_or("").contains("watch=true");
+                    match (path.as_str(), watch) {
+                        ("/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies", false) => {
+                            cnp_lists += 1;
+                            if cnp_lists == 1 {
+                                send.send_response(not_found());
+                            } else {
+                                let cnp = json!({
+                                    "apiVersion": "policy.networking.k8s.io/v1alpha2",
+                                    "kind": "ClusterNetworkPolicy",
+                                    "metadata": {"name": "lockdown", "uid": "u", "resourceVersion": "5"},
+                                    "spec": {"tier": "Admin", "priority": 3, "subject": {"namespaces": {}},
+                                             "ingress": [{"action": "Deny", "from": [{"namespaces": {}}]}]}
+                                });
+                                send.send_response(ok(list("ClusterNetworkPolicyList", "5", vec![cnp])));
+                            }
+                        }
+                        (p, _) if p.starts_with("/apis/policy.networking.k8s.io/") => {
+                            send.send_response(not_found())
+                        }
+                        ("/api/v1/pods", false) => send.send_response(ok(list(
+                            "PodList",
+                            "1",
+                            vec![pod("a", Some("10.0.0.1"), "1")],
+                        ))),
+                        ("/api/v1/namespaces", false) => {
+                            send.send_response(ok(list("NamespaceList", "1", vec![])))
+                        }
+                        ("/apis/networking.k8s.io/v1/networkpolicies", false) => {
+                            send.send_response(ok(list("NetworkPolicyList", "1", vec![])))
+                        }
+                        (_, true) => held.push(send),
+                        (other, _) => panic!("unexpected request {other}"),
+                    }
+                }
+            };
+            tokio::spawn(server);
+            palisade_agent::kube::run(client, Default::default(), tx).await;
+        });
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut synced = Vec::new();
+    let mut tiers = Vec::new();
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(Input::State { cluster, .. }) => {
+                assert_eq!(cluster.pods.len(), 1);
+                let names: Vec<String> = cluster.cluster_policies.iter().map(|c| c.name.clone()).collect();
+                let done = !names.is_empty();
+                tiers.push(names);
+                if done {
+                    break;
+                }
+            }
+            Ok(Input::Synced(ok, _)) => synced.push(ok),
+            Ok(Input::Invalid { problems, .. }) => panic!("invalid: {problems:?}"),
+            Err(_) => break,
+        }
+    }
+    assert_eq!(
+        tiers.first(),
+        Some(&Vec::<String>::new()),
+        "first without the CRD: {tiers:?}"
+    );
+    assert_eq!(synced.first(), Some(&true), "ready without the CRDs: {synced:?}");
+    assert_eq!(tiers.last(), Some(&vec!["lockdown".to_string()]), "{tiers:?}");
 }

@@ -81,9 +81,22 @@ pub enum DataplaneCommand {
 
 /// Loads, compiles and renders.
 pub fn ruleset(input: &InputArgs, flags: &DataplaneFlags) -> Result<palisade_nft::Ruleset, Failure> {
-    let loaded = inputs::load_without_tiers(input, "dataplane")?;
+    let loaded = inputs::load(input)?;
     let cc = CompiledCluster::new(&loaded.cluster, &input.options());
-    Ok(palisade_nft::render(&cc, &flags.options()))
+    let rs = palisade_nft::render(&cc, &flags.options());
+    warn_unenforced(&rs);
+    Ok(rs)
+}
+
+/// Says which ClusterNetworkPolicy rules the table cannot enforce (`domainNames`).
+pub fn warn_unenforced(rs: &palisade_nft::Ruleset) {
+    for (policy, ingress, rule) in &rs.unenforced {
+        eprintln!(
+            "warning: ClusterNetworkPolicy {} {} rule {rule}: domainNames are not enforced by nftables; those peers match nothing",
+            policy.name,
+            if *ingress { "ingress" } else { "egress" }
+        );
+    }
 }
 
 pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
@@ -105,11 +118,12 @@ pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
             count,
             input,
         } => {
-            let loaded = inputs::load_without_tiers(input, "dataplane")?;
+            let loaded = inputs::load(input)?;
             let rs = palisade_nft::render(
                 &CompiledCluster::new(&loaded.cluster, &input.options()),
                 &flags.options(),
             );
+            warn_unenforced(&rs);
             let mut log = palisade_nft::flowlog::FlowLog::open(flags.rules.log_group)
                 .map_err(|e| Failure::Other(e.into()))?;
             let decoder = palisade_nft::Decoder::new(&loaded.cluster, &rs);

@@ -105,7 +105,7 @@ fn prepare(
     extra: &[(u16, Protocol)],
 ) -> Result<Plan, Failure> {
     palisade_lab::check_name(name).map_err(lab_err)?;
-    let loaded = inputs::load_without_tiers(input, "lab")?;
+    let loaded = inputs::load(input)?;
     Plan::new(name, loaded.cluster, &input.options(), &flags.options(), extra).map_err(lab_err)
 }
 

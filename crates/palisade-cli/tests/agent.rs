@@ -280,7 +280,9 @@ fn agents_enforce_follow_changes_survive_kill_and_restart() {
     );
     let metrics = http_get(&node_ns("n1"), "/metrics").unwrap().1;
     assert!(
-        metrics.contains("palisade_flows_total{verdict=\"denied\",policy=\"default-deny\"}"),
+        metrics.contains(
+            "palisade_flows_total{verdict=\"denied\",policy=\"default-deny\",tier=\"NetworkPolicy\"}"
+        ),
         "{metrics}"
     );
     // `palisade flows` filters it.

@@ -195,14 +195,34 @@ fn analyze_applies_an_admin_deny_over_networkpolicy() {
     assert_eq!(tcp_ports(&after, "shop/frontend", "shop/backend"), ["8080"]);
 }
 
-/// The commands that do not apply the tiers yet say so.
+/// The dataplane renders the Admin tier before the database's NetworkPolicy chain: its
+/// Deny rule drops and logs with the rule's own tag; a `domainNames` peer, which nftables
+/// cannot enforce, is named on stderr. `scaffold` does not apply the tiers yet and says so.
 #[test]
-fn the_dataplane_says_it_does_not_apply_them_yet() {
-    let dir = shop_with(ADMIN_DENY);
-    let (code, _, err) = run(&["dataplane", "render", dir.path().to_str().unwrap()]);
+fn the_dataplane_renders_the_tiers_and_names_what_it_cannot_enforce() {
+    let dir = shop_with(&format!(
+        "{ADMIN_DENY}---\napiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {{name: no-example}}\nspec:\n  tier: Baseline\n  priority: 1\n  subject: {{namespaces: {{}}}}\n  egress:\n  - action: Deny\n    to: [{{domainNames: [example.com]}}]\n"
+    ));
+    let path = dir.path().to_str().unwrap();
+    let (code, out, err) = run(&["dataplane", "render", path]);
+    assert_eq!(code, 0, "{err}");
+    let admin = out
+        .lines()
+        .find(|l| l.contains("comment \"Admin freeze-database ingress 0\""))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        admin.contains("log prefix \"D:c:i:") && admin.contains(" drop "),
+        "{admin}"
+    );
+    assert!(
+        err.contains("ClusterNetworkPolicy no-example egress rule 0: domainNames are not enforced"),
+        "{err}"
+    );
+    assert!(!err.contains("not applied"), "{err}");
+    let (code, _, err) = run(&["scaffold", "zero-trust", path]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.contains("1 ClusterNetworkPolicy object(s) read but not applied by `palisade dataplane` yet"),
+        err.contains("2 ClusterNetworkPolicy object(s) read but not applied by `palisade scaffold` yet"),
         "{err}"
     );
 }

@@ -53,7 +53,7 @@ fn the_loader_accepts_the_manifests() {
 }
 
 #[test]
-fn rbac_is_read_only_on_three_resources() {
+fn rbac_is_read_only_on_the_watched_resources() {
     let d = docs();
     let role = kind(&d, "ClusterRole");
     let mut resources = Vec::new();
@@ -74,7 +74,18 @@ fn rbac_is_read_only_on_three_resources() {
         );
     }
     resources.sort();
-    assert_eq!(resources, ["namespaces", "networkpolicies", "pods"]);
+    // What the agent's kube source watches (crates/palisade-agent/src/kube.rs, crd.rs).
+    assert_eq!(
+        resources,
+        [
+            "adminnetworkpolicies",
+            "baselineadminnetworkpolicies",
+            "clusternetworkpolicies",
+            "namespaces",
+            "networkpolicies",
+            "pods"
+        ]
+    );
     let binding = kind(&d, "ClusterRoleBinding");
     assert_eq!(binding["subjects"][0]["name"], "palisade-agent");
     assert_eq!(binding["roleRef"]["name"], "palisade-agent");

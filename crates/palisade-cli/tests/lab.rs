@@ -85,8 +85,17 @@ pub fn lab_matches_engine(lab: &str, file: &str, ports: &[&str], extra: &[&str])
                 pred["matrix"][s][d], false,
                 "{lab}: flow log denies {s} -> {d} on {p}, engine allows: {l}"
             );
-            assert_eq!(l["policy"], "default-deny");
-            assert!(!l["isolated_by"].as_array().unwrap().is_empty());
+            if l["tier"].is_null() {
+                assert_eq!(l["policy"], "default-deny");
+                assert!(!l["isolated_by"].as_array().unwrap().is_empty());
+            } else {
+                // A ClusterNetworkPolicy rule denied: named with its tier and rule.
+                assert!(
+                    ["Admin", "Baseline"].contains(&l["tier"].as_str().unwrap()),
+                    "{l}"
+                );
+                assert!(l["rule"].is_u64() && l["policy"].is_string(), "{l}");
+            }
         }
         any_denied_predicted |= pred["matrix"]
             .as_object()
@@ -529,4 +538,187 @@ fn lab_node_local_traffic_with_host_network_pods_on_same_and_other_node() {
             "{lines:?}"
         );
     }
+}
+
+/// The upstream ClusterNetworkPolicy conformance shape (network-policy-api's conformance
+/// base: namespaces of houses, two StatefulSet pods each serving `web` TCP/80 and `dns`
+/// UDP/53), with `cnps` (and NetworkPolicies) added.
+fn houses(extra: &str) -> String {
+    let mut s = String::new();
+    let houses = [
+        ("gryffindor", "harry-potter"),
+        ("slytherin", "draco-malfoy"),
+        ("hufflepuff", "cedric-diggory"),
+        ("ravenclaw", "luna-lovegood"),
+    ];
+    for (i, (house, who)) in houses.iter().enumerate() {
+        s.push_str(&namespace(house, &format!("{{conformance-house: {house}}}")));
+        for j in 0..2 {
+            s.push_str(&format!(
+                "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {who}-{j}, namespace: {house}, labels: {{conformance-house: {house}}}}}\nspec:\n  containers:\n  - name: c\n    image: agnhost\n    ports:\n    - {{name: web, containerPort: 80}}\n    - {{name: dns, containerPort: 53, protocol: UDP}}\nstatus: {{podIP: 10.20.{i}.{}}}\n",
+                j + 1
+            ));
+        }
+    }
+    s + extra
+}
+
+fn cnp(name: &str, tier: &str, priority: u16, spec: &str) -> String {
+    format!("---\napiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {{name: {name}}}\nspec:\n  tier: {tier}\n  priority: {priority}\n{spec}")
+}
+
+fn house(h: &str) -> String {
+    format!("{{namespaces: {{matchLabels: {{conformance-house: {h}}}}}}}")
+}
+
+/// Each case with cells of the matrix derived by hand from the API text:
+/// `(case, manifests, [(port, from, to, allowed)])`.
+#[allow(clippy::type_complexity)]
+fn tier_cases() -> Vec<(
+    &'static str,
+    String,
+    Vec<(&'static str, &'static str, &'static str, bool)>,
+)> {
+    let allow_all_np = np(
+        "gryffindor",
+        "allow-all",
+        "  podSelector: {}\n  ingress:\n  - {}\n",
+    );
+    vec![
+        // "If Admin tier has made a final decision (Accept or Deny) on a connection, then
+        // no further evaluation is done": a NetworkPolicy allowing everything does not undo
+        // an Admin Deny from slytherin.
+        (
+            "admindeny",
+            cnp("deny-slytherin", "Admin", 5, &format!("  subject: {}\n  ingress:\n  - action: Deny\n    from: [{}]\n", house("gryffindor"), house("slytherin"))) + &allow_all_np,
+            vec![
+                ("80/TCP", "slytherin/draco-malfoy-0", "gryffindor/harry-potter-1", false),
+                ("80/TCP", "hufflepuff/cedric-diggory-0", "gryffindor/harry-potter-1", true),
+            ],
+        ),
+        // "Pass: ... skip all further rules in the current tier": slytherin passes the
+        // Admin Deny of everyone and reaches the NetworkPolicy, which allows only web.
+        (
+            "passtonp",
+            cnp("a-pass", "Admin", 1, &format!("  subject: {}\n  ingress:\n  - action: Pass\n    from: [{}]\n", house("gryffindor"), house("slytherin")))
+                + &cnp("b-deny", "Admin", 1, &format!("  subject: {}\n  ingress:\n  - action: Deny\n    from: [{{namespaces: {{}}}}]\n", house("gryffindor")))
+                + &np("gryffindor", "web-only", "  podSelector: {}\n  ingress:\n  - ports: [{port: web}]\n"),
+            vec![
+                ("80/TCP", "slytherin/draco-malfoy-0", "gryffindor/harry-potter-0", true),
+                ("53/UDP", "slytherin/draco-malfoy-0", "gryffindor/harry-potter-0", false),
+                ("80/TCP", "ravenclaw/luna-lovegood-0", "gryffindor/harry-potter-0", false),
+            ],
+        ),
+        // Pass to Baseline, rule order and priority: an Admin Deny of ravenclaw's dns
+        // (priority 5) before an Admin Pass of the rest to ravenclaw (priority 7); no
+        // NetworkPolicy isolates hufflepuff, so the Baseline tier reads its Accept to
+        // ravenclaw before its Deny of everything.
+        (
+            "passtobaseline",
+            cnp("no-dns", "Admin", 5, &format!("  subject: {}\n  egress:\n  - action: Deny\n    to: [{}]\n    protocols: [{{udp: {{destinationPort: {{number: 53}}}}}}]\n", house("hufflepuff"), house("ravenclaw")))
+                + &cnp("pass", "Admin", 7, &format!("  subject: {}\n  egress:\n  - action: Pass\n    to: [{}]\n", house("hufflepuff"), house("ravenclaw")))
+                + &cnp("base", "Baseline", 1, &format!("  subject: {}\n  egress:\n  - action: Accept\n    to: [{}]\n  - action: Deny\n    to: [{{namespaces: {{}}}}]\n", house("hufflepuff"), house("ravenclaw"))),
+            vec![
+                ("80/TCP", "hufflepuff/cedric-diggory-0", "ravenclaw/luna-lovegood-1", true),
+                ("53/UDP", "hufflepuff/cedric-diggory-0", "ravenclaw/luna-lovegood-1", false),
+                ("80/TCP", "hufflepuff/cedric-diggory-0", "gryffindor/harry-potter-1", false),
+                ("80/TCP", "hufflepuff/cedric-diggory-0", "hufflepuff/cedric-diggory-1", false),
+                ("80/TCP", "gryffindor/harry-potter-0", "ravenclaw/luna-lovegood-1", true),
+            ],
+        ),
+        // "networks ... matches pod IPs too": an egress Deny to gryffindor's pod CIDR, in
+        // both --ipblock-pods modes (run below), and a named port (`dns` on the
+        // destination) denied to slytherin by destinationNamedPort.
+        (
+            "networksnamed",
+            cnp("no-gryffindor", "Admin", 3, &format!("  subject: {}\n  egress:\n  - action: Deny\n    to: [{{networks: [10.20.0.0/24]}}]\n", house("ravenclaw")))
+                + &cnp("no-dns", "Admin", 4, &format!("  subject: {}\n  ingress:\n  - action: Deny\n    from: [{{namespaces: {{}}}}]\n    protocols: [{{destinationNamedPort: dns}}]\n", house("slytherin"))),
+            vec![
+                ("80/TCP", "ravenclaw/luna-lovegood-0", "gryffindor/harry-potter-0", false),
+                ("80/TCP", "ravenclaw/luna-lovegood-0", "slytherin/draco-malfoy-0", true),
+                ("53/UDP", "ravenclaw/luna-lovegood-0", "slytherin/draco-malfoy-0", false),
+                ("80/TCP", "gryffindor/harry-potter-0", "slytherin/draco-malfoy-0", true),
+            ],
+        ),
+    ]
+}
+
+#[test]
+fn lab_cluster_network_policy_tiers() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
+    for (name, manifests, cells) in tier_cases() {
+        let f = write_temp(&houses(&manifests));
+        let file = f.path().display().to_string();
+        for (mode, extra) in [
+            ("m", &["--ipblock-pods", "match"][..]),
+            ("i", &["--ipblock-pods", "ignore", "--log-allowed"][..]),
+        ] {
+            let lab = format!("t{name}{mode}");
+            let lines = lab_matches_engine(&lab, &file, &["80/TCP", "53/UDP"], extra);
+            if name == "admindeny" {
+                // The flow log names the tier, the object and the rule that denied.
+                assert!(
+                    lines.iter().any(|l| l["src"] == "slytherin/draco-malfoy-0"
+                        && l["dst"] == "gryffindor/harry-potter-1"
+                        && l["verdict"] == "denied"
+                        && l["tier"] == "Admin"
+                        && l["policy"] == "deny-slytherin"
+                        && l["rule"] == 0
+                        && l["direction"] == "ingress"),
+                    "{lines:?}"
+                );
+            }
+        }
+        if name == "admindeny" {
+            // Audit mode for the tiers: everything gets through, the Admin Deny is logged.
+            let lines = lab_matches_engine("tauditm", &file, &["80/TCP"], &["--audit"]);
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l["verdict"] == "audit" && l["tier"] == "Admin"),
+                "{lines:?}"
+            );
+        }
+        for (port, from, to, want) in cells {
+            let out = palisade()
+                .args(["analyze", &file, "--port", port, "-o", "json"])
+                .output()
+                .unwrap();
+            let pred: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(pred["matrix"][from][to], want, "{name} {port} {from} -> {to}");
+        }
+    }
+}
+
+/// `nodes` peers with host-network pods: an Admin Deny of egress from x to the Nodes
+/// labelled node-a. b (on node-b) cannot reach host-a (node-a's address), but reaches
+/// host-b; a keeps its own node (Palisade's node-local decision, see README). No
+/// NetworkPolicy here: only the tier decides.
+#[test]
+fn lab_cluster_network_policy_nodes_peer_with_host_network_pods() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
+    let fixture = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/node-local.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let (nodes_and_pods, _) = fixture.split_once("- apiVersion: networking.k8s.io/v1").unwrap();
+    let text = format!(
+        "{nodes_and_pods}- apiVersion: policy.networking.k8s.io/v1alpha2\n  kind: ClusterNetworkPolicy\n  metadata: {{name: not-node-a}}\n  spec:\n    tier: Admin\n    priority: 1\n    subject: {{namespaces: {{}}}}\n    egress:\n    - action: Deny\n      to: [{{nodes: {{matchLabels: {{kubernetes.io/hostname: node-a}}}}}}]\n"
+    );
+    let f = write_temp(&text);
+    let file = f.path().display().to_string();
+    lab_matches_engine("tnodes", &file, &["80/TCP"], &[]);
+    let out = palisade()
+        .args(["analyze", &file, "--port", "80", "-o", "json"])
+        .output()
+        .unwrap();
+    let pred: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pred["matrix"]["x/b"]["x/host-a"], false);
+    assert_eq!(pred["matrix"]["x/b"]["x/host-b"], true);
+    assert_eq!(pred["matrix"]["x/a"]["x/host-a"], true);
 }

@@ -144,6 +144,11 @@ pub struct ClusterPolicy {
 }
 
 impl ClusterPolicy {
+    /// The object, as a `ClusterNetworkPolicy` (v1alpha1 objects are read as one).
+    pub fn object_ref(&self) -> crate::model::ObjectRef {
+        crate::model::ObjectRef::new("ClusterNetworkPolicy", None, &self.name)
+    }
+
     /// The ingress or the egress rules.
     pub fn rules(&self, ingress: bool) -> &[CnpRule] {
         if ingress {

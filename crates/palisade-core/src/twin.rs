@@ -27,13 +27,28 @@ fn blocks(cluster: &Cluster) -> impl Iterator<Item = &crate::IpBlock> {
         })
 }
 
-/// Whether every ipBlock CIDR and except contains `a` exactly when it contains `b`.
+/// Every `networks` CIDR of every ClusterNetworkPolicy rule.
+fn networks(cluster: &Cluster) -> impl Iterator<Item = &crate::Cidr> {
+    cluster
+        .cluster_policies
+        .iter()
+        .flat_map(|c| c.ingress.iter().chain(&c.egress))
+        .flat_map(|r| &r.peers)
+        .flat_map(|peer| match peer {
+            crate::CnpPeer::Networks(cidrs) => cidrs.as_slice(),
+            _ => &[],
+        })
+}
+
+/// Whether every ipBlock CIDR and except, and every ClusterNetworkPolicy `networks` CIDR,
+/// contains `a` exactly when it contains `b`.
 pub fn same_address_signature(cluster: &Cluster, a: IpAddr, b: IpAddr) -> bool {
     Family::of(a) == Family::of(b)
         && blocks(cluster).all(|blk| {
             blk.cidr.contains(a) == blk.cidr.contains(b)
                 && blk.except.iter().all(|e| e.contains(a) == e.contains(b))
         })
+        && networks(cluster).all(|c| c.contains(a) == c.contains(b))
 }
 
 /// Addresses of `pod` paired with the twin's address of the same family, in order; `None`

@@ -364,6 +364,11 @@ pub enum Object {
     Pod(Box<K8sPod>),
     /// A NetworkPolicy.
     Policy(Box<NetworkPolicy>),
+    /// A `policy.networking.k8s.io/v1alpha2` ClusterNetworkPolicy.
+    ClusterPolicy(Box<crate::cnp::ClusterNetworkPolicy>),
+    /// A v1alpha1 AdminNetworkPolicy (`Tier::Admin`) or BaselineAdminNetworkPolicy
+    /// (`Tier::Baseline`).
+    AdminPolicy(Box<crate::anp::AdminNetworkPolicy>, Tier),
 }
 
 /// The origin name of objects that came from the API rather than from a file.
@@ -381,6 +386,21 @@ pub fn from_objects(
             Object::Namespace(n) => ("Namespace", n.metadata.clone(), Typed::Namespace(n)),
             Object::Pod(p) => ("Pod", p.metadata.clone(), Typed::Pod(p)),
             Object::Policy(p) => ("NetworkPolicy", p.metadata.clone(), Typed::Policy(p)),
+            Object::ClusterPolicy(p) => (
+                "ClusterNetworkPolicy",
+                p.metadata.clone(),
+                Typed::ClusterPolicy(p),
+            ),
+            Object::AdminPolicy(p, Tier::Admin) => (
+                "AdminNetworkPolicy",
+                p.metadata.clone(),
+                Typed::AdminPolicy(p, Tier::Admin),
+            ),
+            Object::AdminPolicy(p, Tier::Baseline) => (
+                "BaselineAdminNetworkPolicy",
+                p.metadata.clone(),
+                Typed::AdminPolicy(p, Tier::Baseline),
+            ),
         };
         let who = Who {
             kind,

@@ -126,12 +126,72 @@ fn free_near(ip: IpAddr, d: u128, used: &HashSet<IpAddr>) -> IpAddr {
 }
 
 fn scenario(seed: u64, mode: IpBlockPods, kernel: Option<&'static str>) {
+    scenario_of(synthetic(seed), seed, mode, kernel)
+}
+
+/// The synthetic cluster with ClusterNetworkPolicies of both tiers: an Admin egress Deny
+/// to a `networks` block around the first pod's address (so pods move in and out of it),
+/// an Admin Pass from the first namespace, and a Baseline Deny of ingress on a named port
+/// and TCP 8000-9000 for the second pod's labels.
+fn with_tiers(mut c: Cluster) -> Cluster {
+    use palisade_core::{
+        Action, ClusterPolicy, CnpPeer, CnpPort, CnpRule, CnpSubject, LabelSelector, Protocol, Tier,
+    };
+    let net: palisade_core::Cidr = format!("{}/27", c.pods[0].ips[0]).parse().unwrap();
+    let ns = LabelSelector::from_labels([("kubernetes.io/metadata.name", c.pods[0].namespace.as_str())]);
+    let labels: Vec<(String, String)> = c.pods[1]
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let rule = |action, peers, protocols| CnpRule {
+        name: None,
+        action,
+        peers,
+        protocols,
+    };
+    c.cluster_policies = vec![
+        ClusterPolicy {
+            name: "admin".into(),
+            tier: Tier::Admin,
+            priority: 1,
+            subject: CnpSubject::Namespaces(LabelSelector::everything()),
+            ingress: vec![rule(Action::Pass, vec![CnpPeer::Namespaces(ns)], vec![])],
+            egress: vec![rule(
+                Action::Deny,
+                vec![CnpPeer::Networks(vec![net])],
+                vec![CnpPort::Ports(Protocol::Tcp, Some((80, 90)))],
+            )],
+        },
+        ClusterPolicy {
+            name: "baseline".into(),
+            tier: Tier::Baseline,
+            priority: 1,
+            subject: CnpSubject::Pods {
+                namespaces: LabelSelector::everything(),
+                pods: LabelSelector::from_labels(labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+            },
+            ingress: vec![rule(
+                Action::Deny,
+                vec![CnpPeer::Namespaces(LabelSelector::everything())],
+                vec![
+                    CnpPort::Named("http".into()),
+                    CnpPort::Ports(Protocol::Tcp, Some((8000, 9000))),
+                ],
+            )],
+            egress: vec![],
+        },
+    ];
+    c
+}
+
+fn scenario_of(cluster: Cluster, seed: u64, mode: IpBlockPods, kernel: Option<&'static str>) {
     let engine = EngineOptions { ipblock_pods: mode };
     let opts = Options {
         node: Some("a".into()),
         ..Default::default()
     };
-    let mut table = NodeTable::new(synthetic(seed), engine.clone(), opts.clone());
+    let mut table = NodeTable::new(cluster, engine.clone(), opts.clone());
     let mut model = table.ruleset().clone();
     let _ns = kernel.map(common::Netns::new);
     let mut sock = kernel.map(|ns| {
@@ -267,6 +327,24 @@ fn scenario(seed: u64, mode: IpBlockPods, kernel: Option<&'static str>) {
 fn incremental_equals_full_render_ipblock_matching_pods() {
     for seed in 1..=3 {
         scenario(seed, IpBlockPods::Match, None);
+    }
+}
+
+#[test]
+fn incremental_equals_full_render_with_cluster_network_policies() {
+    for (seed, mode) in [(10, IpBlockPods::Match), (11, IpBlockPods::Ignore)] {
+        let c = with_tiers(synthetic(seed));
+        assert!(
+            render(
+                &CompiledCluster::new(&c, &Default::default()),
+                &Default::default()
+            )
+            .chains
+            .keys()
+            .any(|k| k.ends_with('r')),
+            "the tiers are rendered"
+        );
+        scenario_of(c, seed, mode, None);
     }
 }
 

@@ -153,6 +153,10 @@ pub struct RuleRecord {
     pub policy: Option<String>,
     /// The rule's index in the policy's list for that direction.
     pub rule: usize,
+    /// `Admin` or `Baseline` for a ClusterNetworkPolicy's rule; absent for a
+    /// NetworkPolicy's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
 }
 
 impl From<&RuleRef> for RuleRecord {
@@ -161,6 +165,7 @@ impl From<&RuleRef> for RuleRecord {
             direction: Direction::of(r.ingress),
             policy: Some(r.policy.key()),
             rule: r.rule,
+            tier: r.tier.map(|t| t.as_str().to_string()),
         }
     }
 }
@@ -221,7 +226,8 @@ pub struct FlowRecord {
     /// The lab node whose table logged it (lab flow logs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
-    /// For a denial: `default-deny` (nothing allowed it).
+    /// For a denial: `default-deny` (nothing allowed it), or the ClusterNetworkPolicy whose
+    /// rule denied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// The destination port (TCP, UDP, SCTP).
@@ -232,10 +238,16 @@ pub struct FlowRecord {
     /// The protocol (`null` for others).
     #[serde(with = "protocol_text")]
     pub protocol: Option<Protocol>,
+    /// For a denial by a ClusterNetworkPolicy: the rule's index in that direction's list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<usize>,
     /// The source: a pod, or the address.
     pub src: FlowEnd,
     /// The source address.
     pub src_ip: IpAddr,
+    /// For a denial by a ClusterNetworkPolicy: its tier (`Admin` or `Baseline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
     /// Seconds since the Unix epoch.
     pub time: f64,
     /// Allowed, denied or audit.
@@ -255,6 +267,23 @@ impl FlowRecord {
             _ => None,
         };
         self.policy.as_deref().or(ingress).or(egress).unwrap_or("")
+    }
+
+    /// The tier of [`FlowRecord::deciding_policy`]: `Admin` or `Baseline` for a
+    /// ClusterNetworkPolicy, `NetworkPolicy` for a NetworkPolicy (and its default deny);
+    /// empty when no policy decided.
+    pub fn deciding_tier(&self) -> &str {
+        fn of_rule(r: &RuleRecord) -> &str {
+            r.tier.as_deref().unwrap_or("NetworkPolicy")
+        }
+        if self.policy.is_some() {
+            return self.tier.as_deref().unwrap_or("NetworkPolicy");
+        }
+        match (&self.ingress, &self.egress) {
+            (Some(IngressRecord::Rule(r)), _) => of_rule(r),
+            (_, Some(r)) => of_rule(r),
+            _ => "",
+        }
     }
 }
 
@@ -353,8 +382,10 @@ impl Decoder {
             port: p.port,
             prefix: None,
             protocol: p.protocol,
+            rule: None,
             src: self.names.end(p.src),
             src_ip: p.src,
+            tier: None,
             time,
             verdict: Verdict::Unknown,
         };
@@ -379,6 +410,13 @@ impl Decoder {
                 f.verdict = Verdict::Allowed;
                 f.ingress = Some(IngressRecord::Open(NotIsolated));
                 f.egress = egress;
+            }
+            Some(LogMeaning::TierDeny { rule, audit }) => {
+                f.verdict = if *audit { Verdict::Audit } else { Verdict::Denied };
+                f.policy = Some(rule.policy.key());
+                f.direction = Some(Direction::of(rule.ingress));
+                f.rule = Some(rule.rule);
+                f.tier = rule.tier.map(|t| t.as_str().to_string());
             }
             None => f.prefix = Some(p.prefix.clone()),
         }
@@ -439,15 +477,47 @@ mod tests {
             },
         );
         rs.logs.insert(LogTag::Open, LogMeaning::Open);
+        rs.logs.insert(
+            LogTag::TierDenied {
+                ingress: false,
+                policy: 0,
+                rule: 2,
+                audit: true,
+            },
+            LogMeaning::TierDeny {
+                rule: RuleRef {
+                    ingress: false,
+                    policy: ObjectRef::new("ClusterNetworkPolicy", None, "lockdown"),
+                    rule: 2,
+                    tier: Some(palisade_core::Tier::Admin),
+                },
+                audit: true,
+            },
+        );
         rs.marks.insert(
             3,
             RuleRef {
                 ingress: false,
                 policy: np("web-out"),
                 rule: 1,
+                tier: None,
             },
         );
         Decoder::new(&c, &rs)
+    }
+
+    #[test]
+    fn a_cluster_network_policy_denial_names_tier_policy_and_rule() {
+        // Expected line written by hand from the tag's meaning: egress rule 2 of the Admin
+        // ClusterNetworkPolicy `lockdown`, in audit mode.
+        let f = decoder().decode(&packet("U:c:e:0:2", 0), 2.0);
+        assert_eq!(
+            serde_json::to_string(&f).unwrap(),
+            r#"{"direction":"egress","dst":"10.0.0.9","dst_ip":"10.0.0.9","policy":"lockdown","port":80,"protocol":"TCP","rule":2,"src":"shop/web","src_ip":"10.0.0.1","tier":"Admin","time":2.0,"verdict":"audit"}"#
+        );
+        assert_eq!((f.deciding_tier(), f.deciding_policy()), ("Admin", "lockdown"));
+        let back: FlowRecord = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+        assert_eq!(back, f);
     }
 
     #[test]

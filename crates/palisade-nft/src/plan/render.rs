@@ -22,10 +22,16 @@ use palisade_core::ip::{ip_to_num, Family};
 use palisade_core::ranges::merge;
 use std::net::IpAddr;
 
-use palisade_core::{Cluster, Compiled, CompiledCluster, IpBlockPods, Peer, PortMatch, Protocol};
+use palisade_core::bits::BitSet;
+use palisade_core::{
+    Action, Cluster, CnpPeer, Compiled, CompiledCluster, IpBlockPods, Peer, PolicyPort, PortMatch, Protocol,
+    Tier,
+};
 
 use crate::rule::{End, Expr, LogTag, Rule};
 use crate::ruleset::{AddrSet, LogMeaning, RuleRef, Ruleset, VerdictMap};
+
+mod tiers;
 
 /// Namespace annotation that turns enforcement into logging for that namespace's pods.
 pub const AUDIT_ANNOTATION: &str = "palisade.dev/audit";
@@ -106,7 +112,8 @@ struct Ctx<'a> {
     pod_addrs: Addrs,
     set_ids: HashMap<(Family, Vec<(u128, u128)>), String>,
     rs: Ruleset,
-    rule_marks: HashMap<(usize, usize), u32>,
+    /// Marks of egress rules (policy, rule, of a ClusterNetworkPolicy).
+    rule_marks: HashMap<(usize, usize, bool), u32>,
 }
 
 fn fam_index(f: Family) -> usize {
@@ -183,13 +190,23 @@ impl Ctx<'_> {
         rule: usize,
         named: &[(String, Protocol, u16)],
     ) -> RuleMatch {
-        let p = &self.cluster.policies[policy];
-        let ports = if ingress {
-            &p.ingress[rule].ports
-        } else {
-            &p.egress[rule].ports
-        };
+        let r = &self.cluster.policies[policy].rules(ingress)[rule];
+        let cr = &self.compiled.policies[policy].rules(ingress)[rule];
+        let peers = (!r.peers.is_empty()).then_some(&cr.peers);
         let addrs = self.peer_addrs(policy, ingress, rule);
+        self.match_of(addrs, &r.ports, peers, ingress, named)
+    }
+
+    /// What a rule with these addresses (`None`: any), port entries and peer classes
+    /// (`None`: every class) matches; `named` are the local pod's named ports (ingress).
+    fn match_of(
+        &self,
+        addrs: Option<Addrs>,
+        ports: &[PolicyPort],
+        peers: Option<&BitSet>,
+        ingress: bool,
+        named: &[(String, Protocol, u16)],
+    ) -> RuleMatch {
         if ports.is_empty() {
             return RuleMatch {
                 addrs,
@@ -212,9 +229,8 @@ impl Ctx<'_> {
                 }
                 PortMatch::Named(name) => {
                     // Resolved on each destination pod: group the peer classes by the port.
-                    let cr = &self.compiled.policies[policy].egress[rule];
                     for (c, class) in self.compiled.classes.iter().enumerate() {
-                        if !(p.egress[rule].peers.is_empty() || cr.peers.contains(c)) {
+                        if !peers.is_none_or(|p| p.contains(c)) {
                             continue;
                         }
                         if let Some((_, _, port)) = class
@@ -251,6 +267,7 @@ impl Ctx<'_> {
             ingress,
             policy: p.object_ref(),
             rule,
+            tier: None,
         };
         let verdict = if ingress {
             let tag = LogTag::Allowed { policy, rule };
@@ -258,7 +275,7 @@ impl Ctx<'_> {
             self.log(tag)
         } else {
             let next = self.rule_marks.len() as u32 + 1;
-            let mark = *self.rule_marks.entry((policy, rule)).or_insert(next);
+            let mark = *self.rule_marks.entry((policy, rule, false)).or_insert(next);
             self.rs.marks.insert(mark, named_rule);
             Expr::SetMark(mark)
         };
@@ -267,6 +284,12 @@ impl Ctx<'_> {
             p.key(),
             if ingress { "ingress" } else { "egress" }
         ));
+        self.match_lines(end, m, &[Expr::Counter, verdict, Expr::Accept, comment])
+    }
+
+    /// The lines matching what `m` matches (one per address family set, protocol and
+    /// resolved named port), each ending with `tail`.
+    fn match_lines(&mut self, end: End, m: &RuleMatch, tail: &[Expr]) -> Vec<Rule> {
         let port_exprs: Vec<Option<Expr>> = match &m.ports {
             None => vec![None],
             Some(list) => Protocol::ALL
@@ -289,7 +312,7 @@ impl Ctx<'_> {
         let line = |target: Option<Expr>, e: &Option<Expr>| {
             let mut parts: Vec<Expr> = target.into_iter().collect();
             parts.extend(e.clone());
-            parts.extend([Expr::Counter, verdict.clone(), Expr::Accept, comment.clone()]);
+            parts.extend(tail.iter().cloned());
             Rule(parts)
         };
         match &m.addrs {
@@ -491,9 +514,10 @@ fn disjoint_boxes(boxes: Vec<Tuple>) -> Vec<Tuple> {
 }
 
 /// A profile: the direction, the policies isolating a pod in it, the pod's named ports
-/// (ingress only) and whether its namespace is audited. Pods with equal profiles share a
-/// chain.
-type Profile = (bool, Vec<usize>, Vec<(String, Protocol, u16)>, bool);
+/// (ingress only), whether its namespace is audited, and the ClusterNetworkPolicies with
+/// rules in that direction selecting it (in reading order). Pods with equal profiles share
+/// a chain.
+type Profile = (bool, Vec<usize>, Vec<(String, Protocol, u16)>, bool, Vec<usize>);
 
 /// Addresses of each class's members, and of every selectable pod, per family.
 fn endpoint_addrs(cc: &CompiledCluster<'_>) -> (Vec<Addrs>, Addrs) {
@@ -536,7 +560,13 @@ fn local_profiles(cc: &CompiledCluster<'_>, opts: &Options) -> Vec<(&'static str
             } else {
                 &class.egress_policies
             };
-            if policies.is_empty() {
+            let cnps: Vec<usize> = class
+                .cluster_policies
+                .iter()
+                .copied()
+                .filter(|&c| !compiled.cluster_policies[c].rules(ingress).is_empty())
+                .collect();
+            if policies.is_empty() && cnps.is_empty() {
                 continue;
             }
             let named = if ingress {
@@ -544,7 +574,7 @@ fn local_profiles(cc: &CompiledCluster<'_>, opts: &Options) -> Vec<(&'static str
             } else {
                 Vec::new()
             };
-            let profile: Profile = (ingress, policies.clone(), named, audit);
+            let profile: Profile = (ingress, policies.clone(), named, audit, cnps);
             for ip in &pod.ips {
                 let map = match (ingress, ip.is_ipv4()) {
                     (true, true) => "ingress4",
@@ -610,8 +640,17 @@ fn verdict_maps(
 
 impl Ctx<'_> {
     /// A profile's chain: what its policies allow, then log and drop (or accept in audit).
-    fn profile_chain(&mut self, profile: &Profile, number: usize) -> Vec<Rule> {
-        let (ingress, policies, named, audit) = profile;
+    /// With ClusterNetworkPolicies, the Admin tier first (see [`Ctx::tiered_chain`]).
+    fn profile_chain(&mut self, profile: &Profile, number: usize, name: &str) -> Vec<Rule> {
+        if !profile.4.is_empty() {
+            return self.tiered_chain(profile, number, name);
+        }
+        self.networkpolicy_chain(profile, number)
+    }
+
+    /// What the NetworkPolicies of a profile allow, then log and drop (or accept in audit).
+    fn networkpolicy_chain(&mut self, profile: &Profile, number: usize) -> Vec<Rule> {
+        let (ingress, policies, named, audit, _) = profile;
         let mut matches = Vec::new();
         let mut lines = Vec::new();
         for &p in policies {
@@ -699,7 +738,7 @@ pub fn render(cc: &CompiledCluster<'_>, opts: &Options) -> Ruleset {
     let entries = local_profiles(cc, opts);
     let chains = number_profiles(entries.iter().map(|e| &e.2));
     for (profile, (name, number)) in &chains {
-        let rules = cx.profile_chain(profile, *number);
+        let rules = cx.profile_chain(profile, *number, name);
         cx.rs.chains.insert(name.clone(), rules);
     }
     cx.rs.maps = verdict_maps(entries, &chains);

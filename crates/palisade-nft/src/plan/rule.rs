@@ -43,6 +43,26 @@ pub enum LogTag {
     },
     /// The destination does not restrict ingress (with `log_allowed`). `A:-`.
     Open,
+    /// An ingress rule of a ClusterNetworkPolicy accepted (with `log_allowed`), by their
+    /// positions in the rendered cluster. `A:c:P:R`.
+    TierAllowed {
+        /// The ClusterNetworkPolicy's index in the cluster.
+        policy: usize,
+        /// The rule's index in its ingress list.
+        rule: usize,
+    },
+    /// A ClusterNetworkPolicy rule denied (or, in audit mode, would have). `D:c:i:P:R`,
+    /// `U:c:e:P:R`.
+    TierDenied {
+        /// Ingress (else egress).
+        ingress: bool,
+        /// The ClusterNetworkPolicy's index in the cluster.
+        policy: usize,
+        /// The rule's index in that direction's list.
+        rule: usize,
+        /// Audit mode: let through and logged.
+        audit: bool,
+    },
 }
 
 impl fmt::Display for LogTag {
@@ -60,6 +80,18 @@ impl fmt::Display for LogTag {
                 if *ingress { "i" } else { "e" }
             ),
             LogTag::Open => f.write_str("A:-"),
+            LogTag::TierAllowed { policy, rule } => write!(f, "A:c:{policy}:{rule}"),
+            LogTag::TierDenied {
+                ingress,
+                policy,
+                rule,
+                audit,
+            } => write!(
+                f,
+                "{}:c:{}:{policy}:{rule}",
+                if *audit { "U" } else { "D" },
+                if *ingress { "i" } else { "e" }
+            ),
         }
     }
 }
@@ -113,6 +145,8 @@ pub enum Expr {
     Accept,
     /// `drop`
     Drop,
+    /// `goto CHAIN`: go on in another chain, returning where this one would.
+    Goto(String),
     /// `comment "…"`: for people reading `nft list`.
     Comment(String),
 }
@@ -170,6 +204,7 @@ impl fmt::Display for Expr {
             Expr::SetMark(m) => write!(f, "meta mark set {m:#x}"),
             Expr::Accept => f.write_str("accept"),
             Expr::Drop => f.write_str("drop"),
+            Expr::Goto(chain) => write!(f, "goto {chain}"),
             Expr::Comment(c) => write!(f, "comment \"{c}\""),
         }
     }

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use palisade_core::ip::{num_to_ip, Family};
-use palisade_core::ObjectRef;
+use palisade_core::{ObjectRef, Tier};
 
 use crate::rule::{LogTag, Rule};
 
@@ -43,6 +43,8 @@ pub struct RuleRef {
     pub policy: ObjectRef,
     /// The rule's index in the policy's list for that direction.
     pub rule: usize,
+    /// The tier, for a ClusterNetworkPolicy's rule (`None`: a NetworkPolicy's).
+    pub tier: Option<Tier>,
 }
 
 /// What a log tag stands for, for the flow log reader: self-contained, with policies named,
@@ -63,6 +65,13 @@ pub enum LogMeaning {
     },
     /// The destination side does not restrict it (not isolated or not on this node).
     Open,
+    /// A ClusterNetworkPolicy rule denied it (with `audit`, only logged).
+    TierDeny {
+        /// The rule, with its tier.
+        rule: RuleRef,
+        /// Audit mode: let through and logged.
+        audit: bool,
+    },
 }
 
 /// The `inet palisade` table as data: sets, maps, chains and what its log tags mean.
@@ -82,6 +91,10 @@ pub struct Ruleset {
     pub ingress_hook: Vec<Rule>,
     /// What each log tag in the rules means.
     pub logs: BTreeMap<LogTag, LogMeaning>,
+    /// ClusterNetworkPolicy rules with peers nftables cannot enforce (`domainNames`), as
+    /// `(policy, direction is ingress, rule)`: they match nothing here, and whoever applies
+    /// the ruleset says so.
+    pub unenforced: Vec<(ObjectRef, bool, usize)>,
     /// Mark value -> the egress rule that allowed (with `log_allowed`).
     pub marks: BTreeMap<u32, RuleRef>,
 }
