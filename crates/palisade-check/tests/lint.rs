@@ -459,3 +459,172 @@ fn pal019_monitoring_blind_against_a_baseline() {
     // No baseline, no comparison.
     assert!(with("PAL019", &findings(&blind)).is_empty());
 }
+
+fn cnp(name: &str, tier: &str, priority: u16, spec: &str) -> String {
+    format!("\n---\napiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {{name: {name}}}\nspec:\n  tier: {tier}\n  priority: {priority}\n{spec}")
+}
+
+/// The subject of the app namespace.
+const APP: &str = "  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: app}}}\n";
+
+fn tier_findings(yaml: &str, rule: &str) -> Vec<String> {
+    with(rule, &findings(yaml))
+        .iter()
+        .map(|f| format!("{} {}", f.object_text(), f.field))
+        .collect()
+}
+
+/// A Deny of everyone after an Accept from monitoring still decides the rest; a second Deny
+/// of monitoring after the Accept of monitoring decides nothing ("the first matching rule
+/// decides").
+#[test]
+fn pal020_cluster_policy_rule_shadowed() {
+    let spec = format!(
+        "{APP}  ingress:\n  - action: Accept\n    from: [{{namespaces: {{matchLabels: {{purpose: monitoring}}}}}}]\n  - action: Deny\n    from: [{{namespaces: {{}}}}]\n  - action: Deny\n    from: [{{namespaces: {{matchLabels: {{purpose: monitoring}}}}}}]\n"
+    );
+    let yaml = format!("{BASE}{}", cnp("guard", "Admin", 1, &spec));
+    assert_eq!(
+        tier_findings(&yaml, "PAL020"),
+        ["ClusterNetworkPolicy guard spec.ingress[2]"]
+    );
+}
+
+/// Same tier and priority, overlapping subjects, an Accept and a Deny of the same sources:
+/// a tie; a different priority (or the same action) is not.
+#[test]
+fn pal021_tied_priorities_that_disagree() {
+    let from = "    from: [{namespaces: {matchLabels: {purpose: monitoring}}}]\n";
+    let tie = format!(
+        "{BASE}{}{}",
+        cnp(
+            "a-allow",
+            "Admin",
+            5,
+            &format!("{APP}  ingress:\n  - action: Accept\n{from}")
+        ),
+        cnp(
+            "b-deny",
+            "Admin",
+            5,
+            &format!("{APP}  ingress:\n  - action: Deny\n{from}")
+        )
+    );
+    assert_eq!(
+        tier_findings(&tie, "PAL021"),
+        ["ClusterNetworkPolicy b-deny spec.priority"]
+    );
+    let ordered = tie.replacen("priority: 5", "priority: 4", 1);
+    assert!(tier_findings(&ordered, "PAL021").is_empty());
+    let agree = tie.replace("action: Deny", "action: Accept");
+    assert!(tier_findings(&agree, "PAL021").is_empty());
+}
+
+/// An Admin Deny of everyone towards app decides every connection the api-ingress rule
+/// allows; with a Pass for app's own pods first, the rule takes effect again.
+#[test]
+fn pal022_networkpolicy_rule_overridden_by_admin() {
+    let deny = cnp(
+        "lockdown",
+        "Admin",
+        1,
+        &format!("{APP}  ingress:\n  - action: Deny\n    from: [{{namespaces: {{}}}}]\n"),
+    );
+    let yaml = format!("{}{deny}", good());
+    let hits = tier_findings(&yaml, "PAL022");
+    assert!(
+        hits.contains(&"NetworkPolicy app/api-ingress spec.ingress[0]".to_string()),
+        "{hits:?}"
+    );
+    let pass = cnp(
+        "lockdown",
+        "Admin",
+        1,
+        &format!("{APP}  ingress:\n  - action: Pass\n    from: [{{namespaces: {{matchLabels: {{kubernetes.io/metadata.name: app}}}}}}]\n  - action: Deny\n    from: [{{namespaces: {{}}}}]\n"),
+    );
+    let hits = tier_findings(&format!("{}{pass}", good()), "PAL022");
+    assert!(
+        !hits.contains(&"NetworkPolicy app/api-ingress spec.ingress[0]".to_string()),
+        "{hits:?}"
+    );
+}
+
+/// "v1.NetworkPolicy always makes a final decision for selected pods": a Baseline ingress
+/// rule for app, where default-deny isolates every pod, is never read; for kube-system
+/// (no NetworkPolicy) it is.
+#[test]
+fn pal023_baseline_never_reached() {
+    let rule = "  ingress:\n  - action: Deny\n    from: [{namespaces: {}}]\n";
+    let yaml = format!(
+        "{}{}",
+        good(),
+        cnp("base", "Baseline", 1, &format!("{APP}{rule}"))
+    );
+    assert_eq!(
+        tier_findings(&yaml, "PAL023"),
+        ["ClusterNetworkPolicy base spec.subject"]
+    );
+    let system = "  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: kube-system}}}\n";
+    let yaml = format!(
+        "{}{}",
+        good(),
+        cnp("base", "Baseline", 1, &format!("{system}{rule}"))
+    );
+    assert!(tier_findings(&yaml, "PAL023").is_empty());
+}
+
+/// An Admin Pass for kube-system's ingress (no NetworkPolicy, no Baseline): an Accept in
+/// effect. For app (isolated by default-deny) the Pass hands over to NetworkPolicy.
+#[test]
+fn pal024_pass_to_nothing() {
+    let rule = "  ingress:\n  - action: Pass\n    from: [{namespaces: {}}]\n";
+    let system = "  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: kube-system}}}\n";
+    let yaml = format!("{}{}", good(), cnp("p", "Admin", 1, &format!("{system}{rule}")));
+    assert_eq!(
+        tier_findings(&yaml, "PAL024"),
+        ["ClusterNetworkPolicy p spec.ingress[0].action"]
+    );
+    let yaml = format!("{}{}", good(), cnp("p", "Admin", 1, &format!("{APP}{rule}")));
+    assert!(tier_findings(&yaml, "PAL024").is_empty());
+}
+
+/// domainNames cannot be checked; networks can.
+#[test]
+fn pal025_domain_names() {
+    let yaml = format!(
+        "{BASE}{}",
+        cnp(
+            "out",
+            "Admin",
+            1,
+            &format!("{APP}  egress:\n  - action: Deny\n    to: [{{domainNames: [example.com]}}]\n")
+        )
+    );
+    assert_eq!(
+        tier_findings(&yaml, "PAL025"),
+        ["ClusterNetworkPolicy out spec.egress[0].to"]
+    );
+    let yaml = format!(
+        "{BASE}{}",
+        cnp(
+            "out",
+            "Admin",
+            1,
+            &format!("{APP}  egress:\n  - action: Deny\n    to: [{{networks: [192.0.2.0/24]}}]\n")
+        )
+    );
+    assert!(tier_findings(&yaml, "PAL025").is_empty());
+}
+
+/// A subject naming a namespace nobody has selects nothing; app's does.
+#[test]
+fn pal026_cluster_policy_selects_nothing() {
+    let rule = "  ingress:\n  - action: Deny\n    from: [{namespaces: {}}]\n";
+    let nowhere = "  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: nope}}}\n";
+    let yaml = format!("{BASE}{}", cnp("c", "Admin", 1, &format!("{nowhere}{rule}")));
+    assert_eq!(
+        tier_findings(&yaml, "PAL026"),
+        ["ClusterNetworkPolicy c spec.subject"]
+    );
+    let yaml = format!("{BASE}{}", cnp("c", "Admin", 1, &format!("{APP}{rule}")));
+    assert!(tier_findings(&yaml, "PAL026").is_empty());
+}

@@ -10,6 +10,7 @@ mod hygiene;
 mod ports;
 mod redundancy;
 mod selectors;
+mod tiers;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -124,6 +125,27 @@ rules! {
     MONITORING_BLIND = "PAL019", "monitoring-blind", Error,
         "The monitoring namespace lost access to metrics ports it reached in the baseline",
         "Prometheus goes blind: scrapes time out after a policy rollout and alerts stop firing.";
+    TIER_RULE_SHADOWED = "PAL020", "cluster-policy-rule-shadowed", Warning,
+        "A ClusterNetworkPolicy rule never decides: earlier rules of its tier decide everything it matches",
+        "A shadowed Deny protects nothing and a shadowed Accept allows nothing; the author's intent is lost.";
+    TIER_TIE = "PAL021", "cluster-policy-priority-tie", Warning,
+        "Two ClusterNetworkPolicies of one tier share a priority and disagree",
+        "The API leaves the order of equal priorities to the implementation: the verdict can differ between clusters.";
+    NP_UNDER_ADMIN = "PAL022", "networkpolicy-overridden-by-admin", Warning,
+        "A NetworkPolicy rule that never takes effect: the Admin tier decides all it allows first",
+        "The namespace owner's surprise: the rule looks right and nothing it allows gets through (or it all does anyway).";
+    BASELINE_UNREACHED = "PAL023", "baseline-never-reached", Info,
+        "A Baseline ClusterNetworkPolicy whose pods NetworkPolicies all isolate",
+        "NetworkPolicy decides for isolated pods before the Baseline tier: the guardrail never applies.";
+    PASS_TO_NOTHING = "PAL024", "pass-to-nothing", Info,
+        "A Pass with nothing below it: the default allows",
+        "Pass reads like a restriction but hands over to the default allow; Accept says what happens.";
+    DOMAIN_NAMES = "PAL025", "domain-names-unchecked", Warning,
+        "A ClusterNetworkPolicy rule with domainNames peers",
+        "Names resolve at run time: nothing offline (nor Palisade's nftables dataplane) can tell what they match.";
+    TIER_SUBJECT_EMPTY = "PAL026", "cluster-policy-selects-nothing", Warning,
+        "A ClusterNetworkPolicy's subject selects no pod",
+        "A typo in a label makes a cluster-wide guardrail apply to nothing.";
 }
 
 /// One finding. (Its JSON and SARIF shapes are the CLI's.)
@@ -295,6 +317,7 @@ pub fn lint(cluster: &Cluster, opts: &LintOptions) -> LintReport {
     redundancy::check(&cx, &mut out);
     hygiene::check(&cx, &mut out);
     flows::check(&cx, &mut out);
+    tiers::check(&cx, &mut out);
     // By severity, rule, then object and field as written (`ns-a/x` before `ns/x`,
     // spec.ingress[10] before spec.ingress[2]): the order lint has always printed.
     out.sort_by_cached_key(|f| {

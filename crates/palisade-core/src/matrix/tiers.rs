@@ -180,3 +180,49 @@ impl Compiled {
         decide(Tier::Baseline) != Some(Action::Deny)
     }
 }
+
+impl Compiled {
+    /// The other-end classes that rule `ri` of ClusterNetworkPolicy `ci` (ingress or
+    /// egress) matches for subject class `s` on port class `q` of `proto`, before the
+    /// rules read ahead of it take their share.
+    pub fn tier_rule_matches(
+        &self,
+        ci: usize,
+        ingress: bool,
+        ri: usize,
+        s: usize,
+        proto: Protocol,
+        q: usize,
+    ) -> BitSet {
+        let r = &self.cluster_policies[ci].rules(ingress)[ri].rule;
+        let none = || BitSet::new(self.classes.len());
+        if ingress {
+            let names = self.names_at(s, proto, q, Named::Resolve);
+            if Self::rule_applies(r, proto, q, &names) {
+                r.peers.clone()
+            } else {
+                none()
+            }
+        } else {
+            self.egress_rule_mask(r, proto, q, Named::Resolve)
+                .unwrap_or_else(none)
+        }
+    }
+
+    /// The other-end classes the Admin tier decides (Accept or Deny) for subject class `s`
+    /// in one direction on port class `q`: there no NetworkPolicy has a say.
+    pub fn admin_decided(&self, s: usize, ingress: bool, proto: Protocol, q: usize) -> BitSet {
+        let n = self.classes.len();
+        let mut undecided = BitSet::full(n);
+        let mut decided = BitSet::new(n);
+        for ((c, ri), _, action) in self.tier_rules(&self.classes[s], Tier::Admin, ingress) {
+            let mut hit = self.tier_rule_matches(c, ingress, ri, s, proto, q);
+            hit.intersect_with(&undecided);
+            if action != Action::Pass {
+                decided.union_with(&hit);
+            }
+            undecided.subtract(&hit);
+        }
+        decided
+    }
+}
