@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use palisade_core::explain::DecidedBy;
 use palisade_core::{compile, explain, Cluster, Endpoint, Explanation, Options, Protocol};
 use serde::Serialize;
 
@@ -26,7 +27,8 @@ pub struct FlowChange {
     /// One pod pair of the group (`ns/pod`).
     pub example: (String, String),
     /// Policies (`ns/name`) that decide the example now: for an opened flow, those whose
-    /// rules allow it; for a closed one, those that isolate without allowing it.
+    /// rules allow it; for a closed one, those that isolate without allowing it; or, where
+    /// a tier decided a side, `Admin ClusterNetworkPolicy NAME` (or `Baseline …`).
     pub policies: Vec<String>,
 }
 
@@ -104,6 +106,15 @@ pub fn deciding_policies(cluster: &Cluster, e: &Explanation) -> Vec<String> {
     for d in [&e.egress, &e.ingress] {
         // Denied: only the directions that deny count.
         if !e.allowed && d.allowed {
+            continue;
+        }
+        if let DecidedBy::ClusterPolicy(tier, ci, _, _) = d.decided_by {
+            // A tier decided first: the NetworkPolicies of this side had no say.
+            out.push(format!(
+                "{} ClusterNetworkPolicy {}",
+                tier.as_str(),
+                cluster.cluster_policies[ci].name
+            ));
             continue;
         }
         for t in &d.policies {

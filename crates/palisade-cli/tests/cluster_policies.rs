@@ -292,3 +292,57 @@ spec:
     ]);
     assert!(out.contains("Ingress to shop/database: DENIED"), "{out}");
 }
+
+/// `diff` names the tier and object that now decides: adding ADMIN_DENY closes exactly
+/// what the shop allowed towards the database (backend on 5432, prometheus on 9187),
+/// both decided by the Admin ClusterNetworkPolicy; `test` fails the shop's own assertion
+/// "backend reaches the database" and its explanation names the deciding rule.
+#[test]
+fn diff_and_test_name_the_deciding_tier() {
+    let dir = shop_with(ADMIN_DENY);
+    let shop = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/shop");
+    let (code, out, err) = run(&["diff", shop, dir.path().to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code, 1, "something closed: {err}");
+    let d: Value = serde_json::from_str(&out).unwrap();
+    assert!(d["opened"].as_array().unwrap().is_empty());
+    let mut closed: Vec<(String, String, String)> = d["closed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            assert_eq!(
+                c["policies"],
+                serde_json::json!(["Admin ClusterNetworkPolicy freeze-database"]),
+                "{c}"
+            );
+            (
+                c["from"].as_str().unwrap().to_string(),
+                c["to"].as_str().unwrap().to_string(),
+                c["ports"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    closed.sort();
+    assert_eq!(
+        closed,
+        [
+            (
+                "monitoring/prometheus".to_string(),
+                "shop/database".to_string(),
+                "9187".to_string()
+            ),
+            (
+                "shop/backend".to_string(),
+                "shop/database".to_string(),
+                "5432".to_string()
+            ),
+        ]
+    );
+    let spec = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/shop.test.yaml");
+    let (code, out, _) = run(&["test", spec, dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("decided by Admin ClusterNetworkPolicy freeze-database rule 0 (nobody): Deny"),
+        "{out}"
+    );
+}

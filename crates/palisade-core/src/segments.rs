@@ -43,6 +43,35 @@ pub fn address_representatives(clusters: &[&Cluster]) -> Vec<External> {
             }
         }
     }
+    // ClusterNetworkPolicy `networks` CIDRs, and the addresses of Nodes a `nodes` peer
+    // may select: boundaries like ipBlocks without exceptions.
+    let mut tiered: Vec<Cidr> = Vec::new();
+    for c in clusters {
+        for r in c
+            .cluster_policies
+            .iter()
+            .flat_map(|p| p.ingress.iter().chain(&p.egress))
+        {
+            for peer in &r.peers {
+                match peer {
+                    crate::CnpPeer::Networks(cidrs) => tiered.extend(cidrs.iter().cloned()),
+                    crate::CnpPeer::Nodes(_) => {
+                        for a in c.nodes.iter().flat_map(|n| &n.addresses) {
+                            let bits = Family::of(*a).bits();
+                            tiered.extend(Cidr::new(*a, bits).ok());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    for cidr in &tiered {
+        blocks.push((cidr, &[]));
+        if !families.contains(&cidr.family) {
+            families.push(cidr.family);
+        }
+    }
     families.sort_by_key(|f| f.bits());
     let mut out = Vec::new();
     for family in families {
