@@ -171,24 +171,6 @@ pub fn load(args: &InputArgs) -> Result<Loaded, Failure> {
     load_sources(args, &sources(&args.paths)?)
 }
 
-/// [`load`] for the commands that do not apply ClusterNetworkPolicies yet (`command`
-/// names them): they say so rather than answer as if the objects were absent.
-pub fn load_without_tiers(args: &InputArgs, command: &str) -> Result<Loaded, Failure> {
-    let loaded = load(args)?;
-    warn_tiers_left_out(&loaded, command);
-    Ok(loaded)
-}
-
-/// Warns that `command` leaves the ClusterNetworkPolicies of `loaded` out.
-pub fn warn_tiers_left_out(loaded: &Loaded, command: &str) {
-    let n = loaded.cluster.cluster_policies.len();
-    if n > 0 {
-        eprintln!(
-            "warning: {n} ClusterNetworkPolicy object(s) read but not applied by `palisade {command}` yet: its answer is the NetworkPolicy tier's alone"
-        );
-    }
-}
-
 /// Loads `sources` with the options of `args` (its paths are not read).
 pub fn load_sources(args: &InputArgs, sources: &[Source]) -> Result<Loaded, Failure> {
     let opts = args.load_options()?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use palisade_check::lint::{self, LintOptions, Severity};
-use palisade_check::scaffold::{zero_trust, ScaffoldOptions};
+use palisade_check::scaffold::{zero_trust, zero_trust_cluster_wide, ScaffoldOptions};
 use palisade_load::Source;
 
 use crate::inputs::{self, Failure, InputArgs};
@@ -33,11 +33,16 @@ pub struct ZeroTrustArgs {
     /// Scaffold kube-system, kube-public and kube-node-lease too.
     #[arg(long = "include-system")]
     pub include_system: bool,
+    /// One set of ClusterNetworkPolicies for the whole cluster (Admin: DNS and monitoring
+    /// scrapes; Baseline: same namespace, default deny) instead of NetworkPolicies per
+    /// namespace; written as `cluster-wide.yaml` with `--out`.
+    #[arg(long = "cluster-wide")]
+    pub cluster_wide: bool,
 }
 
 pub fn run(cmd: &ScaffoldCommand) -> Result<(String, bool), Failure> {
     let ScaffoldCommand::ZeroTrust(args) = cmd;
-    let loaded = inputs::load_without_tiers(&args.input, "scaffold")?;
+    let loaded = inputs::load(&args.input)?;
     let mut opts = ScaffoldOptions {
         internet_egress: args.internet_egress,
         monitoring: args.monitoring.clone(),
@@ -46,7 +51,11 @@ pub fn run(cmd: &ScaffoldCommand) -> Result<(String, bool), Failure> {
     if args.include_system {
         opts.skip_namespaces.clear();
     }
-    let files = zero_trust(&loaded.cluster, &opts);
+    let files = if args.cluster_wide {
+        zero_trust_cluster_wide(&loaded.cluster, &opts)
+    } else {
+        zero_trust(&loaded.cluster, &opts)
+    };
     // The input plus the scaffold, loaded back through the same validation.
     let mut sources = inputs::sources(&args.input.paths)?;
     for (ns, yaml) in &files {
@@ -67,8 +76,12 @@ pub fn run(cmd: &ScaffoldCommand) -> Result<(String, bool), Failure> {
     let findings = lint::lint(&after.cluster, &lint_opts).findings;
     let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
     let mut report = format!(
-        "# palisade scaffold zero-trust: {} namespace(s)\n# What applying it would change (palisade diff):\n",
-        files.len()
+        "# palisade scaffold zero-trust: {}\n# What applying it would change (palisade diff):\n",
+        if args.cluster_wide {
+            "cluster-wide".to_string()
+        } else {
+            format!("{} namespace(s)", files.len())
+        }
     );
     for line in d.table().lines() {
         report.push_str(&format!("#   {line}\n"));
