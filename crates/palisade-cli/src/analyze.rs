@@ -114,6 +114,16 @@ fn summary<'a>(loaded: &'a palisade_load::Loaded, compiled: &Compiled) -> Summar
             udp: s.allowed_pairs[1],
         },
         classes: s.classes,
+        cluster_policies: (!loaded.cluster.cluster_policies.is_empty()).then(|| TiersJson {
+            admin: TierJson {
+                policies: s.tiers[0].0,
+                pods_selected: s.tiers[0].1,
+            },
+            baseline: TierJson {
+                policies: s.tiers[1].0,
+                pods_selected: s.tiers[1].1,
+            },
+        }),
         isolated: Isolated {
             egress: s.isolated_egress,
             ingress: s.isolated_ingress,
@@ -136,6 +146,8 @@ fn summary<'a>(loaded: &'a palisade_load::Loaded, compiled: &Compiled) -> Summar
 struct SummaryJson<'a> {
     allowed_pairs: ByProtocol<u64>,
     classes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster_policies: Option<TiersJson>,
     isolated: Isolated,
     namespaces: usize,
     pods: usize,
@@ -145,6 +157,20 @@ struct SummaryJson<'a> {
     stats: Option<Stats>,
     total_pairs: u64,
     workloads: usize,
+}
+
+/// ClusterNetworkPolicies per tier, in `-o summary` (absent when there are none).
+#[derive(Serialize)]
+struct TiersJson {
+    admin: TierJson,
+    baseline: TierJson,
+}
+
+/// One tier: its policies and the pods they select.
+#[derive(Serialize)]
+struct TierJson {
+    policies: usize,
+    pods_selected: usize,
 }
 
 /// One value per protocol, keyed by the protocol's name.

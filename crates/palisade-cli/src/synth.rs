@@ -29,6 +29,9 @@ pub struct SynthArgs {
     pub namespaces: Option<usize>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// ClusterNetworkPolicies (v1alpha2, both tiers) to add.
+    #[arg(long = "cluster-policies", default_value_t = 0)]
+    pub cluster_policies: usize,
     #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
     pub output: SynthFormat,
 }
@@ -42,7 +45,9 @@ pub fn spec(a: &SynthArgs) -> Spec {
 }
 
 pub fn synth(a: &SynthArgs) -> String {
-    let objects = generate(&spec(a));
+    let spec = spec(a);
+    let mut objects = generate(&spec);
+    objects.extend(palisade_synth::cluster_policies(&spec, a.cluster_policies));
     match a.output {
         SynthFormat::Json => to_json_list(objects) + "\n",
         SynthFormat::Yaml => objects
@@ -73,6 +78,9 @@ pub struct BenchArgs {
     /// Runs per size; the best is reported.
     #[arg(long, default_value_t = 3)]
     pub runs: usize,
+    /// For `analyze`: add this many ClusterNetworkPolicies (both tiers) to each cluster.
+    #[arg(long = "cluster-policies", default_value_t = 0)]
+    pub cluster_policies: usize,
 }
 
 /// Loading YAML: each size generated in the kubectl-like form (or the given `--input`
@@ -184,16 +192,22 @@ pub fn bench(a: &BenchArgs) -> anyhow::Result<(String, bool)> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         a.runs
     );
+    if a.cluster_policies > 0 {
+        out.push_str(&format!(
+            "with {} ClusterNetworkPolicies per cluster\n",
+            a.cluster_policies
+        ));
+    }
     out.push_str(
         "pods     policies  classes  load ms  compile ms  matrix ms  total ms  wall ms  peak MiB  target\n",
     );
     let mut all_ok = true;
     for (pods, policies) in sizes {
         let file = dir.join(format!("synth-{pods}-{policies}.json"));
-        std::fs::write(
-            &file,
-            to_json_list(generate(&Spec::total(pods, policies, a.seed))),
-        )?;
+        let spec = Spec::total(pods, policies, a.seed);
+        let mut objects = generate(&spec);
+        objects.extend(palisade_synth::cluster_policies(&spec, a.cluster_policies));
+        std::fs::write(&file, to_json_list(objects))?;
         let (wall, v) = best_summary(&exe, std::slice::from_ref(&file), a.runs)?;
         let st = &v["stats"];
         let f = |k: &str| st[k].as_f64().unwrap_or(f64::NAN);

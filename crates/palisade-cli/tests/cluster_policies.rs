@@ -193,6 +193,16 @@ fn analyze_applies_an_admin_deny_over_networkpolicy() {
     assert!(tcp_ports(&after, "shop/backend", "shop/database").is_empty());
     assert!(tcp_ports(&after, "monitoring/prometheus", "shop/database").is_empty());
     assert_eq!(tcp_ports(&after, "shop/frontend", "shop/backend"), ["8080"]);
+    // The summary counts the tiers: one Admin policy selecting the one database pod.
+    let (_, out, _) = run(&["analyze", dir.path().to_str().unwrap(), "-o", "summary"]);
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        s["cluster_policies"],
+        serde_json::json!({"admin": {"policies": 1, "pods_selected": 1}, "baseline": {"policies": 0, "pods_selected": 0}})
+    );
+    let (_, out, _) = run(&["analyze", shop, "-o", "summary"]);
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert!(s.get("cluster_policies").is_none(), "absent without any: {s}");
 }
 
 /// The dataplane renders the Admin tier before the database's NetworkPolicy chain: its

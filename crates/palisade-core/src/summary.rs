@@ -22,6 +22,8 @@ pub struct Summary {
     pub isolated_egress: usize,
     /// Ordered pod pairs (self excluded).
     pub total_pairs: u64,
+    /// Per tier (Admin, Baseline): ClusterNetworkPolicies, and pods some of them select.
+    pub tiers: [(usize, usize); 2],
 }
 
 /// Counts over the whole matrix, without listing pairs.
@@ -67,8 +69,26 @@ pub fn summarize(cluster: &Cluster, compiled: &Compiled) -> Summary {
             isolated_egress += class.members.len();
         }
     }
+    let mut tiers = [(0usize, 0usize); 2];
+    for (i, tier) in [crate::Tier::Admin, crate::Tier::Baseline]
+        .into_iter()
+        .enumerate()
+    {
+        tiers[i].0 = cluster.cluster_policies.iter().filter(|c| c.tier == tier).count();
+        tiers[i].1 = compiled
+            .classes
+            .iter()
+            .filter(|c| {
+                c.cluster_policies
+                    .iter()
+                    .any(|&ci| compiled.cluster_policies[ci].tier == tier)
+            })
+            .map(|c| c.members.len())
+            .sum();
+    }
     let pods = cluster.pods.len() as u64;
     Summary {
+        tiers,
         pods: cluster.pods.len(),
         namespaces: cluster.namespaces.len(),
         policies: cluster.policies.len(),

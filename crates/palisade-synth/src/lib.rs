@@ -20,6 +20,8 @@
 #![warn(missing_docs)]
 
 pub mod small;
+mod tiers;
+pub use tiers::cluster_policies;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
