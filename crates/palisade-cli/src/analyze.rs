@@ -67,6 +67,7 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), Failure> {
 fn analysis(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<Option<String>, Failure> {
     let t0 = Instant::now();
     let loaded = inputs::load(&args.input)?;
+    inputs::warn_domain_names(&loaded.cluster);
     let t1 = Instant::now();
     let cluster = &loaded.cluster;
     let compiled = compile(cluster, &args.input.options());

@@ -141,6 +141,7 @@ pub fn junit(suite: &str, results: &[(Assertion, Outcome, String)]) -> String {
 pub fn run(args: &TestArgs) -> Result<(String, bool), Failure> {
     let spec = read_spec(&args.spec, &args.input.model.namespace)?;
     let loaded = inputs::load(&args.input)?;
+    inputs::warn_domain_names(&loaded.cluster);
     let c = &loaded.cluster;
     let options = args.input.options();
     let results: Vec<(Assertion, Outcome, String)> = spec

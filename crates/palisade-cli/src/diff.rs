@@ -78,6 +78,7 @@ pub fn run(args: &DiffArgs) -> Result<(String, bool), Failure> {
     };
     let old = inputs::load_sources(&args.input, &old)?;
     let new = inputs::load_sources(&args.input, &new)?;
+    inputs::warn_domain_names(&new.cluster);
     let d = palisade_check::diff::diff(&old.cluster, &new.cluster, &args.input.options())?;
     let fails = match args.fail_on {
         FailOn::Opened => !d.opened.is_empty(),

@@ -171,6 +171,27 @@ pub fn load(args: &InputArgs) -> Result<Loaded, Failure> {
     load_sources(args, &sources(&args.paths)?)
 }
 
+/// Says, for the analysing commands, which ClusterNetworkPolicy rules have `domainNames`
+/// peers: nothing offline can tell what they match, so they match nothing in the answer.
+pub fn warn_domain_names(cluster: &palisade_core::Cluster) {
+    for c in &cluster.cluster_policies {
+        for ingress in [true, false] {
+            for (i, r) in c.rules(ingress).iter().enumerate() {
+                if r.peers
+                    .iter()
+                    .any(|p| matches!(p, palisade_core::CnpPeer::DomainNames(_)))
+                {
+                    eprintln!(
+                        "warning: ClusterNetworkPolicy {} {} rule {i}: domainNames are not modelled (they match nothing in this answer)",
+                        c.name,
+                        if ingress { "ingress" } else { "egress" }
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Loads `sources` with the options of `args` (its paths are not read).
 pub fn load_sources(args: &InputArgs, sources: &[Source]) -> Result<Loaded, Failure> {
     let opts = args.load_options()?;

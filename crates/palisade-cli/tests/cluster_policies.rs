@@ -229,6 +229,13 @@ fn the_dataplane_renders_the_tiers_and_names_what_it_cannot_enforce() {
         "{err}"
     );
     assert!(!err.contains("not applied"), "{err}");
+    // analyze marks them as not modelled.
+    let (code, _, err) = run(&["analyze", path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("ClusterNetworkPolicy no-example egress rule 0: domainNames are not modelled"),
+        "{err}"
+    );
 }
 
 /// Invalid input is reported as the CRD would refuse it, placed in the file, exit 2.
