@@ -628,3 +628,31 @@ fn pal026_cluster_policy_selects_nothing() {
     let yaml = format!("{BASE}{}", cnp("c", "Admin", 1, &format!("{APP}{rule}")));
     assert!(tier_findings(&yaml, "PAL026").is_empty());
 }
+
+/// A Baseline ClusterNetworkPolicy denying every pod both ways is a default deny for the
+/// coverage rules ("cluster-wide guardrails"); one limited to a port is not.
+#[test]
+fn pal001_pal002_accept_a_cluster_wide_default_deny() {
+    let deny = cnp(
+        "palisade-default-deny",
+        "Baseline",
+        1000,
+        &format!("{APP}  ingress:\n  - action: Deny\n    from: [{{namespaces: {{}}}}]\n  - action: Deny\n    from: [{{namespaces: {{}}}}]\n  egress:\n  - action: Deny\n    to: [{{namespaces: {{}}}}, {{networks: [0.0.0.0/0]}}]\n"),
+    );
+    let yaml = format!("{BASE}{deny}");
+    for rule in ["PAL001", "PAL002"] {
+        let hits = with(rule, &findings(&yaml));
+        assert!(
+            hits.iter().all(|h| h.object_text() != "Namespace app"),
+            "{rule}: {hits:?}"
+        );
+    }
+    let port_only = yaml.replacen(
+        "    from: [{namespaces: {}}]\n",
+        "    from: [{namespaces: {}}]\n    protocols: [{tcp: {destinationPort: {number: 80}}}]\n",
+        2,
+    );
+    assert!(with("PAL001", &findings(&port_only))
+        .iter()
+        .any(|h| h.object_text() == "Namespace app"));
+}

@@ -23,6 +23,27 @@ fn default_deny(ns: &str, ingress: bool) -> String {
     )
 }
 
+/// Whether a ClusterNetworkPolicy denies every pod of `ns` this direction towards (or
+/// from) every pod, on every port: a rule of a CNP selecting each of them, with no
+/// protocols, whose peers hold every selectable pod, and whose action is Deny. Cluster-wide
+/// guardrails (`scaffold zero-trust --cluster-wide`) are a default deny too.
+fn tier_default_deny(cx: &Ctx, ns: &str, ingress: bool) -> bool {
+    let comp = &cx.compiled;
+    let pod_classes: Vec<usize> = cx.selectable().map(|(i, _)| comp.pod_class(i)).collect();
+    cx.selectable().filter(|(_, p)| p.namespace == ns).all(|(i, _)| {
+        comp.classes[comp.pod_class(i)]
+            .cluster_policies
+            .iter()
+            .any(|&ci| {
+                comp.cluster_policies[ci].rules(ingress).iter().any(|r| {
+                    r.action == palisade_core::Action::Deny
+                        && r.rule.ports.is_empty()
+                        && pod_classes.iter().all(|&c| r.rule.peers.contains(c))
+                })
+            })
+    })
+}
+
 pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
     let c = cx.cluster;
     // Namespaces with selectable pods.
@@ -42,7 +63,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                     && p.pod_selector.is_everything()
                     && if ingress { p.types.ingress } else { p.types.egress }
             });
-            if covered {
+            if covered || tier_default_deny(cx, ns, ingress) {
                 continue;
             }
             let rule = if ingress {
