@@ -92,15 +92,19 @@ fn port_list(names: &BTreeSet<String>) -> Value {
     names.iter().map(|n| json!({"port": n})).collect()
 }
 
-/// The policies for every namespace with pods, as (namespace, YAML documents).
-pub fn zero_trust(c: &Cluster, o: &ScaffoldOptions) -> Vec<(String, String)> {
-    let namespaces: BTreeSet<&str> = c
-        .pods
+/// The namespaces with (selectable) pods that are not skipped.
+fn scaffolded_namespaces<'c>(c: &'c Cluster, o: &ScaffoldOptions) -> BTreeSet<&'c str> {
+    c.pods
         .iter()
         .filter(|p| !p.host_network)
         .map(|p| p.namespace.as_str())
         .filter(|n| !o.skip_namespaces.iter().any(|s| s == n))
-        .collect();
+        .collect()
+}
+
+/// The policies for every namespace with pods, as (namespace, YAML documents).
+pub fn zero_trust(c: &Cluster, o: &ScaffoldOptions) -> Vec<(String, String)> {
+    let namespaces = scaffolded_namespaces(c, o);
     let mut out = Vec::new();
     for ns in namespaces {
         let mut y = format!("# Zero trust for namespace {ns} (palisade scaffold zero-trust).\n");
@@ -221,13 +225,7 @@ fn named_ports(names: &BTreeSet<String>) -> Value {
 /// Admin rules hold regardless. Ingress from outside the cluster cannot be denied by a
 /// ClusterNetworkPolicy (its ingress peers are pods only): the file says so.
 pub fn zero_trust_cluster_wide(c: &Cluster, o: &ScaffoldOptions) -> Vec<(String, String)> {
-    let namespaces: BTreeSet<&str> = c
-        .pods
-        .iter()
-        .filter(|p| !p.host_network)
-        .map(|p| p.namespace.as_str())
-        .filter(|n| !o.skip_namespaces.iter().any(|s| s == n))
-        .collect();
+    let namespaces = scaffolded_namespaces(c, o);
     if namespaces.is_empty() {
         return Vec::new();
     }

@@ -45,8 +45,11 @@ pub fn address_representatives(clusters: &[&Cluster]) -> Vec<External> {
     }
     // ClusterNetworkPolicy `networks` CIDRs, and the addresses of Nodes a `nodes` peer
     // may select: boundaries like ipBlocks without exceptions.
-    let mut tiered: Vec<Cidr> = Vec::new();
+    // Each distinct CIDR once; node addresses once per cluster, whatever the number of
+    // `nodes` peers.
+    let mut tiered: HashSet<Cidr> = HashSet::new();
     for c in clusters {
+        let mut nodes_peer = false;
         for r in c
             .cluster_policies
             .iter()
@@ -55,17 +58,19 @@ pub fn address_representatives(clusters: &[&Cluster]) -> Vec<External> {
             for peer in &r.peers {
                 match peer {
                     crate::CnpPeer::Networks(cidrs) => tiered.extend(cidrs.iter().cloned()),
-                    crate::CnpPeer::Nodes(_) => {
-                        for a in c.nodes.iter().flat_map(|n| &n.addresses) {
-                            let bits = Family::of(*a).bits();
-                            tiered.extend(Cidr::new(*a, bits).ok());
-                        }
-                    }
+                    crate::CnpPeer::Nodes(_) => nodes_peer = true,
                     _ => {}
                 }
             }
         }
+        if nodes_peer {
+            for a in c.nodes.iter().flat_map(|n| &n.addresses) {
+                tiered.extend(Cidr::new(*a, Family::of(*a).bits()).ok());
+            }
+        }
     }
+    let mut tiered: Vec<Cidr> = tiered.into_iter().collect();
+    tiered.sort_by_key(|c| (c.family.bits(), c.range()));
     for cidr in &tiered {
         blocks.push((cidr, &[]));
         if !families.contains(&cidr.family) {

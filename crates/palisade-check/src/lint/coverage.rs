@@ -23,25 +23,44 @@ fn default_deny(ns: &str, ingress: bool) -> String {
     )
 }
 
-/// Whether a ClusterNetworkPolicy denies every pod of `ns` this direction towards (or
-/// from) every pod, on every port: a rule of a CNP selecting each of them, with no
-/// protocols, whose peers hold every selectable pod, and whose action is Deny. Cluster-wide
-/// guardrails (`scaffold zero-trust --cluster-wide`) are a default deny too.
-fn tier_default_deny(cx: &Ctx, ns: &str, ingress: bool) -> bool {
+/// Per direction (ingress, egress), the namespaces where a ClusterNetworkPolicy denies
+/// every pod towards (or from) every pod on every port: each of their pods is selected by a
+/// CNP with a Deny rule without protocols whose peers hold every selectable pod.
+/// Cluster-wide guardrails (`scaffold zero-trust --cluster-wide`) are a default deny too.
+/// One pass over the pods; nothing without CNPs.
+fn tier_default_deny<'c>(cx: &'c Ctx) -> [BTreeSet<&'c str>; 2] {
     let comp = &cx.compiled;
-    let pod_classes: Vec<usize> = cx.selectable().map(|(i, _)| comp.pod_class(i)).collect();
-    cx.selectable().filter(|(_, p)| p.namespace == ns).all(|(i, _)| {
-        comp.classes[comp.pod_class(i)]
-            .cluster_policies
-            .iter()
-            .any(|&ci| {
-                comp.cluster_policies[ci].rules(ingress).iter().any(|r| {
-                    r.action == palisade_core::Action::Deny
-                        && r.rule.ports.is_empty()
-                        && pod_classes.iter().all(|&c| r.rule.peers.contains(c))
-                })
+    let mut out: [BTreeSet<&str>; 2] = Default::default();
+    if comp.cluster_policies.is_empty() {
+        return out;
+    }
+    let mut pod_classes = palisade_core::bits::BitSet::new(comp.class_count());
+    for (i, _) in cx.selectable() {
+        pod_classes.insert(comp.pod_class(i));
+    }
+    let denies_all = |class: usize, ingress: bool| {
+        comp.classes[class].cluster_policies.iter().any(|&ci| {
+            comp.cluster_policies[ci].rules(ingress).iter().any(|r| {
+                let mut missing = pod_classes.clone();
+                missing.subtract(&r.rule.peers);
+                r.action == palisade_core::Action::Deny && r.rule.ports.is_empty() && missing.is_empty()
             })
-    })
+        })
+    };
+    for (d, ingress) in [true, false].into_iter().enumerate() {
+        let mut open: BTreeSet<&str> = BTreeSet::new();
+        let mut all: BTreeSet<&str> = BTreeSet::new();
+        let mut memo: BTreeMap<usize, bool> = BTreeMap::new();
+        for (i, p) in cx.selectable() {
+            all.insert(p.namespace.as_str());
+            let c = comp.pod_class(i);
+            if !*memo.entry(c).or_insert_with(|| denies_all(c, ingress)) {
+                open.insert(p.namespace.as_str());
+            }
+        }
+        out[d] = all.difference(&open).copied().collect();
+    }
+    out
 }
 
 pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
@@ -51,6 +70,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
     for (_, p) in cx.selectable() {
         *pods_by_ns.entry(p.namespace.as_str()).or_default() += 1;
     }
+    let tier_denied = tier_default_deny(cx);
     for (ns, n) in &pods_by_ns {
         if cx.opts.skip_namespaces.iter().any(|s| s == ns) {
             continue;
@@ -63,7 +83,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                     && p.pod_selector.is_everything()
                     && if ingress { p.types.ingress } else { p.types.egress }
             });
-            if covered || tier_default_deny(cx, ns, ingress) {
+            if covered || tier_denied[usize::from(!ingress)].contains(ns) {
                 continue;
             }
             let rule = if ingress {

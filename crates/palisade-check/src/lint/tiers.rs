@@ -161,11 +161,18 @@ fn shadowed(cx: &Ctx, pcs: &[(Protocol, usize)], out: &mut Vec<Finding>) {
 /// Policies of one tier with the same priority whose rules disagree on some connection.
 fn ties(cx: &Ctx, pcs: &[(Protocol, usize)], out: &mut Vec<Finding>) {
     let (c, comp) = (cx.cluster, &cx.compiled);
-    let n = c.cluster_policies.len();
-    for a in 0..n {
-        for b in 0..n {
+    // Only policies of one (tier, priority) are compared: sorted, then pairs within runs.
+    let key = |i: usize| {
+        let p = &c.cluster_policies[i];
+        (p.tier, p.priority, p.name.as_str())
+    };
+    let mut order: Vec<usize> = (0..c.cluster_policies.len()).collect();
+    order.sort_by(|&x, &y| key(x).cmp(&key(y)));
+    let same = |x: usize, y: usize| key(x).0 == key(y).0 && key(x).1 == key(y).1;
+    for (k, &a) in order.iter().enumerate() {
+        for &b in order[k + 1..].iter().take_while(|&&b| same(a, b)) {
             let (pa, pb) = (&c.cluster_policies[a], &c.cluster_policies[b]);
-            if pa.tier != pb.tier || pa.priority != pb.priority || pa.name >= pb.name {
+            if pa.name == pb.name {
                 continue;
             }
             let mut shared = comp.cluster_policies[a].selected.clone();
