@@ -1,6 +1,6 @@
 //! `--source kube`: Pods, Namespaces and NetworkPolicies through the Kubernetes API, and
 //! the network-policy-api kinds (ClusterNetworkPolicy, AdminNetworkPolicy,
-//! BaselineAdminNetworkPolicy: see [`crate::crd`]), each kept by a kube-rs reflector (its
+//! BaselineAdminNetworkPolicy: see [`palisade_kube::crd`]), each kept by a kube-rs reflector (its
 //! watcher relists on start, on 410 Gone and after a watch ends, and retries with backoff
 //! while the API server is away). Any change, once the stores are in sync and the burst has
 //! settled, becomes one [`Input::State`] built with the same validation as manifests;
@@ -13,7 +13,8 @@
 //!
 //! Every pod of the cluster is watched, not only this node's: egress rules name remote
 //! pods by their addresses, so the node needs them. Pods without an address yet (pending)
-//! are left out until they get one.
+//! are left out until they get one. Every object is trimmed to the fields Palisade reads
+//! before its reflector stores it ([`palisade_kube::trim`]).
 
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
@@ -27,7 +28,8 @@ use kube::{Api, Client};
 use palisade_load::{from_objects, LoadOptions, Object};
 use tokio::sync::mpsc;
 
-use crate::crd;
+use palisade_kube::crd;
+use palisade_kube::trim::Trim;
 use crate::source::{Input, SETTLE};
 
 /// What a watcher (by its index in [`KINDS`]) says: something changed, its kind is not
@@ -68,12 +70,15 @@ where
         + Clone
         + std::fmt::Debug
         + serde::de::DeserializeOwned
+        + Trim
         + Send
         + Sync
         + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()))
+    // Each object is trimmed before the store keeps it (see palisade_kube::trim).
+    let objects = watcher(api, watcher::Config::default()).modify(|o: &mut K| o.trim());
+    let stream = reflector::reflector(writer, objects)
         .default_backoff()
         .boxed();
     tokio::spawn(async move {

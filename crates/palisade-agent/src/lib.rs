@@ -24,7 +24,6 @@
 
 #![warn(missing_docs)]
 
-pub mod crd;
 pub mod flowlog;
 pub mod kube;
 pub mod logging;

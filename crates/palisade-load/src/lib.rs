@@ -57,6 +57,7 @@ pub mod kinds;
 pub mod load;
 pub mod names;
 mod objects;
+pub mod overlay;
 pub mod path;
 pub mod split;
 mod strict;

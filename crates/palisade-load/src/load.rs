@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    Namespace as K8sNamespace, Pod as K8sPod, PodTemplateSpec, ReplicationController,
+    Namespace as K8sNamespace, Node as K8sNode, Pod as K8sPod, PodTemplateSpec, ReplicationController,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -360,6 +360,8 @@ fn looks_like_object(v: &Value) -> bool {
 pub enum Object {
     /// A Namespace.
     Namespace(Box<K8sNamespace>),
+    /// A Node (its addresses: `nodes` peers and host-network pods).
+    Node(Box<K8sNode>),
     /// A Pod.
     Pod(Box<K8sPod>),
     /// A NetworkPolicy.
@@ -384,6 +386,7 @@ pub fn from_objects(
     for o in objects {
         let (kind, meta, typed) = match o {
             Object::Namespace(n) => ("Namespace", n.metadata.clone(), Typed::Namespace(n)),
+            Object::Node(n) => ("Node", n.metadata.clone(), Typed::Node(n)),
             Object::Pod(p) => ("Pod", p.metadata.clone(), Typed::Pod(p)),
             Object::Policy(p) => ("NetworkPolicy", p.metadata.clone(), Typed::Policy(p)),
             Object::ClusterPolicy(p) => (

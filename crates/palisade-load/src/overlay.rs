@@ -1,0 +1,125 @@
+//! Manifests applied over a cluster read from the API, as `kubectl apply -f` would leave
+//! it: an object in the files replaces the cluster's object of the same kind, namespace
+//! and name, and is added when the cluster has none. A workload in the files (a
+//! Deployment, say) replaces the running pods that belong to it. With `prune`, the files
+//! are the whole policy set where they have policies: the cluster's NetworkPolicies in a
+//! namespace where the files have one, and its cluster-scoped policies when the files
+//! have one, are removed unless the files have them too (like `kubectl apply --prune`).
+
+use std::collections::{BTreeSet, HashSet};
+
+use palisade_core::{Cluster, Workload};
+
+use crate::Loaded;
+
+/// What the overlay did, for a line on stderr.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OverlayReport {
+    /// Objects of the cluster the files replaced (pods of a replaced workload count one each).
+    pub replaced: usize,
+    /// Objects of the files the cluster did not have.
+    pub added: usize,
+    /// Policies removed by `prune`.
+    pub pruned: usize,
+}
+
+/// `files` applied over `base`: the cluster, with the files' origins and texts (so
+/// findings point into the files).
+pub fn overlay(base: Cluster, files: Loaded, prune: bool) -> (Loaded, OverlayReport) {
+    let mut report = OverlayReport::default();
+    let mut out = base;
+    let new = &files.cluster;
+
+    // Namespaces: only those the files declare replace the cluster's (a namespace known
+    // only through a policy's metadata.namespace has no labels of its own).
+    for ns in &new.namespaces {
+        let declared = files
+            .origins
+            .contains_key(&palisade_core::ObjectRef::new("Namespace", None, &ns.name));
+        match out.namespaces.iter_mut().find(|n| n.name == ns.name) {
+            Some(n) if declared => {
+                *n = ns.clone();
+                report.replaced += 1;
+            }
+            Some(_) => {}
+            None => {
+                out.namespaces.push(ns.clone());
+                report.added += 1;
+            }
+        }
+    }
+    for node in &new.nodes {
+        replace_or_add(&mut out.nodes, node.clone(), |n| n.name == node.name, &mut report);
+    }
+
+    // Pods: a Pod by name; a workload's representative pod replaces the workload's pods.
+    for pod in &new.pods {
+        let from_workload = pod.source.as_ref().is_some_and(|s| s.kind != "Pod");
+        let before = out.pods.len();
+        if from_workload {
+            let w = Workload::new(&pod.source.as_ref().expect("checked").kind, &pod.name);
+            out.pods
+                .retain(|p| !(p.namespace == pod.namespace && p.workload.as_ref() == Some(&w)));
+        } else {
+            out.pods
+                .retain(|p| !(p.namespace == pod.namespace && p.name == pod.name && p.workload.is_none()));
+        }
+        match before - out.pods.len() {
+            0 => report.added += 1,
+            n => report.replaced += n,
+        }
+        out.pods.push(pod.clone());
+    }
+
+    let mut policy_namespaces: BTreeSet<&str> = BTreeSet::new();
+    for p in &new.policies {
+        policy_namespaces.insert(&p.namespace);
+        replace_or_add(
+            &mut out.policies,
+            p.clone(),
+            |q| q.namespace == p.namespace && q.name == p.name,
+            &mut report,
+        );
+    }
+    for c in &new.cluster_policies {
+        replace_or_add(
+            &mut out.cluster_policies,
+            c.clone(),
+            |q| q.name == c.name && q.tier == c.tier,
+            &mut report,
+        );
+    }
+    if prune {
+        let keep: HashSet<(&str, &str)> = new
+            .policies
+            .iter()
+            .map(|p| (p.namespace.as_str(), p.name.as_str()))
+            .collect();
+        let before = out.policies.len();
+        out.policies.retain(|p| {
+            !policy_namespaces.contains(p.namespace.as_str()) || keep.contains(&(p.namespace.as_str(), p.name.as_str()))
+        });
+        report.pruned += before - out.policies.len();
+        if !new.cluster_policies.is_empty() {
+            let before = out.cluster_policies.len();
+            out.cluster_policies
+                .retain(|c| new.cluster_policies.iter().any(|n| n.name == c.name && n.tier == c.tier));
+            report.pruned += before - out.cluster_policies.len();
+        }
+    }
+    out.externals = new.externals.clone();
+    (Loaded { cluster: out, ..files }, report)
+}
+
+fn replace_or_add<T>(list: &mut Vec<T>, item: T, same: impl Fn(&T) -> bool, report: &mut OverlayReport) {
+    match list.iter_mut().find(|x| same(x)) {
+        Some(x) => {
+            *x = item;
+            report.replaced += 1;
+        }
+        None => {
+            list.push(item);
+            report.added += 1;
+        }
+    }
+}
