@@ -28,9 +28,9 @@ use kube::{Api, Client};
 use palisade_load::{from_objects, LoadOptions, Object};
 use tokio::sync::mpsc;
 
+use crate::source::{Input, SETTLE};
 use palisade_kube::crd;
 use palisade_kube::trim::Trim;
-use crate::source::{Input, SETTLE};
 
 /// What a watcher (by its index in [`KINDS`]) says: something changed, its kind is not
 /// served (an optional kind's CRD is absent), or an error (the reflector retries).
@@ -78,9 +78,7 @@ where
     let (reader, writer) = reflector::store();
     // Each object is trimmed before the store keeps it (see palisade_kube::trim).
     let objects = watcher(api, watcher::Config::default()).modify(|o: &mut K| o.trim());
-    let stream = reflector::reflector(writer, objects)
-        .default_backoff()
-        .boxed();
+    let stream = reflector::reflector(writer, objects).default_backoff().boxed();
     tokio::spawn(async move {
         let mut stream = stream;
         while let Some(ev) = stream.next().await {

@@ -73,6 +73,6 @@ pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
             LogFormatArg::Json => LogFormat::Json,
         },
     };
-    run_agent(&cfg).map_err(|e| anyhow::anyhow!(e))?;
+    run_agent(&cfg).map_err(|e| Failure::Runtime(anyhow::anyhow!(e)))?;
     Ok((String::new(), true))
 }

@@ -104,7 +104,7 @@ pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
         DataplaneCommand::Render { flags, input } => Ok(ruleset(input, flags)?.table_text()),
         DataplaneCommand::Apply { flags, input } => {
             let rs = ruleset(input, flags)?;
-            palisade_nft::apply(&rs, None).map_err(|e| Failure::Other(e.into()))?;
+            palisade_nft::apply(&rs, None).map_err(|e| Failure::Runtime(e.into()))?;
             Ok(format!(
                 "applied table inet {}: {} rules, {} set and map elements\n",
                 palisade_nft::TABLE,
@@ -125,7 +125,7 @@ pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
             );
             warn_unenforced(&rs);
             let mut log = palisade_nft::flowlog::FlowLog::open(flags.rules.log_group)
-                .map_err(|e| Failure::Other(e.into()))?;
+                .map_err(|e| Failure::Runtime(e.into()))?;
             let decoder = palisade_nft::Decoder::new(&loaded.cluster, &rs);
             let deadline = seconds.map(|s| std::time::Instant::now() + std::time::Duration::from_secs_f64(s));
             let mut n = 0;
@@ -133,7 +133,7 @@ pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
             while deadline.is_none_or(|d| std::time::Instant::now() < d) && count.is_none_or(|c| n < c) {
                 for r in log
                     .read(std::time::Duration::from_millis(100))
-                    .map_err(|e| Failure::Other(e.into()))?
+                    .map_err(|e| Failure::Runtime(e.into()))?
                 {
                     use std::io::Write;
                     let flow = decoder.decode(&r, palisade_nft::flow::now());
@@ -149,7 +149,7 @@ pub fn run(cmd: &DataplaneCommand) -> Result<String, Failure> {
             Ok(String::new())
         }
         DataplaneCommand::Flush => {
-            palisade_nft::flush().map_err(|e| Failure::Other(e.into()))?;
+            palisade_nft::flush().map_err(|e| Failure::Runtime(e.into()))?;
             Ok(format!("removed table inet {}\n", palisade_nft::TABLE))
         }
     }

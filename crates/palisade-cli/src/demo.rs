@@ -48,8 +48,10 @@ pub fn run() -> Result<String, crate::inputs::Failure> {
             to: to.into(),
             port: port.into(),
             output: crate::explain::Format::Text,
+            exit_code: false,
             input: crate::inputs::InputArgs {
                 paths: vec![],
+                live: Default::default(),
                 model: crate::inputs::ModelArgs {
                     namespace: "default".into(),
                     pod_cidrs: vec![],

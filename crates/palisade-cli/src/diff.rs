@@ -23,7 +23,8 @@ pub enum Format {
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
-    /// OLD and NEW (files or directories); with --git, the working-tree paths to compare.
+    /// OLD and NEW (files or directories); with --git, the working-tree paths to compare;
+    /// with --cluster, the files to apply over the live cluster.
     #[command(flatten)]
     pub input: InputArgs,
     /// Compare the paths as they are in this git revision with the working tree.
@@ -65,19 +66,43 @@ fn at_revision(rev: &str, paths: &[String]) -> anyhow::Result<Vec<Source>> {
     Ok(out)
 }
 
-pub fn run(args: &DiffArgs) -> Result<(String, bool), Failure> {
+/// OLD and NEW, loaded: two paths, a git revision and the working tree, or the live
+/// cluster and the cluster with the files applied over it.
+fn old_and_new(args: &DiffArgs) -> Result<(palisade_load::Loaded, palisade_load::Loaded), Failure> {
     let paths = &args.input.paths;
+    if args.input.live.cluster {
+        if args.git.is_some() {
+            return Err(Failure::Usage("--git and --cluster do not go together".into()));
+        }
+        if paths.is_empty() {
+            return Err(Failure::Usage(
+                "diff --cluster takes the files to apply: palisade diff --cluster PATH…".into(),
+            ));
+        }
+        let live = inputs::read_live(&args.input)?;
+        let files = inputs::load_sources(&args.input, &inputs::sources(paths)?)?;
+        let new = inputs::overlay(&args.input, live.clone(), files);
+        return Ok((live, new));
+    }
     let (old, new) = match &args.git {
         Some(rev) => (at_revision(rev, paths)?, inputs::sources(paths)?),
         None => {
             if paths.len() != 2 {
-                return Err(anyhow::anyhow!("diff takes OLD and NEW (or --git REV PATH…)").into());
+                return Err(Failure::Usage(
+                    "diff takes OLD and NEW (or --git REV PATH…, or --cluster PATH…)".into(),
+                ));
             }
             (inputs::sources(&paths[..1])?, inputs::sources(&paths[1..])?)
         }
     };
-    let old = inputs::load_sources(&args.input, &old)?;
-    let new = inputs::load_sources(&args.input, &new)?;
+    Ok((
+        inputs::load_sources(&args.input, &old)?,
+        inputs::load_sources(&args.input, &new)?,
+    ))
+}
+
+pub fn run(args: &DiffArgs) -> Result<(String, bool), Failure> {
+    let (old, new) = old_and_new(args)?;
     inputs::warn_domain_names(&new.cluster);
     let d = palisade_check::diff::diff(&old.cluster, &new.cluster, &args.input.options())?;
     let fails = match args.fail_on {

@@ -30,11 +30,36 @@ pub enum ValidateMode {
 
 #[derive(Args, Debug, Clone)]
 pub struct InputArgs {
-    /// Manifest files or directories (recursive: .yaml, .yml, .json); `-` reads stdin.
-    #[arg(required = true, value_name = "PATH")]
+    /// Manifest files or directories (recursive: .yaml, .yml, .json); `-` reads stdin. With
+    /// --cluster, applied over the live cluster as `kubectl apply -f` would.
+    #[arg(required_unless_present = "cluster", value_name = "PATH")]
     pub paths: Vec<String>,
     #[command(flatten)]
+    pub live: ClusterArgs,
+    #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// The live cluster as input, found as kubectl finds it.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ClusterArgs {
+    /// Read the live cluster (Namespaces, Nodes, Pods, NetworkPolicies and the
+    /// network-policy-api kinds where served) of the current kubeconfig context; PATHs, if
+    /// given, are applied over it (same kind, namespace and name replaces).
+    #[arg(long)]
+    pub cluster: bool,
+    /// With --cluster: this kubeconfig context instead of the current one.
+    #[arg(long, value_name = "NAME", requires = "cluster")]
+    pub context: Option<String>,
+    /// With --cluster: this kubeconfig file instead of $KUBECONFIG or ~/.kube/config (no
+    /// kubeconfig at all: the in-cluster service account).
+    #[arg(long, value_name = "FILE", requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
+    /// With --cluster and PATHs: also remove the cluster's policies that the files do not
+    /// have, in each namespace where the files have NetworkPolicies (cluster-scoped
+    /// policies when the files have any), as `kubectl apply --prune`.
+    #[arg(long, requires = "cluster")]
+    pub prune: bool,
 }
 
 impl InputArgs {
@@ -125,10 +150,17 @@ pub fn parse_cidr_or_ip(s: &str) -> Result<Cidr, String> {
     s.parse()
 }
 
-/// Why loading failed: the input itself (exit 2) or the command line.
+/// Why a command failed, which decides its exit code (see [`crate::exit`]).
 pub enum Failure {
+    /// Problems in the input, each placed (exit 2).
     Input(Vec<palisade_load::Diagnostic>),
+    /// Input that could not be read or understood: a file, the cluster (exit 2).
     Other(anyhow::Error),
+    /// The command line itself: options that do not go together (exit 2).
+    Usage(String),
+    /// The input was fine but the work failed: the kernel refused rules, a namespace
+    /// could not be made (exit 3).
+    Runtime(anyhow::Error),
 }
 
 impl From<anyhow::Error> for Failure {
@@ -166,9 +198,73 @@ pub fn sources(paths: &[String]) -> Result<Vec<Source>, Failure> {
     Ok(out)
 }
 
-/// Loads the inputs `args` names; every tier of policy is read and applied.
+/// Loads the inputs `args` names (files, or the live cluster with the files applied over
+/// it); every tier of policy is read and applied.
 pub fn load(args: &InputArgs) -> Result<Loaded, Failure> {
-    load_sources(args, &sources(&args.paths)?)
+    load_with(args, Vec::new())
+}
+
+/// [`load`] with `extra` manifests added to the files (applied over the cluster with
+/// `--cluster`).
+pub fn load_with(args: &InputArgs, extra: Vec<Source>) -> Result<Loaded, Failure> {
+    let mut files = sources(&args.paths)?;
+    files.extend(extra);
+    if !args.live.cluster {
+        return load_sources(args, &files);
+    }
+    let live = read_live(args)?;
+    if files.is_empty() {
+        return Ok(live);
+    }
+    let files = load_sources(args, &files)?;
+    Ok(overlay(args, live, files))
+}
+
+/// `files` applied over the `live` cluster (with `--prune` as asked), said on stderr.
+pub fn overlay(args: &InputArgs, live: Loaded, files: Loaded) -> Loaded {
+    let (merged, r) = palisade_load::overlay::overlay(live.cluster, files, args.live.prune);
+    crate::progress::note(&format!(
+        "the files applied over the cluster: {} object(s) replaced, {} added, {} policies pruned",
+        r.replaced, r.added, r.pruned
+    ));
+    merged
+}
+
+/// The live cluster `args` names, read and loaded with the same validation as manifests.
+#[cfg(feature = "cluster")]
+pub fn read_live(args: &InputArgs) -> Result<Loaded, Failure> {
+    let target = palisade_kube::Target {
+        kubeconfig: args.live.kubeconfig.clone(),
+        context: args.live.context.clone(),
+    };
+    let progress = crate::progress::Progress::start("reading the cluster");
+    let read = palisade_kube::read_cluster(&target, &mut |kind, n| {
+        progress.set(&format!("reading the cluster: {n} {kind}"))
+    });
+    progress.finish();
+    let read = read.map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+    for n in &read.notes {
+        crate::progress::note(n);
+    }
+    let opts = args.load_options()?;
+    let loaded = palisade_load::from_objects(read.objects, &opts).map_err(|e| {
+        for w in &e.1 {
+            eprintln!("warning: {w}");
+        }
+        Failure::Input(e.0)
+    })?;
+    for w in &loaded.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(loaded)
+}
+
+/// Without the `cluster` feature there is no Kubernetes client in the binary.
+#[cfg(not(feature = "cluster"))]
+pub fn read_live(_: &InputArgs) -> Result<Loaded, Failure> {
+    Err(Failure::Usage(
+        "--cluster: this palisade was built without the `cluster` feature (no Kubernetes client)".into(),
+    ))
 }
 
 /// Says, for the analysing commands, which ClusterNetworkPolicy rules have `domainNames`

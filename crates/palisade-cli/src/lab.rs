@@ -93,8 +93,9 @@ pub enum LabCommand {
     },
 }
 
+/// The lab's failures happen in the kernel (namespaces, links, rules, probes): exit 3.
 fn lab_err(e: palisade_lab::LabError) -> Failure {
-    Failure::Other(e.into())
+    Failure::Runtime(e.into())
 }
 
 /// Loads the manifests and plans the lab (see [`Plan`]).
@@ -290,7 +291,7 @@ pub fn run(cmd: &LabCommand) -> Result<(String, bool), Failure> {
                 )),
                 Err(e) => {
                     let _ = palisade_lab::down(&name.lab);
-                    Err(Failure::Other(e))
+                    Err(Failure::Runtime(e))
                 }
             }
         }

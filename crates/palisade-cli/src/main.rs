@@ -14,8 +14,10 @@ mod inputs;
 mod lab;
 mod lint;
 mod port_view;
+mod progress;
 mod sarif;
 mod scaffold;
+mod shell;
 mod synth;
 mod text;
 
@@ -31,15 +33,43 @@ use inputs::Failure;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `palisade --version`: the crate version, the git commit and the build date.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PALISADE_COMMIT"),
+    ", built ",
+    env!("PALISADE_BUILD_DATE"),
+    ")"
+);
+
+/// The exit codes, as every command's `--help` and README state them.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success: nothing found, no difference, allowed, every assertion passed
+  1  a finding at or above --fail-on, a difference (diff), a denied connection
+     (explain --exit-code), a failed assertion (test)
+  2  bad input or usage: a manifest problem (file:line:column), an unreadable file, a
+     cluster that cannot be read, options that do not go together
+  3  runtime failure: the kernel refused rules, a lab or agent could not run";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "palisade",
-    version,
-    about = "Kubernetes NetworkPolicy, exactly: which pods can reach which, and why"
+    version = VERSION,
+    about = "Kubernetes NetworkPolicy, exactly: which pods can reach which, and why",
+    after_help = EXIT_CODES,
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// No progress indicator and no notes on stderr (warnings and errors still).
+    #[arg(short = 'q', long, global = true)]
+    quiet: bool,
+    /// Colour verdicts and severities: when stdout is a terminal (auto; off when NO_COLOR
+    /// is set), always, or never.
+    #[arg(long, value_enum, global = true, default_value = "auto", value_name = "WHEN")]
+    color: shell::ColorWhen,
 }
 
 #[derive(Subcommand, Debug)]
@@ -74,10 +104,15 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Benchmarks against the targets: analyze (default), growth, yaml.
     Bench(synth::BenchArgs),
+    /// A shell completion script on stdout (bash, zsh, fish, powershell, elvish).
+    Completion(shell::CompletionArgs),
+    /// Man pages (palisade.1 and one per subcommand) written into a directory.
+    Manpages(shell::ManpagesArgs),
 }
 
 fn print(s: &str) {
-    let mut out = std::io::stdout().lock();
+    // Colour codes pass through to a terminal and are stripped otherwise (anstream).
+    let mut out = anstream::stdout().lock();
     // A closed pipe (`| head`) is not an error worth a panic.
     let _ = out.write_all(s.as_bytes());
 }
@@ -97,6 +132,14 @@ fn fail(f: Failure) -> ExitCode {
         Failure::Other(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
+        }
+        Failure::Usage(e) => {
+            eprintln!("error: {e}\n\nFor more information, try '--help'.");
+            ExitCode::from(2)
+        }
+        Failure::Runtime(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(3)
         }
     }
 }
@@ -129,18 +172,20 @@ fn main() -> ExitCode {
 
 fn run_cli() -> ExitCode {
     let cli = Cli::parse();
+    progress::set_quiet(cli.quiet);
+    cli.color.apply();
     let ok = |s: String| (s, true);
     finish(match cli.command {
         Command::Analyze(args) => {
             // Written as it is produced (the --port matrix can be gigabytes).
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = std::io::BufWriter::new(anstream::stdout().lock());
             analyze::run(&args, &mut out).map(|()| {
                 // A closed pipe (`| head`) is not an error.
                 let _ = out.flush();
                 ok(String::new())
             })
         }
-        Command::Explain(args) => explain::run(&args).map(|(s, _)| (s, true)),
+        Command::Explain(args) => explain::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Test(args) => assert::run(&args),
         Command::Lint(args) => lint::run(&args),
@@ -161,5 +206,7 @@ fn run_cli() -> ExitCode {
         }
         Command::Bench(args) => synth::bench(&args).map_err(Failure::Other),
         Command::Demo => demo::run().map(ok),
+        Command::Completion(args) => Ok(ok(shell::completion::<Cli>(&args))),
+        Command::Manpages(args) => shell::manpages::<Cli>(&args).map(ok).map_err(Failure::Other),
     })
 }

@@ -57,14 +57,14 @@ pub fn run(cmd: &ScaffoldCommand) -> Result<(String, bool), Failure> {
         zero_trust(&loaded.cluster, &opts)
     };
     // The input plus the scaffold, loaded back through the same validation.
-    let mut sources = inputs::sources(&args.input.paths)?;
-    for (ns, yaml) in &files {
-        sources.push(Source::Text {
+    let scaffold: Vec<Source> = files
+        .iter()
+        .map(|(ns, yaml)| Source::Text {
             name: format!("scaffold/{ns}.yaml"),
             text: yaml.clone(),
-        });
-    }
-    let after = inputs::load_sources(&args.input, &sources)?;
+        })
+        .collect();
+    let after = inputs::load_with(&args.input, scaffold)?;
     let d = palisade_check::diff::diff(&loaded.cluster, &after.cluster, &args.input.options())?;
     let mut lint_opts = LintOptions {
         engine: args.input.options(),

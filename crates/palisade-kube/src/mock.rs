@@ -55,7 +55,12 @@ impl ApiObjects {
     }
 
     /// Serves `count` objects made by `make` as `resource`.
-    pub fn generated(mut self, resource: &str, count: usize, make: impl Fn(usize) -> Value + Send + Sync + 'static) -> Self {
+    pub fn generated(
+        mut self,
+        resource: &str,
+        count: usize,
+        make: impl Fn(usize) -> Value + Send + Sync + 'static,
+    ) -> Self {
         self.items
             .insert(resource.to_string(), Items::Generated(count, Arc::new(make)));
         self
@@ -110,7 +115,11 @@ fn page_params(query: &str) -> (Option<usize>, usize, bool) {
 
 fn answer(objects: &ApiObjects, req: &Request<Body>) -> Response<Body> {
     let Some(resource) = resource_of(req.uri().path()) else {
-        return status(404, "NotFound", "the server could not find the requested resource");
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
     };
     if let Some(code) = objects.failures.get(resource) {
         let (reason, message) = match code {
@@ -124,13 +133,22 @@ fn answer(objects: &ApiObjects, req: &Request<Body>) -> Response<Body> {
         return status(*code, reason, &message);
     }
     let Some(items) = objects.items.get(resource) else {
-        return status(404, "NotFound", "the server could not find the requested resource");
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
     };
     let (limit, offset, watch) = page_params(req.uri().query().unwrap_or(""));
     if watch {
         // A watch that never sends an event (the state does not change).
-        let body = Body::from_stream(futures::stream::pending::<Result<axum::body::Bytes, std::io::Error>>());
-        return Response::builder().status(StatusCode::OK).body(body).expect("response");
+        let body = Body::from_stream(futures::stream::pending::<
+            Result<axum::body::Bytes, std::io::Error>,
+        >());
+        return Response::builder()
+            .status(StatusCode::OK)
+            .body(body)
+            .expect("response");
     }
     let end = limit.map_or(items.len(), |l| (offset + l).min(items.len()));
     let page: Vec<Value> = (offset.min(end)..end).map(|i| items.get(i)).collect();

@@ -58,8 +58,10 @@ pub async fn read(client: &Client, server: &str, progress: Progress<'_>) -> Resu
     let nodes: Vec<Node> = required(client, server, progress).await?;
     let pods: Vec<Pod> = required(client, server, progress).await?;
     let policies: Vec<NetworkPolicy> = required(client, server, progress).await?;
-    read.objects.extend(namespaces.into_iter().map(|n| Object::Namespace(Box::new(n))));
-    read.objects.extend(nodes.into_iter().map(|n| Object::Node(Box::new(n))));
+    read.objects
+        .extend(namespaces.into_iter().map(|n| Object::Namespace(Box::new(n))));
+    read.objects
+        .extend(nodes.into_iter().map(|n| Object::Node(Box::new(n))));
     let (running, left_out): (Vec<Pod>, Vec<Pod>) = pods.into_iter().partition(has_address);
     if !left_out.is_empty() {
         read.notes.push(format!(
@@ -67,12 +69,17 @@ pub async fn read(client: &Client, server: &str, progress: Progress<'_>) -> Resu
             left_out.len()
         ));
     }
-    read.objects.extend(running.into_iter().map(|p| Object::Pod(Box::new(p))));
-    read.objects.extend(policies.into_iter().map(|p| Object::Policy(Box::new(p))));
-    if let Some(list) = optional::<crd::ClusterNetworkPolicy>(client, server, progress, &mut read.notes).await? {
+    read.objects
+        .extend(running.into_iter().map(|p| Object::Pod(Box::new(p))));
+    read.objects
+        .extend(policies.into_iter().map(|p| Object::Policy(Box::new(p))));
+    if let Some(list) =
+        optional::<crd::ClusterNetworkPolicy>(client, server, progress, &mut read.notes).await?
+    {
         read.objects.extend(list.iter().map(Object::from));
     }
-    if let Some(list) = optional::<crd::AdminNetworkPolicy>(client, server, progress, &mut read.notes).await? {
+    if let Some(list) = optional::<crd::AdminNetworkPolicy>(client, server, progress, &mut read.notes).await?
+    {
         read.objects.extend(list.iter().map(Object::from));
     }
     if let Some(list) =

@@ -21,17 +21,24 @@ fn pod(i: usize) -> Value {
 
 fn objects(pods: usize) -> ApiObjects {
     ApiObjects::default()
-        .with("namespaces", vec![namespace("ns0"), namespace("ns1"), namespace("ns2")])
+        .with(
+            "namespaces",
+            vec![namespace("ns0"), namespace("ns1"), namespace("ns2")],
+        )
         .with(
             "nodes",
-            vec![json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
-                        "status": {"addresses": [{"type": "InternalIP", "address": "192.168.0.10"}]}})],
+            vec![
+                json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n1"},
+                        "status": {"addresses": [{"type": "InternalIP", "address": "192.168.0.10"}]}}),
+            ],
         )
         .generated("pods", pods, pod)
         .with(
             "networkpolicies",
-            vec![json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                        "metadata": {"name": "deny", "namespace": "ns1"}, "spec": {"podSelector": {}}})],
+            vec![
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                        "metadata": {"name": "deny", "namespace": "ns1"}, "spec": {"podSelector": {}}}),
+            ],
         )
 }
 
@@ -52,8 +59,15 @@ fn reads_every_kind_page_by_page() {
     let api = MockApi::start(objects(1203));
     let dir = tempfile::tempdir().unwrap();
     let mut pages = Vec::new();
-    let read = read_cluster(&target(&api, &dir, None), &mut |kind, n| pages.push((kind.to_string(), n))).unwrap();
-    let pod_pages: Vec<usize> = pages.iter().filter(|(k, _)| k == "pods").map(|(_, n)| *n).collect();
+    let read = read_cluster(&target(&api, &dir, None), &mut |kind, n| {
+        pages.push((kind.to_string(), n))
+    })
+    .unwrap();
+    let pod_pages: Vec<usize> = pages
+        .iter()
+        .filter(|(k, _)| k == "pods")
+        .map(|(_, n)| *n)
+        .collect();
     assert_eq!(pod_pages, vec![500, 1000, 1203]);
     let requests = api.requests();
     let pod_requests: Vec<&String> = requests.iter().filter(|r| r.contains("/api/v1/pods")).collect();
@@ -65,7 +79,9 @@ fn reads_every_kind_page_by_page() {
     assert_eq!(read.notes.len(), 3, "{:?}", read.notes);
     assert!(read.notes[0].contains("clusternetworkpolicies.policy.networking.k8s.io/v1alpha2"));
 
-    let loaded = palisade_load::from_objects(read.objects, &Default::default()).ok().unwrap();
+    let loaded = palisade_load::from_objects(read.objects, &Default::default())
+        .ok()
+        .unwrap();
     let c = &loaded.cluster;
     assert_eq!(c.pods.len(), 1203);
     assert_eq!(c.namespaces.len(), 3);
@@ -83,10 +99,15 @@ fn a_forbidden_kind_names_the_missing_verb() {
     let api = MockApi::start(objects(3).failing("networkpolicies", 403));
     let dir = tempfile::tempdir().unwrap();
     let e = read(&target(&api, &dir, None)).err().unwrap();
-    assert!(matches!(&e, ReadError::Forbidden { resource, group, .. } if resource == "networkpolicies" && group == "networking.k8s.io"));
+    assert!(
+        matches!(&e, ReadError::Forbidden { resource, group, .. } if resource == "networkpolicies" && group == "networking.k8s.io")
+    );
     let text = e.to_string();
     assert!(text.contains("RBAC verb `list` on `networkpolicies`"), "{text}");
-    assert!(text.contains("cannot list resource"), "the server's own words: {text}");
+    assert!(
+        text.contains("cannot list resource"),
+        "the server's own words: {text}"
+    );
 }
 
 #[test]
@@ -118,8 +139,16 @@ fn pods_without_an_address_are_left_out_with_a_note() {
     let api = MockApi::start(objects(0).with("pods", vec![pod(1), pending, done]));
     let dir = tempfile::tempdir().unwrap();
     let read = read(&target(&api, &dir, Some("mock"))).unwrap();
-    assert!(read.notes.iter().any(|n| n.starts_with("2 pod(s) without an address")), "{:?}", read.notes);
-    let loaded = palisade_load::from_objects(read.objects, &Default::default()).ok().unwrap();
+    assert!(
+        read.notes
+            .iter()
+            .any(|n| n.starts_with("2 pod(s) without an address")),
+        "{:?}",
+        read.notes
+    );
+    let loaded = palisade_load::from_objects(read.objects, &Default::default())
+        .ok()
+        .unwrap();
     let names: Vec<&str> = loaded.cluster.pods.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["p1"]);
 }

@@ -33,9 +33,10 @@ pub fn overlay(base: Cluster, files: Loaded, prune: bool) -> (Loaded, OverlayRep
     // Namespaces: only those the files declare replace the cluster's (a namespace known
     // only through a policy's metadata.namespace has no labels of its own).
     for ns in &new.namespaces {
-        let declared = files
-            .origins
-            .contains_key(&palisade_core::ObjectRef::new("Namespace", None, &ns.name));
+        let declared =
+            files
+                .origins
+                .contains_key(&palisade_core::ObjectRef::new("Namespace", None, &ns.name));
         match out.namespaces.iter_mut().find(|n| n.name == ns.name) {
             Some(n) if declared => {
                 *n = ns.clone();
@@ -97,18 +98,28 @@ pub fn overlay(base: Cluster, files: Loaded, prune: bool) -> (Loaded, OverlayRep
             .collect();
         let before = out.policies.len();
         out.policies.retain(|p| {
-            !policy_namespaces.contains(p.namespace.as_str()) || keep.contains(&(p.namespace.as_str(), p.name.as_str()))
+            !policy_namespaces.contains(p.namespace.as_str())
+                || keep.contains(&(p.namespace.as_str(), p.name.as_str()))
         });
         report.pruned += before - out.policies.len();
         if !new.cluster_policies.is_empty() {
             let before = out.cluster_policies.len();
-            out.cluster_policies
-                .retain(|c| new.cluster_policies.iter().any(|n| n.name == c.name && n.tier == c.tier));
+            out.cluster_policies.retain(|c| {
+                new.cluster_policies
+                    .iter()
+                    .any(|n| n.name == c.name && n.tier == c.tier)
+            });
             report.pruned += before - out.cluster_policies.len();
         }
     }
     out.externals = new.externals.clone();
-    (Loaded { cluster: out, ..files }, report)
+    (
+        Loaded {
+            cluster: out,
+            ..files
+        },
+        report,
+    )
 }
 
 fn replace_or_add<T>(list: &mut Vec<T>, item: T, same: impl Fn(&T) -> bool, report: &mut OverlayReport) {

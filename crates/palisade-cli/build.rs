@@ -1,0 +1,55 @@
+//! Puts the git commit and the build date into `palisade --version`. The date is
+//! `SOURCE_DATE_EPOCH` when set (reproducible builds), else today (UTC); the commit is
+//! `unknown` outside a git checkout (a source tarball, `cargo install` from a copy).
+
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn main() {
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let dirty = Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .is_some_and(|o| !o.stdout.is_empty());
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        });
+    println!(
+        "cargo:rustc-env=PALISADE_COMMIT={commit}{}",
+        if dirty { "-modified" } else { "" }
+    );
+    println!("cargo:rustc-env=PALISADE_BUILD_DATE={}", civil_date(secs));
+    // A new commit or checkout changes HEAD or the ref it names.
+    for f in ["../../.git/HEAD", "../../.git/refs/heads", "../../.git/index"] {
+        println!("cargo:rerun-if-changed={f}");
+    }
+    println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+}
+
+/// `YYYY-MM-DD` of a Unix time (the days-to-civil algorithm of Howard Hinnant's
+/// `chrono`-compatible date library, public domain).
+fn civil_date(secs: i64) -> String {
+    let z = secs.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
