@@ -10,6 +10,7 @@ use palisade_core::{compile, explain, Cluster, Endpoint, Explanation, Options, P
 use serde::Serialize;
 
 use palisade_core::report::{ranges_text, Report};
+use palisade_core::scope::PairFilter;
 
 /// One group of changed connections.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -144,10 +145,24 @@ type Group = (Vec<Protocol>, usize, (usize, usize));
 /// external blocks (`--external`, and one address per class of the address space the
 /// ipBlocks of either side cut) by name, in both directions between pods and blocks.
 pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<Diff> {
+    diff_scoped(old, new, options, &PairFilter::default())
+}
+
+/// [`diff`] of the pairs `filter` keeps (sources and destinations matched on each side
+/// by the same names and labels).
+pub fn diff_scoped(
+    old: &Cluster,
+    new: &Cluster,
+    options: &Options,
+    filter: &PairFilter,
+) -> anyhow::Result<Diff> {
     let (both, note) = with_address_space(&[old, new]);
     let (old, new) = (&both[0], &both[1]);
     let (co, cn) = (compile(old, options), compile(new, options));
-    let (ro, rn) = (Report::build(old, &co)?, Report::build(new, &cn)?);
+    let (ro, rn) = (
+        Report::build_scoped(old, &co, filter.scope(old))?,
+        Report::build_scoped(new, &cn, filter.scope(new))?,
+    );
     // Endpoints are matched by kind and name: pods by `ns/name`, externals by their name.
     let old_index: HashMap<(bool, &str), usize> = ro
         .endpoints
@@ -191,7 +206,11 @@ pub fn diff(old: &Cluster, new: &Cluster, options: &Options) -> anyhow::Result<D
     for &(a, oa) in &pods {
         for &(b, ob) in &pods {
             // Traffic between two external blocks never crosses the cluster.
-            if a == b || !(rn.endpoints[a].is_pod || rn.endpoints[b].is_pod) {
+            if a == b
+                || !(rn.endpoints[a].is_pod || rn.endpoints[b].is_pod)
+                || !rn.in_scope(a, b)
+                || !ro.in_scope(oa, ob)
+            {
                 continue;
             }
             for proto in Protocol::ALL {

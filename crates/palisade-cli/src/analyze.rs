@@ -32,11 +32,18 @@ pub struct AnalyzeArgs {
     /// Only this port: a matrix of allowed/denied (`80/TCP`, `53/UDP`; TCP when omitted).
     #[arg(long, value_name = "PORT[/PROTO]")]
     pub port: Option<String>,
+    /// Output format; `summary` is a view of counts over the whole matrix (JSON), not a
+    /// listing: it takes neither --port nor --from/--to.
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub output: Format,
     /// With `-o summary`: add phase timings and the peak memory of this process.
     #[arg(long)]
     pub stats: bool,
+    #[command(flatten)]
+    pub filter: crate::filter::FilterArgs,
+    /// Tables, grids and CSV without their header row (and the table's closing count line).
+    #[arg(long = "no-headers")]
+    pub no_headers: bool,
 }
 
 pub fn parse_port(s: &str) -> anyhow::Result<(u16, Protocol)> {
@@ -65,12 +72,30 @@ pub fn run(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<(), Failure> {
 
 /// The output as text, or `None` when it was streamed to `out` already.
 fn analysis(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<Option<String>, Failure> {
+    let filter = args.filter.pair_filter()?;
+    if args.output == Format::Summary && args.port.is_some() {
+        return Err(Failure::Usage(
+            "-o summary counts the whole matrix: it takes no --port (use -o table or json with --port)"
+                .into(),
+        ));
+    }
+    if args.output == Format::Summary && !filter.is_all() {
+        return Err(Failure::Usage(
+            "-o summary counts the whole matrix: it takes no --from/--to (use -o table or json)".into(),
+        ));
+    }
     let t0 = Instant::now();
     let loaded = inputs::load(&args.input)?;
     inputs::warn_domain_names(&loaded.cluster);
     let t1 = Instant::now();
     let cluster = &loaded.cluster;
+    let progress = crate::progress::Progress::start(&format!(
+        "compiling {} pods and {} policies",
+        cluster.pods.len(),
+        cluster.policies.len() + cluster.cluster_policies.len()
+    ));
     let compiled = compile(cluster, &args.input.options());
+    progress.finish();
     let t2 = Instant::now();
     if args.output == Format::Summary {
         let mut v = summary(&loaded, &compiled);
@@ -88,14 +113,44 @@ fn analysis(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<Option<String>, F
         }
         return Ok(Some(serde_json::to_string_pretty(&v).expect("json") + "\n"));
     }
+    let scope = filter.scope(cluster);
+    let colour = text::Colour::for_stdout();
     match &args.port {
         Some(p) => {
             let (port, proto) = parse_port(p)?;
-            let _ = crate::port_view::write(out, cluster, &compiled, port, proto, args.output);
+            let how = crate::port_view::PortView {
+                port,
+                proto,
+                format: args.output,
+                scope,
+                no_headers: args.no_headers,
+                colour: &colour,
+            };
+            let _ = crate::port_view::write(out, cluster, &compiled, &how);
             Ok(None)
         }
-        None => Ok(Some(full_view(cluster, &compiled, args.output)?)),
+        None => {
+            let progress = crate::progress::Progress::start(&format!(
+                "the matrix of {} equivalence classes",
+                compiled.class_count()
+            ));
+            let report = Report::build_scoped(cluster, &compiled, scope).map_err(anyhow::Error::from)?;
+            progress.finish();
+            let view = View {
+                format: args.output,
+                no_headers: args.no_headers,
+                colour,
+            };
+            Ok(Some(render(cluster, &compiled, &report, &view)))
+        }
     }
+}
+
+/// How the pair-by-pair view is written.
+struct View {
+    format: Format,
+    no_headers: bool,
+    colour: text::Colour,
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), in MiB.
@@ -252,11 +307,12 @@ struct Unit {
     members: Vec<usize>,
 }
 
-fn units(report: &Report) -> Vec<Unit> {
+/// The display units of the endpoints `keep` keeps (one side of the report's scope).
+fn units(report: &Report, keep: impl Fn(usize) -> bool) -> Vec<Unit> {
     // Members of a unit are judged alike: same class, and the same tie to a node.
     type UnitKey = (Option<String>, String, usize, Option<NodeTie>);
     let mut map: BTreeMap<UnitKey, Vec<usize>> = BTreeMap::new();
-    for (i, e) in report.endpoints.iter().enumerate() {
+    for (i, e) in report.endpoints.iter().enumerate().filter(|(i, _)| keep(*i)) {
         map.entry((e.namespace.clone(), e.group.clone(), e.class, e.node))
             .or_default()
             .push(i);
@@ -289,20 +345,24 @@ fn units(report: &Report) -> Vec<Unit> {
 fn unit_ports(report: &Report, from: &Unit, to: &Unit) -> Option<[String; 3]> {
     let a = from.members[0];
     // Between two pods of one unit, look at two different pods (self is always allowed).
-    let b = if std::ptr::eq(from, to) {
-        *to.members.get(1)?
-    } else {
-        to.members[0]
-    };
+    let b = *to.members.iter().find(|&&b| b != a)?;
     Some(Protocol::ALL.map(|p| ranges_text(report.ranges(a, b, p))))
+}
+
+/// The units on each side of the report's scope.
+fn both_sides(report: &Report) -> (Vec<Unit>, Vec<Unit>) {
+    (
+        units(report, |i| report.is_source(i)),
+        units(report, |i| report.is_destination(i)),
+    )
 }
 
 /// Rows FROM, TO, TCP, UDP, SCTP; destinations of a namespace that all get the same
 /// ports collapse into `namespace/*`.
 fn grouped_rows(report: &Report) -> Vec<Vec<String>> {
-    let units = units(report);
+    let (from_units, units) = both_sides(report);
     let mut rows = Vec::new();
-    for from in &units {
+    for from in &from_units {
         let mut by_ns: BTreeMap<Option<String>, Vec<(&Unit, [String; 3])>> = BTreeMap::new();
         for to in &units {
             if from.namespace.is_none() && to.namespace.is_none() {
@@ -350,20 +410,38 @@ fn grouped_rows(report: &Report) -> Vec<Vec<String>> {
 
 /// The grouped table of `analyze -o table`.
 pub fn full_table(cluster: &Cluster, compiled: &Compiled) -> anyhow::Result<String> {
-    full_view(cluster, compiled, Format::Table)
-}
-
-fn full_view(cluster: &Cluster, compiled: &Compiled, format: Format) -> anyhow::Result<String> {
     let report = Report::build(cluster, compiled)?;
-    Ok(render(cluster, compiled, &report, format))
+    let view = View {
+        format: Format::Table,
+        no_headers: false,
+        colour: text::Colour::off(),
+    };
+    Ok(render(cluster, compiled, &report, &view))
 }
 
-fn render(cluster: &Cluster, compiled: &Compiled, report: &Report, format: Format) -> String {
+/// Port cells coloured: none allowed red, some green.
+fn colour_ports(rows: &mut [Vec<String>], colour: &text::Colour) {
+    for r in rows {
+        for cell in r.iter_mut().skip(2) {
+            *cell = if cell == "-" {
+                colour.denied(cell)
+            } else {
+                colour.allowed(cell)
+            };
+        }
+    }
+}
+
+fn render(cluster: &Cluster, compiled: &Compiled, report: &Report, view: &View) -> String {
     let header = ["FROM", "TO", "TCP", "UDP", "SCTP"];
-    match format {
+    match view.format {
         Format::Table => {
-            let rows = grouped_rows(report);
-            let mut out = text::table(&header, &rows);
+            let mut rows = grouped_rows(report);
+            colour_ports(&mut rows, &view.colour);
+            let mut out = text::table(&header, &rows, view.no_headers);
+            if view.no_headers {
+                return out;
+            }
             out.push_str(&format!(
                 "\n{} pods, {} policies, {} equivalence classes; ports allowed for new connections (- none)\n",
                 cluster.pods.len(),
@@ -374,7 +452,11 @@ fn render(cluster: &Cluster, compiled: &Compiled, report: &Report, format: Forma
         }
         Format::Md => text::markdown(&header, &grouped_rows(report)),
         Format::Csv => {
-            let mut out = String::from("from,to,protocol,ports\n");
+            let mut out = if view.no_headers {
+                String::new()
+            } else {
+                String::from("from,to,protocol,ports\n")
+            };
             for (a, b) in report.pairs().filter(|(a, b)| a != b) {
                 for p in Protocol::ALL {
                     let r = report.ranges(a, b, p);
@@ -391,11 +473,11 @@ fn render(cluster: &Cluster, compiled: &Compiled, report: &Report, format: Forma
             out
         }
         Format::Dot => {
-            let units = units(report);
+            let (from_units, units) = both_sides(report);
             let mut out = String::from("digraph palisade {\n  rankdir=LR;\n  node [shape=box];\n");
-            for from in &units {
+            for from in &from_units {
                 for to in &units {
-                    if std::ptr::eq(from, to) || (from.namespace.is_none() && to.namespace.is_none()) {
+                    if from.members == to.members || (from.namespace.is_none() && to.namespace.is_none()) {
                         continue;
                     }
                     if let Some(ports) = unit_ports(report, from, to) {
@@ -449,6 +531,7 @@ fn render(cluster: &Cluster, compiled: &Compiled, report: &Report, format: Forma
                     .pods
                     .iter()
                     .enumerate()
+                    .filter(|(i, _)| report.is_source(*i) || report.is_destination(*i))
                     .map(|(i, p)| PodJson {
                         class: compiled.pod_class(i),
                         ips: p.ips.iter().map(|i| i.to_string()).collect(),
@@ -457,7 +540,7 @@ fn render(cluster: &Cluster, compiled: &Compiled, report: &Report, format: Forma
                     })
                     .collect(),
             };
-            if format == Format::Yaml {
+            if view.format == Format::Yaml {
                 palisade_load::emit::yaml(&v)
             } else {
                 serde_json::to_string_pretty(&v).expect("json") + "\n"

@@ -49,6 +49,7 @@ pub fn run() -> Result<String, crate::inputs::Failure> {
             port: port.into(),
             output: crate::explain::Format::Text,
             exit_code: false,
+            no_headers: false,
             input: crate::inputs::InputArgs {
                 paths: vec![],
                 live: Default::default(),

@@ -35,6 +35,8 @@ pub struct DiffArgs {
     pub fail_on: FailOn,
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub output: Format,
+    #[command(flatten)]
+    pub filter: crate::filter::FilterArgs,
 }
 
 fn git(args: &[&str]) -> anyhow::Result<String> {
@@ -102,9 +104,10 @@ fn old_and_new(args: &DiffArgs) -> Result<(palisade_load::Loaded, palisade_load:
 }
 
 pub fn run(args: &DiffArgs) -> Result<(String, bool), Failure> {
+    let filter = args.filter.pair_filter()?;
     let (old, new) = old_and_new(args)?;
     inputs::warn_domain_names(&new.cluster);
-    let d = palisade_check::diff::diff(&old.cluster, &new.cluster, &args.input.options())?;
+    let d = palisade_check::diff::diff_scoped(&old.cluster, &new.cluster, &args.input.options(), &filter)?;
     let fails = match args.fail_on {
         FailOn::Opened => !d.opened.is_empty(),
         FailOn::Closed => !d.closed.is_empty(),

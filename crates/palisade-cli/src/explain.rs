@@ -16,10 +16,11 @@ pub enum Format {
 
 #[derive(Args, Debug)]
 pub struct ExplainArgs {
-    /// Source: `NAMESPACE/POD`, `POD` (in -n), an IP or a CIDR.
+    /// Source: `NAMESPACE/POD`, `POD` (in -n), an IP or a CIDR; a pattern with `*`
+    /// (`shop/*`, `*/web-*`) lists the verdict of every matching pair instead.
     #[arg(long)]
     pub from: String,
-    /// Destination: `NAMESPACE/POD`, `POD` (in -n), an IP or a CIDR.
+    /// Destination: as --from.
     #[arg(long)]
     pub to: String,
     /// `80/TCP`, `53/UDP` (TCP when omitted).
@@ -27,10 +28,13 @@ pub struct ExplainArgs {
     pub port: String,
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     pub output: Format,
-    /// Exit 1 when the connection is denied (as `kubectl auth can-i` and `git diff
-    /// --exit-code`); without it explain exits 0 whatever the verdict.
+    /// Exit 1 when the connection is denied (for a list: when one is), as `kubectl auth
+    /// can-i` and `git diff --exit-code`; without it explain exits 0 whatever the verdict.
     #[arg(long = "exit-code")]
     pub exit_code: bool,
+    /// A list (patterns in --from/--to) without its header row.
+    #[arg(long = "no-headers")]
+    pub no_headers: bool,
     #[command(flatten)]
     pub input: InputArgs,
 }
@@ -62,7 +66,105 @@ pub fn resolve(cluster: &Cluster, default_ns: &str, s: &str) -> anyhow::Result<E
 
 pub fn run(args: &ExplainArgs) -> Result<(String, bool), Failure> {
     let loaded = inputs::load(&args.input)?;
+    if args.from.contains('*') || args.to.contains('*') {
+        return explain_list(&loaded.cluster, args);
+    }
     explain_loaded(&loaded.cluster, args)
+}
+
+/// The most pairs a pattern list explains (each is a full explanation).
+const MAX_LIST: usize = 10_000;
+
+/// Pods a `--from`/`--to` value names: a pattern (`ns/*`, `*/web-*`, `POD*` in -n), or
+/// the one endpoint [`resolve`] finds.
+fn endpoints(c: &Cluster, default_ns: &str, s: &str) -> Result<Vec<Endpoint>, Failure> {
+    if !s.contains('*') {
+        return Ok(vec![resolve(c, default_ns, s)?]);
+    }
+    let (ns, pod) = s.split_once('/').unwrap_or((default_ns, s));
+    let glob = palisade_core::scope::glob;
+    let found: Vec<Endpoint> = (0..c.pods.len())
+        .filter(|&i| glob(ns, &c.pods[i].namespace) && glob(pod, &c.pods[i].name))
+        .map(Endpoint::Pod)
+        .collect();
+    if found.is_empty() {
+        return Err(anyhow::anyhow!("no pod matches {s} in the input").into());
+    }
+    Ok(found)
+}
+
+/// One line per pair: the verdict and the policies (or tier) that decided it.
+fn explain_list(c: &Cluster, args: &ExplainArgs) -> Result<(String, bool), Failure> {
+    let ns = &args.input.model.namespace;
+    let (from, to) = (endpoints(c, ns, &args.from)?, endpoints(c, ns, &args.to)?);
+    let pairs: Vec<(&Endpoint, &Endpoint)> = from
+        .iter()
+        .flat_map(|a| to.iter().map(move |b| (a, b)))
+        .filter(|(a, b)| a != b)
+        .collect();
+    if pairs.len() > MAX_LIST {
+        return Err(Failure::Usage(format!(
+            "{} pairs is too many to explain one by one (at most {MAX_LIST}): narrow --from/--to, or use analyze --port with --from/--to",
+            pairs.len()
+        )));
+    }
+    let (port, proto) = parse_port(&args.port)?;
+    let options = args.input.options();
+    let mut rows = Vec::new();
+    let mut all_allowed = true;
+    for (a, b) in pairs {
+        let e = explain(c, &options, a, b, proto, port);
+        all_allowed &= e.allowed;
+        rows.push(ListRowJson {
+            allowed: e.allowed,
+            decided_by: palisade_check::diff::deciding_policies(c, &e),
+            from: name(c, a),
+            to: name(c, b),
+        });
+    }
+    let out = match args.output {
+        Format::Json => serde_json::to_string_pretty(&rows).expect("json") + "\n",
+        Format::Text => {
+            let colour = crate::text::Colour::for_stdout();
+            let cells: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let policies = if r.decided_by.is_empty() {
+                        "(not isolated)".to_string()
+                    } else {
+                        r.decided_by.join(", ")
+                    };
+                    let v = if r.allowed {
+                        colour.allowed("ALLOWED")
+                    } else {
+                        colour.denied("DENIED")
+                    };
+                    vec![
+                        r.from.clone(),
+                        r.to.clone(),
+                        format!("{port}/{proto}"),
+                        v,
+                        policies,
+                    ]
+                })
+                .collect();
+            crate::text::table(
+                &["FROM", "TO", "PORT", "VERDICT", "DECIDED BY"],
+                &cells,
+                args.no_headers,
+            )
+        }
+    };
+    Ok((out, all_allowed || !args.exit_code))
+}
+
+/// One pair of an explained list (`-o json`).
+#[derive(Serialize)]
+struct ListRowJson {
+    allowed: bool,
+    decided_by: Vec<String>,
+    from: String,
+    to: String,
 }
 
 /// Explains on an already loaded cluster.
@@ -73,10 +175,17 @@ pub fn explain_loaded(c: &Cluster, args: &ExplainArgs) -> Result<(String, bool),
     let options = args.input.options();
     let e = explain(c, &options, &from, &to, proto, port);
     let out = match args.output {
-        Format::Text => text(c, &options, &from, &to, &e),
+        Format::Text => colour_verdicts(text(c, &options, &from, &to, &e)),
         Format::Json => serde_json::to_string_pretty(&to_json(c, &from, &to, &e)).expect("json") + "\n",
     };
     Ok((out, e.allowed || !args.exit_code))
+}
+
+/// The explanation with its verdict words coloured (when stdout takes colour).
+fn colour_verdicts(text: String) -> String {
+    let c = crate::text::Colour::for_stdout();
+    text.replace("ALLOWED", &c.allowed("ALLOWED"))
+        .replace("DENIED", &c.denied("DENIED"))
 }
 
 pub fn name(c: &Cluster, e: &Endpoint) -> String {

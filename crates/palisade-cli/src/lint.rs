@@ -142,6 +142,7 @@ fn options(args: &LintArgs) -> Result<LintOptions, Failure> {
 }
 
 fn table(placed: &[Placed], notes: &[String]) -> String {
+    let colour = crate::text::Colour::for_stdout();
     let mut s = String::new();
     for p in placed {
         let f = &p.finding;
@@ -156,8 +157,8 @@ fn table(placed: &[Placed], notes: &[String]) -> String {
             format!(" {}", f.field)
         };
         s.push_str(&format!(
-            "{:<7} {} {}  {at}{}{field}\n  {}\n",
-            f.severity,
+            "{} {} {}  {at}{}{field}\n  {}\n",
+            colour.severity(&f.severity.to_string(), &format!("{:<7}", f.severity)),
             f.rule,
             f.name,
             f.object_text(),

@@ -9,6 +9,7 @@ mod dataplane;
 mod demo;
 mod diff;
 mod explain;
+mod filter;
 mod flows;
 mod inputs;
 mod lab;

@@ -66,6 +66,7 @@ pub mod model;
 pub mod nodes;
 pub mod ranges;
 pub mod report;
+pub mod scope;
 pub mod segments;
 pub mod select;
 pub mod selector;

@@ -2,6 +2,7 @@
 //! ranges allowed between every pair of classes, computed once from the matrices.
 
 use crate::compile::NodeTie;
+use crate::scope::Scope;
 use crate::{Cluster, Compiled, Protocol};
 
 /// An endpoint as printed.
@@ -24,14 +25,22 @@ pub struct Endpoint {
 pub struct Report {
     /// Pods, then external blocks.
     pub endpoints: Vec<Endpoint>,
-    /// `pair[proto][s * n + d]`: index into `lists[proto]` of the ranges from class s to d.
+    /// `pair[proto][row[s] * cols + col[d]]`: index into `lists[proto]` of the ranges from
+    /// class s to d (only source and destination classes in scope have a row or column).
     pair: [Vec<u32>; 3],
     lists: [Vec<Vec<(u16, u16)>>; 3],
-    n: usize,
+    row: Vec<u32>,
+    col: Vec<u32>,
+    cols: usize,
+    scope: Scope,
 }
 
-/// Above this many classes the per-pair report (4 bytes per class pair and protocol) is
-/// refused: `-o summary`, `--port` and `explain` still work at any size.
+/// No row or column: the class is out of scope on that side.
+const NONE: u32 = u32::MAX;
+
+/// Above this many classes (source classes times destination classes above its square)
+/// the per-pair report (4 bytes per class pair and protocol) is refused: `-o summary`,
+/// `--port`, `explain`, and `--from`/`--to` narrowing still work at any size.
 pub const MAX_CLASSES: usize = 8192;
 
 /// The per-pair report was refused: too many classes.
@@ -43,7 +52,8 @@ impl std::fmt::Display for TooManyClasses {
         write!(
             f,
             "{} equivalence classes is too many for a pair-by-pair report (at most {MAX_CLASSES}); \
-             use -o summary, --port, or explain",
+             narrow it with --from/--to (e.g. --from NAMESPACE or --to NAMESPACE/POD), \
+             or use -o summary, --port, or explain",
             self.0
         )
     }
@@ -54,9 +64,16 @@ impl std::error::Error for TooManyClasses {}
 impl Report {
     /// The report of a compiled cluster; an error when it has too many classes to list pairs.
     pub fn build(cluster: &Cluster, compiled: &Compiled) -> Result<Report, TooManyClasses> {
-        if compiled.class_count() > MAX_CLASSES {
-            return Err(TooManyClasses(compiled.class_count()));
-        }
+        Report::build_scoped(cluster, compiled, Scope::all())
+    }
+
+    /// The report of the pairs `scope` keeps; an error when their source classes times
+    /// destination classes exceed [`MAX_CLASSES`] squared.
+    pub fn build_scoped(
+        cluster: &Cluster,
+        compiled: &Compiled,
+        scope: Scope,
+    ) -> Result<Report, TooManyClasses> {
         let mut endpoints = Vec::new();
         for (i, p) in cluster.pods.iter().enumerate() {
             // The workload, else the conventional app label, else the pod itself.
@@ -90,19 +107,39 @@ impl Report {
             });
         }
         let n = compiled.class_count();
+        // Rows for the classes of kept sources, columns for those of kept destinations.
+        let (mut row, mut col) = (vec![NONE; n], vec![NONE; n]);
+        let (mut rows, mut cols) = (0usize, 0usize);
+        for (i, e) in endpoints.iter().enumerate() {
+            if scope.from(i) && row[e.class] == NONE {
+                row[e.class] = rows as u32;
+                rows += 1;
+            }
+            if scope.to(i) && col[e.class] == NONE {
+                col[e.class] = cols as u32;
+                cols += 1;
+            }
+        }
+        if rows.saturating_mul(cols) > MAX_CLASSES * MAX_CLASSES {
+            return Err(TooManyClasses(n));
+        }
+        let sources: Vec<usize> = (0..n).filter(|c| row[*c] != NONE).collect();
         let mut pair: [Vec<u32>; 3] = Default::default();
         let mut lists: [Vec<Vec<(u16, u16)>>; 3] = Default::default();
         for proto in Protocol::ALL {
             // Each pair's list of port classes grows one class at a time; equal lists share
             // an id through the (list, next class) transitions.
-            let mut ids = vec![0u32; n * n];
+            let mut ids = vec![0u32; rows * cols];
             let mut qlists: Vec<Vec<usize>> = vec![Vec::new()];
             let mut next: std::collections::HashMap<(u32, usize), u32> = Default::default();
             for q in 0..compiled.port_space(proto).classes.len() {
                 let m = compiled.class_matrix(proto, q);
-                for s in 0..n {
+                for &s in &sources {
                     for d in m.rows[s].iter() {
-                        let id = &mut ids[s * n + d];
+                        if col[d] == NONE {
+                            continue;
+                        }
+                        let id = &mut ids[row[s] as usize * cols + col[d] as usize];
                         *id = *next.entry((*id, q)).or_insert_with(|| {
                             let mut l = qlists[*id as usize].clone();
                             l.push(q);
@@ -129,19 +166,40 @@ impl Report {
             endpoints,
             pair,
             lists,
-            n,
+            row,
+            col,
+            cols,
+            scope,
         })
     }
 
     /// Allowed ranges from endpoint a to endpoint b (self traffic is always allowed).
+    /// Panics when the pair is out of the report's scope ([`Report::in_scope`]).
     pub fn ranges(&self, a: usize, b: usize, proto: Protocol) -> &[(u16, u16)] {
         const ALL: &[(u16, u16)] = &[(1, 65535)];
         if (a == b && self.endpoints[a].is_pod) || self.node_local(a, b) {
             return ALL;
         }
         let (s, d) = (self.endpoints[a].class, self.endpoints[b].class);
+        let (r, c) = (self.row[s], self.col[d]);
+        assert!(r != NONE && c != NONE, "pair out of the report's scope");
         let p = proto.index();
-        &self.lists[p][self.pair[p][s * self.n + d] as usize]
+        &self.lists[p][self.pair[p][r as usize * self.cols + c as usize] as usize]
+    }
+
+    /// Whether endpoint `i` is a source in the report's scope.
+    pub fn is_source(&self, i: usize) -> bool {
+        self.scope.from(i)
+    }
+
+    /// Whether endpoint `i` is a destination in the report's scope.
+    pub fn is_destination(&self, i: usize) -> bool {
+        self.scope.to(i)
+    }
+
+    /// Whether endpoint a as source and b as destination are in the report's scope.
+    pub fn in_scope(&self, a: usize, b: usize) -> bool {
+        self.scope.from(a) && self.scope.to(b)
     }
 
     /// Whether endpoints `a` and `b` are a pod and its own node (see [`Compiled::node_local`]).
@@ -153,11 +211,13 @@ impl Report {
         }
     }
 
-    /// Ordered endpoint pairs that the report covers (external to external is not analysed).
+    /// Ordered endpoint pairs that the report covers (external to external is not
+    /// analysed; only pairs in scope).
     pub fn pairs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         let n = self.endpoints.len();
         (0..n)
-            .flat_map(move |a| (0..n).map(move |b| (a, b)))
+            .filter(|&a| self.scope.from(a))
+            .flat_map(move |a| (0..n).filter(|&b| self.scope.to(b)).map(move |b| (a, b)))
             .filter(|&(a, b)| self.endpoints[a].is_pod || self.endpoints[b].is_pod)
     }
 }
