@@ -12,6 +12,9 @@ use crate::dataplane::RuleFlags;
 use crate::inputs::{Failure, ModelArgs};
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  sudo palisade agent --source kube --node \"$NODE_NAME\" --flow-log /var/log/palisade/flows.jsonl\n  sudo palisade agent --source dir:/etc/palisade --node node-1 --audit --log-allowed"
+)]
 pub struct AgentArgs {
     /// `dir:PATH` (manifests on disk, re-read on change) or `kube` (the Kubernetes API:
     /// in-cluster configuration, else the kubeconfig).

@@ -15,6 +15,7 @@ use palisade_core::report::{ranges_text, Report};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    #[value(alias = "text")]
     Table,
     Json,
     Yaml,
@@ -26,6 +27,9 @@ pub enum Format {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  palisade analyze examples/shop\n  palisade analyze examples/shop --from monitoring --to 'shop/*' --port 9090\n  palisade analyze --cluster --from-labels app=web -o json\n  kubectl get pods,netpol -A -o yaml | palisade analyze - -o summary"
+)]
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub input: InputArgs,
@@ -33,7 +37,8 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "PORT[/PROTO]")]
     pub port: Option<String>,
     /// Output format; `summary` is a view of counts over the whole matrix (JSON), not a
-    /// listing: it takes neither --port nor --from/--to.
+    /// listing: it takes neither --port nor --from/--to. (`table` and `text` name the same
+    /// human-readable form in every command.)
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub output: Format,
     /// With `-o summary`: add phase timings and the peak memory of this process.

@@ -15,11 +15,15 @@ use crate::inputs::{self, Failure, InputArgs};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {
+    #[value(alias = "text")]
     Table,
     Json,
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  palisade test examples/shop.test.yaml examples/shop\n  palisade test reachability.yaml ./manifests/ --junit report.xml\n  palisade test reachability.yaml --cluster ./policies/"
+)]
 pub struct TestArgs {
     /// The assertions (YAML or JSON).
     #[arg(value_name = "SPEC")]
@@ -29,6 +33,7 @@ pub struct TestArgs {
     /// Also write the results as JUnit XML to this file.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Output format (`table` and `text` name the same human-readable form everywhere).
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub output: Format,
 }
@@ -96,7 +101,14 @@ fn failure_text(c: &Cluster, args: &TestArgs, a: &Assertion, o: &Outcome) -> Str
         if a.allow { "allow" } else { "deny" }
     );
     for (from, to, e) in o.failures.iter().take(3) {
-        s.push_str(&explain::text(c, &args.input.options(), from, to, e));
+        s.push_str(&explain::text(
+            c,
+            &args.input.options(),
+            from,
+            to,
+            e,
+            &crate::text::Colour::off(),
+        ));
     }
     if o.failures.len() > 3 {
         s.push_str(&format!("… and {} more pair(s)\n", o.failures.len() - 3));
@@ -165,11 +177,17 @@ pub fn run(args: &TestArgs) -> Result<(String, bool), Failure> {
     let out = match args.output {
         Format::Table => {
             let mut s = String::new();
+            let colour = crate::text::Colour::for_stdout();
             for (a, o, why) in &results {
                 if o.passed() {
-                    s.push_str(&format!("PASS  {} ({} pair(s))\n", a.name, o.pairs));
+                    s.push_str(&format!(
+                        "{}  {} ({} pair(s))\n",
+                        colour.allowed("PASS"),
+                        a.name,
+                        o.pairs
+                    ));
                 } else {
-                    s.push_str(&format!("FAIL  {}\n", a.name));
+                    s.push_str(&format!("{}  {}\n", colour.denied("FAIL"), a.name));
                     for line in why.lines() {
                         s.push_str(&format!("      {line}\n"));
                     }

@@ -48,6 +48,9 @@ impl DataplaneFlags {
 #[derive(Subcommand, Debug)]
 pub enum DataplaneCommand {
     /// Print the nftables table for a node without touching the kernel.
+    #[command(
+        after_help = "Examples:\n  palisade dataplane render examples/shop --node node-1\n  palisade dataplane render --cluster --node \"$(hostname)\" --audit"
+    )]
     Render {
         #[command(flatten)]
         flags: DataplaneFlags,
@@ -55,6 +58,9 @@ pub enum DataplaneCommand {
         input: InputArgs,
     },
     /// Replace the `inet palisade` table of the current network namespace, atomically.
+    #[command(
+        after_help = "Examples:\n  sudo palisade dataplane apply examples/shop --node node-1\n  sudo palisade dataplane apply ./policies/ --node node-1 --audit --log-allowed"
+    )]
     Apply {
         #[command(flatten)]
         flags: DataplaneFlags,
@@ -62,9 +68,15 @@ pub enum DataplaneCommand {
         input: InputArgs,
     },
     /// Remove the `inet palisade` table from the current network namespace.
+    #[command(
+        after_help = "Examples:\n  sudo palisade dataplane flush\n  sudo ip netns exec node-1 palisade dataplane flush"
+    )]
     Flush,
     /// Print the flow log of the current network namespace: one JSON line per logged
     /// packet, named with the manifests (give the same flags as to `apply`).
+    #[command(
+        after_help = "Examples:\n  sudo palisade dataplane log examples/shop --node node-1\n  sudo palisade dataplane log ./policies/ --node node-1 --seconds 10 | palisade flows - --verdict denied"
+    )]
     Log {
         #[command(flatten)]
         flags: DataplaneFlags,

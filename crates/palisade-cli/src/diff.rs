@@ -17,11 +17,15 @@ pub enum FailOn {
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {
+    #[value(alias = "text")]
     Table,
     Json,
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  palisade diff old/ new/\n  palisade diff --git origin/main ./policies/ --fail-on opened\n  palisade diff --cluster ./policies/ --prune --to shop"
+)]
 pub struct DiffArgs {
     /// OLD and NEW (files or directories); with --git, the working-tree paths to compare;
     /// with --cluster, the files to apply over the live cluster.
@@ -33,6 +37,7 @@ pub struct DiffArgs {
     /// Which changes make the exit code 1.
     #[arg(long = "fail-on", value_enum, default_value = "any")]
     pub fail_on: FailOn,
+    /// Output format (`table` and `text` name the same human-readable form everywhere).
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub output: Format,
     #[command(flatten)]

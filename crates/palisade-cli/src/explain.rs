@@ -7,14 +7,19 @@ use serde::Serialize;
 
 use crate::analyze::parse_port;
 use crate::inputs::{self, parse_cidr_or_ip, Failure, InputArgs};
+use crate::text::Colour;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
+    #[value(alias = "table")]
     Text,
     Json,
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  palisade explain examples/shop --from shop/frontend --to shop/database --port 5432\n  palisade explain --cluster --from 'shop/*' --to shop/database --port 5432 --exit-code\n  palisade explain examples/shop --from monitoring/prometheus --to 10.0.0.8 --port 53/UDP -o json"
+)]
 pub struct ExplainArgs {
     /// Source: `NAMESPACE/POD`, `POD` (in -n), an IP or a CIDR; a pattern with `*`
     /// (`shop/*`, `*/web-*`) lists the verdict of every matching pair instead.
@@ -26,6 +31,7 @@ pub struct ExplainArgs {
     /// `80/TCP`, `53/UDP` (TCP when omitted).
     #[arg(long, value_name = "PORT[/PROTO]")]
     pub port: String,
+    /// Output format (`text` and `table` name the same human-readable form everywhere).
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     pub output: Format,
     /// Exit 1 when the connection is denied (for a list: when one is), as `kubectl auth
@@ -175,17 +181,10 @@ pub fn explain_loaded(c: &Cluster, args: &ExplainArgs) -> Result<(String, bool),
     let options = args.input.options();
     let e = explain(c, &options, &from, &to, proto, port);
     let out = match args.output {
-        Format::Text => colour_verdicts(text(c, &options, &from, &to, &e)),
+        Format::Text => text(c, &options, &from, &to, &e, &crate::text::Colour::for_stdout()),
         Format::Json => serde_json::to_string_pretty(&to_json(c, &from, &to, &e)).expect("json") + "\n",
     };
     Ok((out, e.allowed || !args.exit_code))
-}
-
-/// The explanation with its verdict words coloured (when stdout takes colour).
-fn colour_verdicts(text: String) -> String {
-    let c = crate::text::Colour::for_stdout();
-    text.replace("ALLOWED", &c.allowed("ALLOWED"))
-        .replace("DENIED", &c.denied("DENIED"))
 }
 
 pub fn name(c: &Cluster, e: &Endpoint) -> String {
@@ -196,22 +195,29 @@ pub fn name(c: &Cluster, e: &Endpoint) -> String {
     }
 }
 
-fn verdict(b: bool) -> &'static str {
+fn verdict(b: bool, colour: &Colour) -> String {
     if b {
-        "ALLOWED"
+        colour.allowed("ALLOWED")
     } else {
-        "DENIED"
+        colour.denied("DENIED")
     }
 }
 
-pub fn text(c: &Cluster, options: &Options, from: &Endpoint, to: &Endpoint, e: &Explanation) -> String {
+pub fn text(
+    c: &Cluster,
+    options: &Options,
+    from: &Endpoint,
+    to: &Endpoint,
+    e: &Explanation,
+    colour: &Colour,
+) -> String {
     let mut out = format!(
         "{} -> {} on {}/{}: {}\n",
         name(c, from),
         name(c, to),
         e.port,
         e.protocol,
-        verdict(e.allowed)
+        verdict(e.allowed, colour)
     );
     if e.self_traffic {
         out.push_str("  a pod may always connect to itself\n");
@@ -222,8 +228,16 @@ pub fn text(c: &Cluster, options: &Options, from: &Endpoint, to: &Endpoint, e: &
         palisade_core::IpBlockPods::Ignore => "ignore",
     };
     out.push_str(&format!("  (ipBlock matches pod IPs: {mode})\n"));
-    direction(&mut out, c, "Egress from", &name(c, from), false, &e.egress);
-    direction(&mut out, c, "Ingress to", &name(c, to), true, &e.ingress);
+    direction(
+        &mut out,
+        c,
+        "Egress from",
+        &name(c, from),
+        false,
+        &e.egress,
+        colour,
+    );
+    direction(&mut out, c, "Ingress to", &name(c, to), true, &e.ingress, colour);
     let node_local = e.egress.node_local.as_ref().or(e.ingress.node_local.as_ref());
     let why = match (e.egress.allowed, e.ingress.allowed) {
         (true, true) if node_local.is_some() => format!(
@@ -235,13 +249,21 @@ pub fn text(c: &Cluster, options: &Options, from: &Endpoint, to: &Endpoint, e: &
         (true, false) => "the destination's ingress policies deny it".to_string(),
         (false, false) => "both the source's egress and the destination's ingress deny it".to_string(),
     };
-    out.push_str(&format!("\nVerdict: {}: {why}\n", verdict(e.allowed)));
+    out.push_str(&format!("\nVerdict: {}: {why}\n", verdict(e.allowed, colour)));
     out
 }
 
-fn direction(out: &mut String, c: &Cluster, title: &str, who: &str, ingress: bool, d: &DirectionTrace) {
+fn direction(
+    out: &mut String,
+    c: &Cluster,
+    title: &str,
+    who: &str,
+    ingress: bool,
+    d: &DirectionTrace,
+    colour: &Colour,
+) {
     let peer_field = if ingress { "from" } else { "to" };
-    out.push_str(&format!("\n{title} {who}: {}\n", verdict(d.allowed)));
+    out.push_str(&format!("\n{title} {who}: {}\n", verdict(d.allowed, colour)));
     match &d.subject {
         Subject::NotAPod => out.push_str("  not a pod: no policy applies\n"),
         Subject::HostNetwork => out.push_str("  hostNetwork pod: policies never select it (node traffic)\n"),

@@ -18,6 +18,9 @@ pub enum Verdict {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  palisade flows /var/log/palisade/flows.jsonl --verdict denied\n  palisade flows flows.jsonl -f --namespace shop --pod shop/frontend"
+)]
 pub struct FlowsArgs {
     /// The agent's flow log file (`--flow-log`).
     #[arg(value_name = "FILE")]
@@ -25,6 +28,7 @@ pub struct FlowsArgs {
     /// Keep reading as the file grows (and after it rotates).
     #[arg(short, long)]
     pub follow: bool,
+    /// Only flows with this verdict (`audit`: denied by policy, let through in audit mode).
     #[arg(long, value_enum)]
     pub verdict: Option<Verdict>,
     /// Flows from or to pods of this namespace.

@@ -16,6 +16,7 @@ use crate::inputs::{self, Failure, InputArgs};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Observed against predicted; exit 1 on any difference.
+    #[value(alias = "table")]
     Text,
     /// The observed matrix, in the shape of `analyze --port -o json` (an array for several ports).
     Json,
@@ -33,6 +34,7 @@ pub struct ProbeArgs {
     /// Ports to probe, `80/TCP`, `53/UDP` (repeatable).
     #[arg(long = "port", required = true, value_name = "PORT[/PROTO]")]
     pub ports: Vec<String>,
+    /// Output format (`text` and `table` name the same human-readable form everywhere).
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     pub output: Format,
     /// Write the flow log seen during the probes here, one JSON line per flow.
@@ -43,6 +45,9 @@ pub struct ProbeArgs {
 #[derive(Subcommand, Debug)]
 pub enum LabCommand {
     /// Build the lab and leave it up (listeners run in a background process).
+    #[command(
+        after_help = "Examples:\n  sudo palisade lab up examples/shop --lab shop\n  sudo palisade lab up ./manifests/ --lab staging --ports 80/TCP,53/UDP"
+    )]
     Up {
         #[command(flatten)]
         name: LabName,
@@ -59,6 +64,9 @@ pub enum LabCommand {
         input: InputArgs,
     },
     /// Up, probe every ordered pod pair, down.
+    #[command(
+        after_help = "Examples:\n  sudo palisade lab run examples/shop --port 5432\n  sudo palisade lab run examples/shop --port 8080/TCP --flow-log flows.jsonl -o json"
+    )]
     Run {
         #[command(flatten)]
         name: LabName,
@@ -70,6 +78,9 @@ pub enum LabCommand {
         input: InputArgs,
     },
     /// Probe a lab left up by `lab up` (the manifests give the prediction).
+    #[command(
+        after_help = "Examples:\n  sudo palisade lab probe examples/shop --lab shop --port 8080\n  sudo palisade lab probe examples/shop --lab shop --port 53/UDP -o json"
+    )]
     Probe {
         #[command(flatten)]
         name: LabName,
@@ -81,6 +92,9 @@ pub enum LabCommand {
         input: InputArgs,
     },
     /// Remove a lab: its namespaces, veths and processes.
+    #[command(
+        after_help = "Examples:\n  sudo palisade lab down --lab shop\n  sudo palisade lab down   # the default lab"
+    )]
     Down {
         #[command(flatten)]
         name: LabName,

@@ -15,6 +15,7 @@ use crate::inputs::{self, Failure, InputArgs};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {
+    #[value(alias = "text")]
     Table,
     Json,
     Sarif,
@@ -29,9 +30,13 @@ pub enum FailOn {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  palisade lint examples/shop\n  palisade lint ./policies/ --fail-on warning -o sarif > lint.sarif\n  palisade lint --cluster --include-system"
+)]
 pub struct LintArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// Output format (`table` and `text` name the same human-readable form everywhere).
     #[arg(short = 'o', long = "output", value_enum, default_value = "table")]
     pub output: Format,
     /// Exit 1 when a finding of this severity or worse exists.

@@ -100,6 +100,7 @@ enum Command {
     #[command(subcommand)]
     Lab(lab::LabCommand),
     /// Analyze the bundled example: a three-tier shop with default deny, DNS egress and monitoring.
+    #[command(after_help = "Examples:\n  palisade demo\n  palisade demo --color always | less -R")]
     Demo,
     /// Write a seeded synthetic cluster (namespaces, pods, policies) as manifests.
     Synth(synth::SynthArgs),
@@ -210,4 +211,56 @@ fn run_cli() -> ExitCode {
         Command::Completion(args) => Ok(ok(shell::completion::<Cli>(&args))),
         Command::Manpages(args) => shell::manpages::<Cli>(&args).map(ok).map_err(Failure::Other),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command that does work, with its path (`lab up`), recursively.
+    fn commands(cmd: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let p = format!("{path} {}", sub.get_name()).trim().to_string();
+            if sub.has_subcommands() {
+                commands(sub, p, out);
+            } else {
+                out.push((p, sub.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn every_option_is_described_and_every_command_has_examples() {
+        let mut all = Vec::new();
+        commands(&super::Cli::command(), String::new(), &mut all);
+        let mut missing = Vec::new();
+        for (path, cmd) in &all {
+            let examples = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+            if cmd.is_hide_set() {
+                continue;
+            }
+            let shown = examples
+                .lines()
+                .filter(|l| l.starts_with("  ") && l.contains("palisade "))
+                .count();
+            if shown < 2 {
+                missing.push(format!("{path}: fewer than two examples"));
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+                    missing.push(format!("{path}: {id} has no description"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -17,6 +17,9 @@ pub enum ScaffoldCommand {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  palisade scaffold zero-trust examples/shop --monitoring monitoring\n  palisade scaffold zero-trust ./manifests/ --out ./policies/ --internet-egress\n  palisade scaffold zero-trust --cluster --cluster-wide"
+)]
 pub struct ZeroTrustArgs {
     #[command(flatten)]
     pub input: InputArgs,

@@ -17,6 +17,9 @@ pub enum SynthFormat {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  palisade synth --pods 10000 --policies 2000 > cluster.yaml\n  palisade synth --pods 500 --policies 100 --cluster-policies 20 --seed 7 -o json"
+)]
 pub struct SynthArgs {
     /// Pods in total.
     #[arg(long, default_value_t = 1000)]
@@ -27,11 +30,13 @@ pub struct SynthArgs {
     /// Namespaces (default: pods / 100, between 2 and 1000).
     #[arg(long)]
     pub namespaces: Option<usize>,
+    /// The random seed: the same seed and sizes give the same cluster, byte for byte.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// ClusterNetworkPolicies (v1alpha2, both tiers) to add.
     #[arg(long = "cluster-policies", default_value_t = 0)]
     pub cluster_policies: usize,
+    /// The manifests' format: a JSON List, or YAML documents.
     #[arg(short = 'o', long = "output", value_enum, default_value = "json")]
     pub output: SynthFormat,
 }
@@ -59,6 +64,9 @@ pub fn synth(a: &SynthArgs) -> String {
 }
 
 #[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  palisade bench --size 10000/2000\n  palisade bench growth\n  palisade bench yaml --runs 5"
+)]
 pub struct BenchArgs {
     /// `analyze` (default), `growth` (inputs that used to cost more than linear; `--only
     /// ROW`) or `yaml` (loading YAML). The root-only dataplane and agent benchmarks are
@@ -67,6 +75,7 @@ pub struct BenchArgs {
     /// Sizes as PODS/POLICIES (default: the targets 10000/2000 and 100000/10000).
     #[arg(long = "size", value_name = "PODS/POLICIES")]
     pub sizes: Vec<String>,
+    /// The random seed of the synthetic clusters (as `synth --seed`).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// For `yaml`: measure these paths instead of generated clusters.
