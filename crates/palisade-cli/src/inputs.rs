@@ -291,7 +291,10 @@ pub fn warn_domain_names(cluster: &palisade_core::Cluster) {
 /// Loads `sources` with the options of `args` (its paths are not read).
 pub fn load_sources(args: &InputArgs, sources: &[Source]) -> Result<Loaded, Failure> {
     let opts = args.load_options()?;
-    let loaded = palisade_load::load(sources, &opts).map_err(|e| {
+    let progress = crate::progress::Progress::start("reading the manifests");
+    let loaded = palisade_load::load(sources, &opts);
+    progress.finish();
+    let loaded = loaded.map_err(|e| {
         for w in &e.1 {
             eprintln!("warning: {w}");
         }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::analyze::parse_port;
 use crate::dataplane::DataplaneFlags;
 use crate::inputs::{self, Failure, InputArgs};
+use crate::progress::Progress;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -172,6 +173,8 @@ fn matrix_json<'a>(topo: &'a Topology, port: u16, proto: Protocol, m: &[Vec<bool
 
 /// Probes every port, collecting the flow log; returns the output and whether all agreed.
 fn probe_all(p: &Plan, args: &ProbeArgs, group: u16) -> Result<(String, bool), Failure> {
+    let n = p.topo.pods.len();
+    let _progress = Progress::start(&format!("probing {} ordered pod pairs", n * n.saturating_sub(1)));
     // The flow log is read only when asked for: a node's NFLOG group has one reader.
     let collector = match &args.flow_log {
         Some(_) => Some(Collector::start(&p.topo, group).map_err(lab_err)?),
@@ -246,7 +249,12 @@ pub fn run(cmd: &LabCommand) -> Result<(String, bool), Failure> {
             let extra = ports(&probe.ports)?;
             let p = prepare(&name.lab, input, flags, &extra)?;
             cleanup_on_signal(&name.lab);
+            let progress = Progress::start(&format!(
+                "setting up {} pods in network namespaces",
+                p.topo.pods.len()
+            ));
             palisade_lab::up(&p.topo, &p.rulesets).map_err(lab_err)?;
+            progress.finish();
             let result = serve::start(&p.topo)
                 .map_err(lab_err)
                 .and_then(|_| probe_all(&p, probe, flags.rules.log_group));
@@ -265,7 +273,12 @@ pub fn run(cmd: &LabCommand) -> Result<(String, bool), Failure> {
             cleanup_on_signal(&name.lab);
             let empty = vec![palisade_nft::Ruleset::default(); p.topo.nodes.len()];
             let rulesets = if *no_dataplane { &empty } else { &p.rulesets };
+            let progress = Progress::start(&format!(
+                "setting up {} pods in network namespaces",
+                p.topo.pods.len()
+            ));
             palisade_lab::up(&p.topo, rulesets).map_err(lab_err)?;
+            progress.finish();
             let started = (|| -> anyhow::Result<u32> {
                 palisade_lab::save_state(&palisade_lab::State {
                     topology: p.topo.clone(),

@@ -280,7 +280,12 @@ fn sarif(placed: &[Placed]) -> sarif::Log<'_> {
 pub fn run(args: &LintArgs) -> Result<(String, bool), Failure> {
     let report = match inputs::load(&args.input) {
         Ok(loaded) => {
+            let progress = crate::progress::Progress::start(&format!(
+                "checking {} policies (coverage, DNS, redundancy, tiers)",
+                loaded.cluster.policies.len() + loaded.cluster.cluster_policies.len()
+            ));
             let LintReport { findings, notes } = lint::lint(&loaded.cluster, &options(args)?);
+            progress.finish();
             let placed = place(&loaded, findings);
             (placed, notes)
         }

@@ -270,3 +270,43 @@ fn exit_codes_are_in_the_help() {
     let (_, help, _) = run(&["--help"]);
     assert!(help.contains("Exit codes:") && help.contains("3  runtime failure"));
 }
+
+/// Runs `palisade ARGS` under `script`, so that stderr is a terminal; what the terminal got.
+fn on_a_terminal(args: &str) -> String {
+    let bin = assert_cmd::cargo::cargo_bin("palisade");
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} {args} > /dev/null", bin.display()),
+            "/dev/null",
+        ])
+        .output()
+        .expect("script (util-linux) runs");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn progress_on_a_terminal_only_and_not_with_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("c.json");
+    let synth = palisade()
+        .args(["synth", "--pods", "3000", "--policies", "600"])
+        .output()
+        .unwrap();
+    std::fs::write(&input, synth.stdout).unwrap();
+    let input = input.display().to_string();
+    let shown = on_a_terminal(&format!("analyze {input} -o summary"));
+    assert!(shown.contains("reading the manifests"), "{shown:?}");
+    let quiet = on_a_terminal(&format!("analyze {input} -o summary --quiet"));
+    assert!(!quiet.contains("reading"), "{quiet:?}");
+    // Not a terminal: nothing on stderr.
+    let piped = palisade()
+        .args(["analyze", &input, "-o", "summary"])
+        .output()
+        .unwrap();
+    assert!(
+        piped.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+}
