@@ -23,6 +23,11 @@ rustup component list --installed 2>/dev/null | grep -q rustfmt || rustup compon
 if [ "$(id -u)" = 0 ]; then export PALISADE_ROOT_TESTS=require; fi
 
 cargo fmt --all -- --check
+# Licenses, banned crates and sources (deny.toml); cargo-deny from crates.io. Its
+# `advisories` check needs the RustSec database from GitHub, which these machines cannot
+# fetch: not run.
+command -v cargo-deny >/dev/null || cargo install --locked -q cargo-deny
+cargo deny --locked check licenses bans sources
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Public items are documented (missing_docs in every library) and doc links resolve.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked -q

@@ -6,7 +6,11 @@
 //!    two values); the time from the write to the state applied in the kernel is measured,
 //!    twenty times.
 //! 2. Memory: `palisade agent` as a process on 10,000 pods / 2,000 policies, peak resident
-//!    memory (VmHWM) once it is ready.
+//!    memory (VmHWM) once it is ready: with the `dir:` source, and with the `kube` source
+//!    against the mocked API server (palisade-kube's `mock`, listening inside the node
+//!    namespace) serving the same objects dressed as the API sends them
+//!    (`palisade_synth::kubectl_like`: managedFields, env, volumes, probes, conditions), which
+//!    the agent trims as they arrive. The figure sets the DaemonSet's memory limit.
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -112,7 +116,7 @@ fn ready(ns: &str) -> bool {
     let ns = ns.to_string();
     std::thread::spawn(move || -> Option<bool> {
         netns::enter(&ns).ok()?;
-        let addr: SocketAddr = "127.0.0.1:9464".parse().ok()?;
+        let addr: SocketAddr = "127.0.0.1:9847".parse().ok()?;
         let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
         use std::io::Write;
         write!(
@@ -194,6 +198,86 @@ fn memory(pods: usize, policies: usize) -> anyhow::Result<String> {
     result
 }
 
+/// The agent with `--source kube` against the mocked API server inside the node
+/// namespace, serving `pods`/`policies` synthetic objects as the API would.
+fn memory_kube(pods: usize, policies: usize) -> anyhow::Result<String> {
+    use palisade_kube::mock::{ApiObjects, MockApi};
+    let dir = tempfile::tempdir()?;
+    let mut objects = generate(&Spec::total(pods, policies, 1));
+    for o in objects.iter_mut().filter(|o| o["kind"] == "Pod") {
+        o["spec"]["nodeName"] = "n1".into();
+    }
+    let of = |k: &str| -> Vec<Value> { objects.iter().filter(|o| o["kind"] == k).cloned().collect() };
+    // Dressed as the API sends them (palisade_synth::kubectl_like).
+    let served: Vec<Value> = of("Pod")
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut p)| {
+            palisade_synth::kubectl_like(&mut p, i);
+            p
+        })
+        .collect();
+    let bytes: usize = served.iter().map(|p| p.to_string().len()).sum();
+    let api_objects = ApiObjects::default()
+        .with("namespaces", of("Namespace"))
+        .with("nodes", vec![])
+        .with("pods", served)
+        .with("networkpolicies", of("NetworkPolicy"));
+    let _ = netns::ip(&["netns", "delete", NODE_NS]);
+    netns::ip(&["netns", "add", NODE_NS])?;
+    netns::ip(&["-n", NODE_NS, "link", "set", "lo", "up"])?;
+    // The mock listens inside the node namespace, where the agent's loopback is.
+    let api = std::thread::spawn(move || -> anyhow::Result<MockApi> {
+        netns::enter(NODE_NS)?;
+        Ok(MockApi::start(api_objects))
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("mock API thread panicked"))??;
+    let kubeconfig = api.kubeconfig(dir.path());
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", NODE_NS])
+        .arg(palisade_exe()?)
+        .args(["agent", "--source", "kube", "--node", "n1"])
+        .env("KUBECONFIG", &kubeconfig)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let result = (|| -> anyhow::Result<String> {
+        let t = Instant::now();
+        while !ready(NODE_NS) {
+            anyhow::ensure!(
+                t.elapsed() < Duration::from_secs(180),
+                "the agent did not become ready"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let took = t.elapsed();
+        std::thread::sleep(Duration::from_millis(500));
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+        let field = |k: &str| -> Option<f64> {
+            status
+                .lines()
+                .find(|l| l.starts_with(k))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+                .map(|kib| kib / 1024.0)
+        };
+        Ok(format!(
+            "agent memory, kube source, {pods} pods ({:.0} MiB of pod JSON served) / {policies} policies: peak {:.0} MiB, resident {:.0} MiB once ready ({:.1} s to ready)\n",
+            bytes as f64 / 1048576.0,
+            field("VmHWM:").unwrap_or(f64::NAN),
+            field("VmRSS:").unwrap_or(f64::NAN),
+            took.as_secs_f64()
+        ))
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(api);
+    let _ = netns::ip(&["netns", "delete", NODE_NS]);
+    result
+}
+
 pub fn run() -> anyhow::Result<String> {
     let mut out = format!(
         "palisade-bench agent: {} cores\n",
@@ -201,5 +285,6 @@ pub fn run() -> anyhow::Result<String> {
     );
     out.push_str(&change_to_enforcement(1_000, 500)?);
     out.push_str(&memory(10_000, 2_000)?);
+    out.push_str(&memory_kube(10_000, 2_000)?);
     Ok(out)
 }

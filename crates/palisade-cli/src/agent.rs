@@ -30,7 +30,7 @@ pub struct AgentArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Prometheus metrics, /healthz and /readyz.
-    #[arg(long = "metrics-addr", default_value = "127.0.0.1:9464")]
+    #[arg(long = "metrics-addr", default_value = "127.0.0.1:9847")]
     pub metrics_addr: SocketAddr,
     /// Write the flow log here (JSON lines, rotated) instead of standard output.
     #[arg(long = "flow-log", value_name = "FILE")]

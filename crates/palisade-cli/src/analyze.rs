@@ -103,7 +103,12 @@ fn analysis(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<Option<String>, F
     progress.finish();
     let t2 = Instant::now();
     if args.output == Format::Summary {
+        let progress = crate::progress::Progress::start(&format!(
+            "counting pairs over {} equivalence classes",
+            compiled.class_count()
+        ));
         let mut v = summary(&loaded, &compiled);
+        progress.finish();
         if args.stats {
             let t3 = Instant::now();
             let ms = |a: Instant, b: Instant| (b - a).as_secs_f64() * 1000.0;

@@ -209,7 +209,7 @@ fn http_get(netns: &str, path: &str) -> Option<(u16, String)> {
     let path = path.to_string();
     std::thread::spawn(move || -> Option<(u16, String)> {
         palisade_lab::netns::enter(&ns).ok()?;
-        let addr: SocketAddr = "127.0.0.1:9464".parse().unwrap();
+        let addr: SocketAddr = "127.0.0.1:9847".parse().unwrap();
         let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
         use std::io::Write;
         write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;

@@ -1,5 +1,6 @@
 //! deploy/: the DaemonSet, ServiceAccount and least-privilege RBAC, read with Palisade's own
-//! loader (which validates them as the API server would) and linted.
+//! loader (which validates them as the API server would) and linted; the order they are
+//! applied in, Pod Security admission, the metrics port, and the image build.
 
 mod common;
 use common::*;
@@ -13,7 +14,12 @@ fn deploy() -> String {
 
 fn docs() -> Vec<Value> {
     let mut out = Vec::new();
-    for f in ["namespace.yaml", "rbac.yaml", "daemonset.yaml"] {
+    for f in [
+        "00-namespace.yaml",
+        "10-rbac.yaml",
+        "20-daemonset.yaml",
+        "30-metrics-service.yaml",
+    ] {
         let text = std::fs::read_to_string(format!("{}/{f}", deploy())).unwrap();
         let (d, err) = yaml::parse_documents(&text);
         assert!(err.is_none(), "{f}: {err:?}");
@@ -30,7 +36,17 @@ fn kind<'a>(docs: &'a [Value], k: &str) -> &'a Value {
 
 #[test]
 fn the_loader_accepts_the_manifests() {
-    let loaded = load(&[Source::Path(deploy().into())], &Default::default()).unwrap_or_else(|e| {
+    // servicemonitor.yaml needs the Prometheus Operator's CRD: not part of the load.
+    let files: Vec<Source> = [
+        "00-namespace.yaml",
+        "10-rbac.yaml",
+        "20-daemonset.yaml",
+        "30-metrics-service.yaml",
+    ]
+    .iter()
+    .map(|f| Source::Path(format!("{}/{f}", deploy()).into()))
+    .collect();
+    let loaded = load(&files, &Default::default()).unwrap_or_else(|e| {
         panic!(
             "{}",
             e.0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
@@ -48,7 +64,14 @@ fn the_loader_accepts_the_manifests() {
     ] {
         assert_eq!(loaded.skipped.get(k), Some(&1), "{:?}", loaded.skipped);
     }
-    let out = palisade().args(["lint", &deploy()]).output().unwrap();
+    let out = palisade()
+        .arg("lint")
+        .args(files.iter().map(|f| match f {
+            Source::Path(p) => p.display().to_string(),
+            _ => unreachable!(),
+        }))
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
@@ -119,4 +142,66 @@ fn daemonset_has_host_network_and_net_admin_only() {
     assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
     let containerfile = std::fs::read_to_string(format!("{}/Containerfile", deploy())).unwrap();
     assert!(containerfile.contains("nftables") && containerfile.contains("-p palisade-cli"));
+}
+
+#[test]
+fn namespace_comes_first_and_admits_the_daemonset() {
+    let kustomization = std::fs::read_to_string(format!("{}/kustomization.yaml", deploy())).unwrap();
+    let (d, err) = yaml::parse_documents(&kustomization);
+    assert!(err.is_none());
+    let resources: Vec<&str> = d[0].value["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(resources[0], "00-namespace.yaml");
+    // `kubectl apply -f deploy/` reads files in name order: the same order.
+    let mut sorted = resources.clone();
+    sorted.sort();
+    assert_eq!(sorted, resources);
+    for r in &resources {
+        assert!(std::path::Path::new(&format!("{}/{r}", deploy())).exists(), "{r}");
+    }
+    let d = docs();
+    let ns = kind(&d, "Namespace");
+    // hostNetwork and NET_ADMIN are beyond the baseline level: the namespace must enforce
+    // privileged for the DaemonSet to be admitted where baseline is the default.
+    assert_eq!(
+        ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+        "privileged"
+    );
+}
+
+#[test]
+fn metrics_port_is_one_number_everywhere_and_not_opentelemetrys() {
+    let d = docs();
+    let c = &kind(&d, "DaemonSet")["spec"]["template"]["spec"]["containers"][0];
+    let port = c["ports"][0]["containerPort"].as_u64().unwrap();
+    assert_ne!(port, 9464, "the OpenTelemetry Prometheus exporter's default");
+    let args = c["args"].to_string();
+    assert!(args.contains(&format!("--metrics-addr=0.0.0.0:{port}")), "{args}");
+    let annotations = &kind(&d, "DaemonSet")["spec"]["template"]["metadata"]["annotations"];
+    assert_eq!(annotations["prometheus.io/port"], port.to_string());
+    let svc = kind(&d, "Service");
+    assert_eq!(svc["spec"]["ports"][0]["port"].as_u64(), Some(port));
+    assert_eq!(svc["spec"]["selector"]["app.kubernetes.io/name"], "palisade");
+    // The agent's own default (`palisade agent --help`) is the same port.
+    let help = palisade().args(["agent", "--help"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains(&format!("127.0.0.1:{port}")));
+}
+
+#[test]
+fn image_builds_in_two_stages_without_target() {
+    let containerfile = std::fs::read_to_string(format!("{}/Containerfile", deploy())).unwrap();
+    assert_eq!(
+        containerfile.matches("\nFROM ").count(),
+        2,
+        "a build stage and a runtime stage"
+    );
+    assert!(containerfile.contains("--locked"));
+    for ignore in [".dockerignore", ".containerignore"] {
+        let text = std::fs::read_to_string(format!("{}/../{ignore}", deploy())).unwrap();
+        assert!(text.lines().any(|l| l.trim() == "target/"), "{ignore}");
+    }
 }

@@ -134,3 +134,106 @@ fn replace_or_add<T>(list: &mut Vec<T>, item: T, same: impl Fn(&T) -> bool, repo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{load, LoadOptions, Source};
+
+    fn loaded(yaml: &str) -> Loaded {
+        let src = Source::Text {
+            name: "t.yaml".into(),
+            text: yaml.into(),
+        };
+        load(&[src], &LoadOptions::default()).ok().unwrap()
+    }
+
+    /// The cluster as read from the API: namespace shop (team=a), two pods of Deployment
+    /// web (through their ReplicaSet), a pod db, policies p1 and p2 in shop, q in other.
+    fn live() -> Cluster {
+        loaded(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: a}}\n---\n\
+             apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {name: web-5f7-a, namespace: shop, labels: {app: web, pod-template-hash: 5f7},\n  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-5f7, uid: u, controller: true}]}\nspec: {containers: [{name: c}]}\nstatus: {podIP: 10.0.0.1}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {name: web-5f7-b, namespace: shop, labels: {app: web, pod-template-hash: 5f7},\n  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web-5f7, uid: u, controller: true}]}\nspec: {containers: [{name: c}]}\nstatus: {podIP: 10.0.0.2}\n---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {name: db, namespace: shop, labels: {app: db}}\nspec: {containers: [{name: c}]}\nstatus: {podIP: 10.0.0.3}\n---\n\
+             apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p1, namespace: shop}\nspec: {podSelector: {}}\n---\n\
+             apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p2, namespace: shop}\nspec: {podSelector: {}}\n---\n\
+             apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: q, namespace: other}\nspec: {podSelector: {}}\n",
+        )
+        .cluster
+    }
+
+    fn names(c: &Cluster) -> (Vec<String>, Vec<String>) {
+        let mut pods: Vec<String> = c.pods.iter().map(|p| p.key()).collect();
+        let mut pols: Vec<String> = c.policies.iter().map(|p| p.key()).collect();
+        pods.sort();
+        pols.sort();
+        (pods, pols)
+    }
+
+    #[test]
+    fn files_replace_and_add_by_kind_namespace_and_name() {
+        // p1 replaced (now selecting app=db), p3 added; shop is only named by the policies,
+        // so its labels stay the cluster's.
+        let files = loaded(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p1, namespace: shop}\nspec: {podSelector: {matchLabels: {app: db}}}\n---\n\
+             apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p3, namespace: shop}\nspec: {podSelector: {}}\n",
+        );
+        let (out, r) = overlay(live(), files, false);
+        assert_eq!(
+            r,
+            OverlayReport {
+                replaced: 1,
+                added: 1,
+                pruned: 0
+            }
+        );
+        let (pods, pols) = names(&out.cluster);
+        assert_eq!(pods, ["shop/db", "shop/web-5f7-a", "shop/web-5f7-b"]);
+        assert_eq!(pols, ["other/q", "shop/p1", "shop/p2", "shop/p3"]);
+        let p1 = out.cluster.policies.iter().find(|p| p.name == "p1").unwrap();
+        assert_eq!(p1.pod_selector.to_string(), "app=db");
+        assert_eq!(out.cluster.namespace("shop").unwrap().labels["team"], "a");
+    }
+
+    #[test]
+    fn a_workload_replaces_its_pods_and_a_declared_namespace_its_labels() {
+        let files = loaded(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web, v: '2'}}\n    spec: {containers: [{name: c}]}\n---\n\
+             apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: b}}\n",
+        );
+        let (out, r) = overlay(live(), files, false);
+        // Two running pods of web replaced by the Deployment's one; shop's labels replaced.
+        assert_eq!(
+            r,
+            OverlayReport {
+                replaced: 3,
+                added: 0,
+                pruned: 0
+            }
+        );
+        let (pods, _) = names(&out.cluster);
+        assert_eq!(pods, ["shop/db", "shop/web"]);
+        assert_eq!(out.cluster.namespace("shop").unwrap().labels["team"], "b");
+    }
+
+    #[test]
+    fn prune_removes_what_the_files_lack_in_their_namespaces_only() {
+        let files = loaded(
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: p1, namespace: shop}\nspec: {podSelector: {}}\n",
+        );
+        let (out, r) = overlay(live(), files, true);
+        // p2 goes (shop has policies in the files); q stays (no file names other).
+        assert_eq!(
+            r,
+            OverlayReport {
+                replaced: 1,
+                added: 0,
+                pruned: 1
+            }
+        );
+        let (_, pols) = names(&out.cluster);
+        assert_eq!(pols, ["other/q", "shop/p1"]);
+    }
+}
