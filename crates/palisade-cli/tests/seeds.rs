@@ -166,3 +166,49 @@ fn seed_003_invisible_dns_failure() {
     assert_eq!(v["ingress"]["allowed"], false);
     assert_eq!(v["ingress"]["subject"], "isolated");
 }
+
+/// Narrowing on seed 000 (derived from the same reading as `seed_000_namespace_isolation`):
+/// team-b's client reaches team-a's pods on 443 only where ipBlock 0.0.0.0/0 matches pod
+/// IPs; the internet reaches team-b (0.0.0.0/0 except 10.0.0.0/8).
+#[test]
+fn seed_000_narrowed_to_the_cross_namespace_question() {
+    let f = seed("000-namespace-isolation.yaml");
+    for (mode, expected) in [("match", true), ("ignore", false)] {
+        let v = port_json_file(
+            &f,
+            "443/TCP",
+            &["--ipblock-pods", mode, "--from", "team-b", "--to", "team-a"],
+        );
+        let m = v["matrix"].as_object().unwrap();
+        assert_eq!(
+            m.keys().collect::<Vec<_>>(),
+            ["team-b/client"],
+            "{mode}: one source row"
+        );
+        let row = m["team-b/client"].as_object().unwrap();
+        assert_eq!(row.len(), 2, "{mode}: team-a's two pods as columns");
+        assert_eq!(row["team-a/web"], expected, "{mode}");
+        assert_eq!(row["team-a/worker"], expected, "{mode}");
+    }
+    let v = port_json_file(
+        &f,
+        "443/TCP",
+        &[
+            "--external",
+            "internet=8.8.8.8",
+            "--from",
+            "internet",
+            "--to-labels",
+            "app=client",
+        ],
+    );
+    assert_eq!(v["matrix"].as_object().unwrap().len(), 0, "no pod is a source");
+    let internet = &v["externals"]["internet"];
+    assert_eq!(internet["from"].as_object().unwrap().len(), 1);
+    assert_eq!(internet["from"]["team-b/client"], true);
+    assert_eq!(
+        internet["to"].as_object().unwrap().len(),
+        0,
+        "internet is no destination here"
+    );
+}
