@@ -124,6 +124,7 @@ fn analysis(args: &AnalyzeArgs, out: &mut dyn Write) -> Result<Option<String>, F
         return Ok(Some(serde_json::to_string_pretty(&v).expect("json") + "\n"));
     }
     let scope = filter.scope(cluster);
+    crate::filter::warn_unmatched(&scope);
     let colour = text::Colour::for_stdout();
     match &args.port {
         Some(p) => {

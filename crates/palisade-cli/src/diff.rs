@@ -112,6 +112,7 @@ pub fn run(args: &DiffArgs) -> Result<(String, bool), Failure> {
     let filter = args.filter.pair_filter()?;
     let (old, new) = old_and_new(args)?;
     inputs::warn_domain_names(&new.cluster);
+    crate::filter::warn_unmatched(&filter.scope(&new.cluster));
     let progress = crate::progress::Progress::start("comparing the reachability of both sides");
     let d = palisade_check::diff::diff_scoped(&old.cluster, &new.cluster, &args.input.options(), &filter)?;
     progress.finish();

@@ -38,3 +38,13 @@ impl FilterArgs {
         })
     }
 }
+
+/// Says on stderr when a side of the filter keeps nothing (as kubectl's "No resources
+/// found"): the output is then empty by choice, not by a bug.
+pub fn warn_unmatched(scope: &palisade_core::scope::Scope) {
+    for (option, mask) in [("--from", &scope.from), ("--to", &scope.to)] {
+        if mask.as_ref().is_some_and(|m| !m.iter().any(|kept| *kept)) {
+            eprintln!("warning: {option} matches no pod or external block: nothing to list");
+        }
+    }
+}

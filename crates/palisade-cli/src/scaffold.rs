@@ -67,7 +67,13 @@ pub fn run(cmd: &ScaffoldCommand) -> Result<(String, bool), Failure> {
             text: yaml.clone(),
         })
         .collect();
-    let after = inputs::load_with(&args.input, scaffold)?;
+    let after = if args.input.live.cluster {
+        // The cluster (with any files) is read once: the scaffold goes over what was read.
+        let scaffold = inputs::load_sources(&args.input, &scaffold)?;
+        inputs::overlay(&args.input, loaded.clone(), scaffold)
+    } else {
+        inputs::load_with(&args.input, scaffold)?
+    };
     let d = palisade_check::diff::diff(&loaded.cluster, &after.cluster, &args.input.options())?;
     let mut lint_opts = LintOptions {
         engine: args.input.options(),

@@ -338,3 +338,29 @@ fn cluster_options_need_cluster_and_diff_cluster_needs_files() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("diff --cluster takes the files to apply"));
     assert!(s.api.requests().is_empty(), "a usage error reads nothing");
 }
+
+#[test]
+fn scaffold_reads_the_cluster_once_and_scaffolds_its_namespaces() {
+    let s = setup(shop());
+    let out = palisade()
+        .args([
+            "scaffold",
+            "zero-trust",
+            "--cluster",
+            "--kubeconfig",
+            &s.kubeconfig,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // shop is the only namespace with pods: its default deny and DNS egress are written.
+    assert!(text.contains("namespace: shop"), "{text}");
+    assert!(text.contains("kind: NetworkPolicy"), "{text}");
+    let pod_lists = s
+        .api
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/api/v1/pods"))
+        .count();
+    assert_eq!(pod_lists, 1, "{:?}", s.api.requests());
+}

@@ -49,6 +49,17 @@ fn analyze_from_a_namespace_lists_only_its_sources() {
 }
 
 #[test]
+fn a_filter_that_matches_nothing_says_so() {
+    let (code, out, err) = run(&["analyze", SHOP, "--from", "nosuchns", "--no-headers"]);
+    assert_eq!(code, 0);
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains("warning: --from matches no pod or external block"),
+        "{err}"
+    );
+}
+
+#[test]
 fn analyze_port_matrix_narrowed_by_labels_and_pattern() {
     let v = common::port_json(
         "",
