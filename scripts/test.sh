@@ -27,7 +27,7 @@ cargo fmt --all -- --check
 # `advisories` check needs the RustSec database from GitHub, which these machines cannot
 # fetch: not run.
 command -v cargo-deny >/dev/null || cargo install --locked -q cargo-deny
-cargo deny --locked check licenses bans sources
+cargo deny --log-level error --locked check licenses bans sources
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Public items are documented (missing_docs in every library) and doc links resolve.
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked -q

@@ -150,7 +150,7 @@ pub fn parse_cidr_or_ip(s: &str) -> Result<Cidr, String> {
     s.parse()
 }
 
-/// Why a command failed, which decides its exit code (see [`crate::exit`]).
+/// Why a command failed, which decides its exit code (see [`crate::EXIT_CODES`]).
 pub enum Failure {
     /// Problems in the input, each placed (exit 2).
     Input(Vec<palisade_load::Diagnostic>),
