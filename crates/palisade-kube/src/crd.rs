@@ -2,7 +2,8 @@
 //! the v1alpha1 AdminNetworkPolicy and BaselineAdminNetworkPolicy. Each wraps the loader's
 //! typed object (the same serde types manifests are read with), so an object from the API
 //! is validated and converted exactly as one from a file. The CRDs are not part of
-//! Kubernetes: the kube source tolerates their absence (see [`crate::kube`]).
+//! Kubernetes: readers treat a 404 as "not installed" ([`crate::read`], and the agent's kube
+//! source).
 
 use std::borrow::Cow;
 
