@@ -44,7 +44,8 @@ impl Progress {
         Progress { bar: Some(bar) }
     }
 
-    /// Says what is being done now.
+    /// Says what is being done now (the cluster reader's page counts).
+    #[cfg_attr(not(feature = "cluster"), allow(dead_code))]
     pub fn set(&self, message: &str) {
         if let Some(b) = &self.bar {
             b.set_message(message.to_string());
