@@ -40,6 +40,9 @@ cargo test --workspace --locked
 # SARIF and JUnit outputs against their published schemas (validators from PyPI).
 venv=target/validate-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install -q --disable-pip-version-check 'jsonschema>=4,<5' 'xmlschema>=3,<5'
+"$venv/bin/pip" install -q --disable-pip-version-check 'jsonschema>=4,<5' 'xmlschema>=3,<5' 'pyyaml>=6,<7'
 cargo build --locked -q -p palisade-cli
 "$venv/bin/python" scripts/validate-reports.py target/debug/palisade target/schema-cache
+
+# The web UI's JSON API against its OpenAPI description (every path, every status).
+"$venv/bin/python" scripts/validate-openapi.py target/debug/palisade examples/shop crates/palisade-cli/src/ui/openapi.yaml

@@ -312,14 +312,14 @@ struct ConnectionJson<'a> {
 }
 
 /// Display units: pods of one workload in one class, or one external block.
-struct Unit {
-    name: String,
-    namespace: Option<String>,
-    members: Vec<usize>,
+pub(crate) struct Unit {
+    pub(crate) name: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) members: Vec<usize>,
 }
 
 /// The display units of the endpoints `keep` keeps (one side of the report's scope).
-fn units(report: &Report, keep: impl Fn(usize) -> bool) -> Vec<Unit> {
+pub(crate) fn units(report: &Report, keep: impl Fn(usize) -> bool) -> Vec<Unit> {
     // Members of a unit are judged alike: same class, and the same tie to a node.
     type UnitKey = (Option<String>, String, usize, Option<NodeTie>);
     let mut map: BTreeMap<UnitKey, Vec<usize>> = BTreeMap::new();
@@ -353,7 +353,7 @@ fn units(report: &Report, keep: impl Fn(usize) -> bool) -> Vec<Unit> {
     out
 }
 
-fn unit_ports(report: &Report, from: &Unit, to: &Unit) -> Option<[String; 3]> {
+pub(crate) fn unit_ports(report: &Report, from: &Unit, to: &Unit) -> Option<[String; 3]> {
     let a = from.members[0];
     // Between two pods of one unit, look at two different pods (self is always allowed).
     let b = *to.members.iter().find(|&&b| b != a)?;

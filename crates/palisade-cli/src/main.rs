@@ -21,6 +21,8 @@ mod scaffold;
 mod shell;
 mod synth;
 mod text;
+#[cfg(feature = "ui")]
+mod ui;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -106,6 +108,9 @@ enum Command {
     Synth(synth::SynthArgs),
     /// Benchmarks against the targets: analyze (default), growth, yaml.
     Bench(synth::BenchArgs),
+    /// A local web application: map, namespace matrix and explain over the same engine.
+    #[cfg(feature = "ui")]
+    Ui(ui::UiArgs),
     /// A shell completion script on stdout (bash, zsh, fish, powershell, elvish).
     Completion(shell::CompletionArgs),
     /// Man pages (palisade.1 and one per subcommand) written into a directory.
@@ -208,6 +213,8 @@ fn run_cli() -> ExitCode {
         }
         Command::Bench(args) => synth::bench(&args).map_err(Failure::Other),
         Command::Demo => demo::run().map(ok),
+        #[cfg(feature = "ui")]
+        Command::Ui(args) => ui::run(&args),
         Command::Completion(args) => Ok(ok(shell::completion::<Cli>(&args))),
         Command::Manpages(args) => shell::manpages::<Cli>(&args).map(ok).map_err(Failure::Other),
     })

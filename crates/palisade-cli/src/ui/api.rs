@@ -1,0 +1,250 @@
+//! The JSON API the pages read (described in `openapi.yaml`). Every answer comes from the
+//! compiled form and the report (the same as `analyze`), or from `explain` (the same as
+//! `palisade explain -o json`). Fields are declared in alphabetical order.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use palisade_core::compile::NodeTie;
+use palisade_core::{explain, Protocol};
+use serde::{Deserialize, Serialize};
+
+use super::Analysis;
+use crate::analyze::{unit_ports, units};
+
+type Shared = State<Arc<Analysis>>;
+
+pub fn router(analysis: Arc<Analysis>) -> Router {
+    Router::new()
+        .route("/api/overview", get(overview))
+        .route("/api/map", get(map))
+        .route("/api/matrix", get(matrix))
+        .route("/api/explain", get(explain_pair))
+        .route("/api/openapi.yaml", get(openapi))
+        .with_state(analysis)
+}
+
+/// An answer the client should not have asked for: 400 with `{"error": …}`.
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(ErrorJson { error: message })).into_response()
+}
+
+#[derive(Serialize)]
+struct ErrorJson {
+    error: String,
+}
+
+/// `GET /api/overview`.
+#[derive(Serialize)]
+struct OverviewJson {
+    classes: usize,
+    cluster_policies: usize,
+    input: String,
+    namespaces: Vec<String>,
+    pods: Vec<String>,
+    policies: usize,
+}
+
+async fn overview(State(a): Shared) -> Json<OverviewJson> {
+    Json(OverviewJson {
+        classes: a.compiled.class_count(),
+        cluster_policies: a.cluster.cluster_policies.len(),
+        input: a.input.clone(),
+        namespaces: a.cluster.namespaces.iter().map(|n| n.name.clone()).collect(),
+        pods: a.cluster.pods.iter().map(|p| p.key()).collect(),
+        policies: a.cluster.policies.len(),
+    })
+}
+
+#[derive(Deserialize)]
+struct MapQuery {
+    /// Only edges with an end in this namespace.
+    namespace: Option<String>,
+    /// Only edges between two namespaces.
+    #[serde(default)]
+    cross_namespace: bool,
+}
+
+/// `GET /api/map`: display units (as `analyze -o table` groups them) and the allowed edges.
+#[derive(Serialize)]
+struct MapJson {
+    edges: Vec<EdgeJson>,
+    truncated: bool,
+    units: Vec<UnitJson>,
+}
+
+#[derive(Serialize)]
+struct UnitJson {
+    id: usize,
+    name: String,
+    /// `null` for external blocks.
+    namespace: Option<String>,
+    /// Pod names (`ns/pod`) of the unit.
+    pods: Vec<String>,
+}
+
+/// Ports allowed from one unit to another for new connections (`-` none, `all`).
+#[derive(Serialize)]
+struct EdgeJson {
+    /// One pod pair the edge stands for, for explain.
+    example: (String, String),
+    from: usize,
+    sctp: String,
+    tcp: String,
+    to: usize,
+    udp: String,
+}
+
+/// The most edges one answer carries.
+const MAX_EDGES: usize = 20_000;
+
+async fn map(State(a): Shared, Query(q): Query<MapQuery>) -> Json<MapJson> {
+    let r = &a.report;
+    let all = units(r, |_| true);
+    let mut edges = Vec::new();
+    let mut truncated = false;
+    for (i, from) in all.iter().enumerate() {
+        for (j, to) in all.iter().enumerate() {
+            if from.namespace.is_none() && to.namespace.is_none() {
+                continue;
+            }
+            if q.cross_namespace && from.namespace == to.namespace {
+                continue;
+            }
+            if let Some(ns) = &q.namespace {
+                if from.namespace.as_ref() != Some(ns) && to.namespace.as_ref() != Some(ns) {
+                    continue;
+                }
+            }
+            let Some([tcp, udp, sctp]) = unit_ports(r, from, to) else {
+                continue;
+            };
+            if tcp == "-" && udp == "-" && sctp == "-" {
+                continue;
+            }
+            if edges.len() == MAX_EDGES {
+                truncated = true;
+                break;
+            }
+            let a0 = from.members[0];
+            let b0 = *to.members.iter().find(|&&b| b != a0).unwrap_or(&to.members[0]);
+            edges.push(EdgeJson {
+                example: (r.endpoints[a0].name.clone(), r.endpoints[b0].name.clone()),
+                from: i,
+                sctp,
+                tcp,
+                to: j,
+                udp,
+            });
+        }
+    }
+    let units = all
+        .iter()
+        .enumerate()
+        .map(|(id, u)| UnitJson {
+            id,
+            name: u.name.clone(),
+            namespace: u.namespace.clone(),
+            pods: u.members.iter().map(|&m| r.endpoints[m].name.clone()).collect(),
+        })
+        .collect();
+    Json(MapJson {
+        edges,
+        truncated,
+        units,
+    })
+}
+
+/// `GET /api/matrix`: per ordered namespace pair, the share of pod pairs (self excluded)
+/// allowed on at least one port of some protocol.
+#[derive(Serialize)]
+struct MatrixJson {
+    /// `allowed[i][j]`: allowed pod pairs from namespace i to namespace j.
+    allowed: Vec<Vec<u64>>,
+    namespaces: Vec<String>,
+    /// `pairs[i][j]`: all pod pairs from namespace i to namespace j.
+    pairs: Vec<Vec<u64>>,
+}
+
+async fn matrix(State(a): Shared) -> Json<MatrixJson> {
+    let r = &a.report;
+    // Pods judged alike: same namespace, class and tie to a node; counted once per group.
+    type Key = (String, usize, Option<NodeTie>);
+    let mut groups: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
+    for (i, e) in r.endpoints.iter().enumerate().filter(|(_, e)| e.is_pod) {
+        let ns = e.namespace.clone().unwrap_or_default();
+        groups.entry((ns, e.class, e.node)).or_default().push(i);
+    }
+    let namespaces: Vec<String> = {
+        let mut v: Vec<String> = groups.keys().map(|k| k.0.clone()).collect();
+        v.dedup();
+        v
+    };
+    let index: BTreeMap<&str, usize> = namespaces
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let n = namespaces.len();
+    let (mut allowed, mut pairs) = (vec![vec![0u64; n]; n], vec![vec![0u64; n]; n]);
+    let any = |x: usize, y: usize| Protocol::ALL.iter().any(|p| !r.ranges(x, y, *p).is_empty());
+    for ((na, ..), ma) in &groups {
+        for ((nb, ..), mb) in &groups {
+            let (i, j) = (index[na.as_str()], index[nb.as_str()]);
+            let same = std::ptr::eq(ma, mb);
+            let count = if same {
+                (ma.len() * (ma.len() - 1)) as u64
+            } else {
+                (ma.len() * mb.len()) as u64
+            };
+            pairs[i][j] += count;
+            if count == 0 {
+                continue;
+            }
+            let (x, y) = if same { (ma[0], ma[1]) } else { (ma[0], mb[0]) };
+            if any(x, y) {
+                allowed[i][j] += count;
+            }
+        }
+    }
+    Json(MatrixJson {
+        allowed,
+        namespaces,
+        pairs,
+    })
+}
+
+#[derive(Deserialize)]
+struct ExplainQuery {
+    from: String,
+    to: String,
+    port: String,
+}
+
+/// `GET /api/explain`: the answer of `palisade explain -o json`.
+async fn explain_pair(State(a): Shared, Query(q): Query<ExplainQuery>) -> Response {
+    let c = &a.cluster;
+    let endpoint = |s: &str| crate::explain::resolve(c, "default", s).map_err(|e| e.to_string());
+    let (from, to) = match (endpoint(&q.from), endpoint(&q.to)) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return bad_request(e),
+    };
+    let (port, proto) = match crate::analyze::parse_port(&q.port) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e.to_string()),
+    };
+    let e = explain(c, &a.options, &from, &to, proto, port);
+    Json(crate::explain::to_json(c, &from, &to, &e)).into_response()
+}
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/yaml")],
+        include_str!("openapi.yaml"),
+    )
+}

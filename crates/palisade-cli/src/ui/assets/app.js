@@ -1,0 +1,202 @@
+// Palisade's page: it draws what the JSON API answers and computes nothing of its own
+// (no second evaluator: every verdict comes from the server's engine).
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const el = (tag, attrs = {}, ...children) => {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v; else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+};
+const SVG = "http://www.w3.org/2000/svg";
+const svg = (tag, attrs = {}) => {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+};
+const api = async (path) => {
+  const r = await fetch(path);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+};
+
+// Tabs, with arrow keys as the WAI-ARIA tabs pattern.
+const tabs = ["map", "matrix", "explain"];
+function show(name) {
+  for (const t of tabs) {
+    const on = t === name;
+    $("tab-" + t).setAttribute("aria-selected", on);
+    $("tab-" + t).tabIndex = on ? 0 : -1;
+    $(t).hidden = !on;
+  }
+}
+for (const t of tabs) {
+  $("tab-" + t).addEventListener("click", () => show(t));
+  $("tab-" + t).addEventListener("keydown", (ev) => {
+    const i = tabs.indexOf(t);
+    const next = ev.key === "ArrowRight" ? tabs[(i + 1) % tabs.length] : ev.key === "ArrowLeft" ? tabs[(i + tabs.length - 1) % tabs.length] : null;
+    if (next) { show(next); $("tab-" + next).focus(); }
+  });
+}
+
+// Map: namespaces as boxes in a grid, units inside, edges as arrows.
+async function drawMap() {
+  const q = new URLSearchParams();
+  if ($("map-namespace").value) q.set("namespace", $("map-namespace").value);
+  if ($("map-cross").checked) q.set("cross_namespace", "true");
+  const m = await api("/api/map?" + q);
+  const byNs = new Map();
+  for (const u of m.units) {
+    const ns = u.namespace ?? "(outside the cluster)";
+    if (!byNs.has(ns)) byNs.set(ns, []);
+    byNs.get(ns).push(u);
+  }
+  const cols = Math.max(1, Math.ceil(Math.sqrt(byNs.size)));
+  const boxW = 260, unitH = 26, pad = 30;
+  const pos = new Map();
+  let x = 0, y = 0, rowH = 0, i = 0, width = 0;
+  const g = svg("g");
+  for (const [ns, units] of byNs) {
+    const h = 34 + units.length * unitH;
+    const bx = pad + x, by = pad + y;
+    g.append(svg("rect", { class: "ns-box", x: bx, y: by, width: boxW, height: h, rx: 6 }));
+    const label = svg("text", { class: "ns-label", x: bx + 8, y: by + 18 });
+    label.textContent = ns;
+    g.append(label);
+    units.forEach((u, k) => {
+      const ux = bx + 10, uy = by + 28 + k * unitH;
+      g.append(svg("rect", { class: "unit", x: ux, y: uy, width: boxW - 20, height: unitH - 4, rx: 3 }));
+      const t = svg("text", { x: ux + 6, y: uy + 15 });
+      t.textContent = u.name.replace(ns + "/", "");
+      g.append(t);
+      pos.set(u.id, { x: ux, y: uy + (unitH - 4) / 2, w: boxW - 20 });
+    });
+    rowH = Math.max(rowH, h);
+    x += boxW + pad * 2;
+    width = Math.max(width, x);
+    if (++i % cols === 0) { x = 0; y += rowH + pad; rowH = 0; }
+  }
+  const height = y + rowH + pad * 2;
+  const s = svg("svg", { width: width + pad, height, viewBox: `0 0 ${width + pad} ${height}`, role: "img", "aria-label": `${m.units.length} workloads, ${m.edges.length} allowed connections` });
+  const defs = svg("defs");
+  const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto-start-reverse" });
+  marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#0b5394" }));
+  defs.append(marker);
+  s.append(defs, g);
+  const tbody = $("map-edges").querySelector("tbody");
+  tbody.replaceChildren();
+  const name = (id) => m.units[id].name;
+  for (const e of m.edges) {
+    const a = pos.get(e.from), b = pos.get(e.to);
+    if (a && b && e.from !== e.to) {
+      const fromRight = a.x < b.x;
+      const x1 = fromRight ? a.x + a.w : a.x, x2 = fromRight ? b.x : b.x + b.w;
+      const mid = (x1 + x2) / 2;
+      const path = svg("path", { class: "edge", d: `M ${x1} ${a.y} C ${mid} ${a.y}, ${mid} ${b.y}, ${x2} ${b.y}`, "marker-end": "url(#arrow)", tabindex: 0 });
+      const title = svg("title");
+      title.textContent = `${name(e.from)} → ${name(e.to)}: TCP ${e.tcp}, UDP ${e.udp}, SCTP ${e.sctp}`;
+      path.append(title);
+      path.addEventListener("click", () => explainEdge(e));
+      s.append(path);
+    }
+    const row = el("tr", { tabindex: 0, onclick: () => explainEdge(e), onkeydown: (ev) => { if (ev.key === "Enter") explainEdge(e); } },
+      el("td", {}, name(e.from)), el("td", {}, name(e.to)), el("td", {}, e.tcp), el("td", {}, e.udp), el("td", {}, e.sctp));
+    row.dataset.from = name(e.from);
+    row.dataset.to = name(e.to);
+    tbody.append(row);
+  }
+  $("map-graph").replaceChildren(s);
+  if (m.truncated) $("map-graph").append(el("p", { class: "denied" }, "Too many connections to draw: only the first 20,000 are shown; narrow with a namespace."));
+}
+
+// The first open port of an edge, for explaining it.
+function firstPort(e) {
+  for (const [proto, ports] of [["TCP", e.tcp], ["UDP", e.udp], ["SCTP", e.sctp]]) {
+    if (ports === "-") continue;
+    const first = ports === "all" ? "1" : ports.split(",")[0].split("-")[0];
+    return `${first}/${proto}`;
+  }
+  return "1/TCP";
+}
+
+function explainEdge(e) {
+  $("explain-from").value = e.example[0];
+  $("explain-to").value = e.example[1];
+  $("explain-port").value = firstPort(e);
+  show("explain");
+  runExplain();
+}
+
+// Matrix: namespace × namespace, the share as text and as shade.
+async function drawMatrix() {
+  const m = await api("/api/matrix");
+  const t = $("matrix-table");
+  t.replaceChildren();
+  t.append(el("tr", {}, el("th", {}, "from \\ to"), ...m.namespaces.map((n) => el("th", { scope: "col" }, n))));
+  m.namespaces.forEach((from, i) => {
+    const cells = m.namespaces.map((to, j) => {
+      const pairs = m.pairs[i][j], allowed = m.allowed[i][j];
+      const share = pairs ? allowed / pairs : 0;
+      const td = el("td", { title: `${allowed} of ${pairs} pod pairs allowed` }, pairs ? `${Math.round(share * 100)}%` : "–");
+      td.style.background = pairs ? `rgba(11, 83, 148, ${0.08 + share * 0.5})` : "";
+      td.dataset.allowed = allowed;
+      td.dataset.pairs = pairs;
+      return td;
+    });
+    t.append(el("tr", {}, el("th", { scope: "row" }, from), ...cells));
+  });
+}
+
+// Explain: the engine's reasoning as a tree.
+function verdict(ok) {
+  return el("span", { class: ok ? "allowed" : "denied" }, ok ? "ALLOWED" : "DENIED");
+}
+function direction(title, d) {
+  const items = [];
+  items.push(el("li", {}, `subject: ${d.subject}`));
+  if (d.node_local) items.push(el("li", {}, `node-local (node ${d.node_local}): always allowed`));
+  if (d.decided_by) items.push(el("li", {}, `decided by ${d.decided_by.tier} ClusterNetworkPolicy ${d.decided_by.policy}, rule ${d.decided_by.rule} (${d.decided_by.action})`));
+  for (const tier of ["admin", "baseline"]) {
+    for (const c of d[tier] || []) {
+      items.push(el("li", {}, `${tier} ClusterNetworkPolicy ${c.policy} (priority ${c.priority})`,
+        el("ul", {}, ...c.rules.map((r) => el("li", {}, `rule ${r.index} ${r.action}: ${r.matched ? "matches" : "does not match"}`)))));
+    }
+  }
+  for (const p of d.policies) {
+    items.push(el("li", {}, `${p.policy}: `, verdict(p.allows),
+      el("ul", {}, ...p.rules.map((r) => el("li", {}, `rule ${r.index}: ${r.matched ? "matches" : "does not match"}`,
+        el("ul", {}, ...r.peers.map((x) => el("li", {}, `peer ${x.index}: ${x.reason}`)), ...r.ports.map((x) => el("li", {}, `port ${x.index}: ${x.reason}`))))))));
+  }
+  for (const n of d.not_selecting) items.push(el("li", {}, `${n.policy} does not select it: ${n.reason}`));
+  return el("li", {}, `${title}: `, verdict(d.allowed), el("ul", {}, ...items));
+}
+async function runExplain(ev) {
+  if (ev) ev.preventDefault();
+  const q = new URLSearchParams({ from: $("explain-from").value, to: $("explain-to").value, port: $("explain-port").value });
+  const out = $("explain-result");
+  try {
+    const e = await api("/api/explain?" + q);
+    out.replaceChildren(
+      el("p", { class: "verdict" }, `${e.from} → ${e.to} on ${e.port}/${e.protocol}: `, verdict(e.allowed)),
+      el("ul", { class: "tree" }, direction(`Egress from ${e.from}`, e.egress), direction(`Ingress to ${e.to}`, e.ingress)));
+  } catch (err) {
+    out.replaceChildren(el("p", { class: "denied", role: "alert" }, err.message));
+  }
+}
+$("explain-form").addEventListener("submit", runExplain);
+
+async function start() {
+  const o = await api("/api/overview");
+  $("input").textContent = `${o.input}: ${o.pods.length} pods, ${o.policies} policies, ${o.cluster_policies} cluster policies, ${o.classes} equivalence classes`;
+  for (const n of o.namespaces) $("map-namespace").append(el("option", { value: n }, n));
+  for (const p of o.pods) $("pods").append(el("option", { value: p }));
+  $("map-namespace").addEventListener("change", drawMap);
+  $("map-cross").addEventListener("change", drawMap);
+  await Promise.all([drawMap(), drawMatrix()]);
+  document.body.dataset.ready = "true";
+}
+start();

@@ -1,0 +1,88 @@
+//! `palisade ui`: a local web application over the same engine. One command, one port
+//! (`--listen`, loopback by default), assets embedded in the binary, nothing fetched at run
+//! time. The pages read a documented JSON API (`openapi.yaml`, served at
+//! `/api/openapi.yaml`) that scripts can use too; the server aggregates (workloads,
+//! namespaces) so the browser never receives the pod matrix.
+//!
+//! This is the first part of issue 13: overview, map, namespace matrix and explain. The
+//! coverage, policy, change and live views, re-analysis on file changes and the browser
+//! tests are not built yet.
+
+mod api;
+mod assets;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use clap::Args;
+use palisade_core::report::Report;
+use palisade_core::{compile, Cluster, Compiled, Options};
+
+use crate::inputs::{self, Failure, InputArgs};
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  palisade ui examples/shop\n  palisade ui --cluster --listen 127.0.0.1:9000"
+)]
+pub struct UiArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Where to serve (loopback by default; any other address is reachable by others on
+    /// that network, and the page says nothing about who may look).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+}
+
+/// What every request reads: the input analysed once.
+pub struct Analysis {
+    pub cluster: Cluster,
+    pub compiled: Compiled,
+    pub report: Report,
+    pub options: Options,
+    /// What was read, for the page's title (paths, or the cluster).
+    pub input: String,
+}
+
+/// Loads and analyses the input, then serves until interrupted.
+pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
+    let loaded = inputs::load(&args.input)?;
+    let options = args.input.options();
+    let compiled = compile(&loaded.cluster, &options);
+    let report = Report::build(&loaded.cluster, &compiled).map_err(anyhow::Error::from)?;
+    let input = if args.input.live.cluster {
+        "the live cluster".to_string()
+    } else {
+        args.input.paths.join(" ")
+    };
+    let analysis = Arc::new(Analysis {
+        cluster: loaded.cluster,
+        compiled,
+        report,
+        options,
+        input,
+    });
+    serve(args.listen, analysis).map_err(Failure::Runtime)?;
+    Ok((String::new(), true))
+}
+
+fn serve(listen: SocketAddr, analysis: Arc<Analysis>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("--listen {listen}: {e}"))?;
+        let addr = listener.local_addr()?;
+        // The first line on stdout is the address (tests and scripts read it).
+        println!("palisade ui: http://{addr}/");
+        if !addr.ip().is_loopback() {
+            eprintln!(
+                "warning: serving on {addr}, beyond loopback: anyone who can reach it sees the cluster's pods and policies"
+            );
+        }
+        let app = api::router(analysis).merge(assets::router());
+        axum::serve(listener, app).await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,194 @@
+//! `palisade ui`'s JSON API on the shop, against expectations derived by hand from
+//! examples/shop (see tests/narrowing.rs for the reading): the map's edges are exactly
+//! analyze's allowed pairs, the matrix counts pod pairs, explain answers as
+//! `palisade explain -o json`. The server is the real binary on a loopback port.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+const SHOP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/shop");
+
+/// `palisade ui ARGS --listen 127.0.0.1:0`, and the address it printed.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(args: &[&str]) -> Server {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("palisade"))
+        .arg("ui")
+        .args(args)
+        .args(["--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("palisade ui: http://")
+        .and_then(|s| s.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .to_string();
+    Server { child, addr }
+}
+
+/// A GET over a plain socket: status and body.
+fn get(s: &Server, path: &str) -> (u16, String) {
+    let mut c = std::net::TcpStream::connect(&s.addr).unwrap();
+    write!(c, "GET {path} HTTP/1.1\r\nHost: ui\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    c.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (status, body.to_string())
+}
+
+fn json(s: &Server, path: &str) -> Value {
+    let (status, body) = get(s, path);
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The map's edges as `from -> to: tcp/udp/sctp`.
+fn edges(m: &Value) -> Vec<String> {
+    let name = |id: &Value| {
+        m["units"][id.as_u64().unwrap() as usize]["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut out: Vec<String> = m["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} -> {}: {}/{}/{}",
+                name(&e["from"]),
+                name(&e["to"]),
+                e["tcp"].as_str().unwrap(),
+                e["udp"].as_str().unwrap(),
+                e["sctp"].as_str().unwrap()
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_map_shows_exactly_the_allowed_connections() {
+    let s = start(&[SHOP]);
+    let m = json(&s, "/api/map");
+    // By hand: shop pods reach coredns on 53 (DNS egress); prometheus (no egress policy)
+    // reaches coredns on everything and each shop pod's metrics port (and frontend's http,
+    // open to anyone); coredns (no policy) reaches prometheus on everything and frontend's
+    // http; inside shop only frontend -> backend 8080 and backend -> database 5432.
+    assert_eq!(
+        edges(&m),
+        [
+            "kube-system/coredns -> monitoring/prometheus: all/all/all",
+            "kube-system/coredns -> shop/frontend: 8080/-/-",
+            "monitoring/prometheus -> kube-system/coredns: all/all/all",
+            "monitoring/prometheus -> shop/backend: 9090/-/-",
+            "monitoring/prometheus -> shop/database: 9187/-/-",
+            "monitoring/prometheus -> shop/frontend: 8080,9090/-/-",
+            "shop/backend -> kube-system/coredns: 53/53/-",
+            "shop/backend -> shop/database: 5432/-/-",
+            "shop/database -> kube-system/coredns: 53/53/-",
+            "shop/frontend -> kube-system/coredns: 53/53/-",
+            "shop/frontend -> shop/backend: 8080/-/-",
+        ]
+    );
+    assert_eq!(m["truncated"], false);
+    // Narrowed: only edges with an end in monitoring; only cross-namespace ones.
+    let mon = edges(&json(&s, "/api/map?namespace=monitoring"));
+    assert_eq!(mon.len(), 5);
+    assert!(mon.iter().all(|e| e.contains("monitoring/")));
+    let cross = edges(&json(&s, "/api/map?cross_namespace=true"));
+    assert_eq!(cross.len(), 9, "all but the two inside shop");
+}
+
+#[test]
+fn the_matrix_counts_pod_pairs_per_namespace_pair() {
+    let s = start(&[SHOP]);
+    let m = json(&s, "/api/matrix");
+    assert_eq!(
+        m["namespaces"],
+        serde_json::json!(["kube-system", "monitoring", "shop"])
+    );
+    // shop -> shop: 6 ordered pairs of its 3 pods, 2 allowed (frontend -> backend,
+    // backend -> database); shop -> kube-system: 3 of 3 (DNS); shop -> monitoring: 0 of 3
+    // (egress denied); kube-system -> shop: 1 of 3 (frontend's http).
+    assert_eq!(m["pairs"][2], serde_json::json!([3, 3, 6]));
+    assert_eq!(m["allowed"][2], serde_json::json!([3, 0, 2]));
+    assert_eq!(m["allowed"][0], serde_json::json!([0, 1, 1]));
+    assert_eq!(m["allowed"][1], serde_json::json!([1, 0, 3]));
+}
+
+#[test]
+fn explain_answers_as_the_command_does() {
+    let s = start(&[SHOP]);
+    let e = json(&s, "/api/explain?from=shop/frontend&to=shop/database&port=5432");
+    let cli = common::palisade()
+        .args([
+            "explain",
+            SHOP,
+            "--from",
+            "shop/frontend",
+            "--to",
+            "shop/database",
+            "--port",
+            "5432",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let cli: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    assert_eq!(e, cli);
+    assert_eq!(e["allowed"], false);
+    let (status, body) = get(&s, "/api/explain?from=shop/nope&to=shop/database&port=5432");
+    assert_eq!(status, 400);
+    assert!(body.contains("no pod shop/nope"), "{body}");
+    let (status, _) = get(&s, "/api/explain?from=shop/frontend&to=shop/database&port=0");
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn the_page_and_its_assets_are_served_from_the_binary() {
+    let s = start(&[SHOP]);
+    let (status, html) = get(&s, "/");
+    assert_eq!(status, 200);
+    assert!(html.contains("<script src=\"/app.js\">"));
+    for path in ["/app.js", "/style.css", "/api/openapi.yaml"] {
+        let (status, body) = get(&s, path);
+        assert_eq!(status, 200, "{path}");
+        assert!(!body.is_empty());
+    }
+    // Nothing is fetched from elsewhere: no absolute URL in the page or its script.
+    let (_, js) = get(&s, "/app.js");
+    for text in [&html, &js] {
+        // The SVG namespace is a name, not a place anything is fetched from.
+        let text = text.replace("http://www.w3.org/2000/svg", "");
+        assert!(
+            !text.contains("https://") && !text.contains("http://"),
+            "external reference"
+        );
+    }
+}

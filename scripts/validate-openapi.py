@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""`palisade ui`'s API against its OpenAPI description: starts the server on the shop,
+asks every path of the spec (with the queries below), and validates each answer against
+the schema the spec gives for its status code. A path of the spec without a request here
+fails the check, so the spec and this list cannot drift apart.
+
+usage: validate-openapi.py PALISADE_BINARY SHOP_DIR SPEC
+"""
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import jsonschema
+import yaml
+
+binary, shop, spec_path = sys.argv[1:4]
+spec = yaml.safe_load(open(spec_path))
+
+# Requests per path: (query, expected status).
+REQUESTS = {
+    "/api/overview": [("", 200)],
+    "/api/map": [("", 200), ("?namespace=shop", 200), ("?cross_namespace=true", 200)],
+    "/api/matrix": [("", 200)],
+    "/api/explain": [
+        ("?from=shop/frontend&to=shop/database&port=5432", 200),
+        ("?from=monitoring/prometheus&to=shop/backend&port=9090/TCP", 200),
+        ("?from=shop/nope&to=shop/database&port=5432", 400),
+    ],
+}
+missing = set(spec["paths"]) - set(REQUESTS) - {"/api/openapi.yaml"}
+if missing:
+    sys.exit(f"validate-openapi: no request for {sorted(missing)}")
+
+server = subprocess.Popen([binary, "ui", shop, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+try:
+    base = server.stdout.readline().strip().removeprefix("palisade ui: ").rstrip("/")
+    checked = 0
+    for path, requests in REQUESTS.items():
+        for query, expected in requests:
+            try:
+                with urllib.request.urlopen(base + path + query) as r:
+                    status, body = r.status, r.read()
+            except urllib.error.HTTPError as e:
+                status, body = e.code, e.read()
+            if status != expected:
+                sys.exit(f"validate-openapi: {path}{query}: status {status}, expected {expected}")
+            response = spec["paths"][path]["get"]["responses"][str(status)]
+            schema = response["content"]["application/json"]["schema"]
+            validator = jsonschema.Draft202012Validator({**schema, "components": spec["components"]})
+            errors = list(validator.iter_errors(json.loads(body)))
+            if errors:
+                sys.exit(f"validate-openapi: {path}{query}: {errors[0].message} at {list(errors[0].path)}")
+            checked += 1
+    print(f"validate-openapi: {checked} answers of {len(REQUESTS)} paths follow {spec_path}")
+finally:
+    server.kill()
