@@ -6,9 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in nftables iproute2 procps git python3 python3-venv; do
+for pkg in nftables iproute2 procps git python3 python3-venv chromium; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
+# Node.js for the browser tests: Debian's only where no node is installed (a machine's
+# own newer Node.js and its npm stay).
+command -v node >/dev/null && command -v npm >/dev/null || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -46,3 +49,8 @@ cargo build --locked -q -p palisade-cli
 
 # The web UI's JSON API against its OpenAPI description (every path, every status).
 "$venv/bin/python" scripts/validate-openapi.py target/debug/palisade examples/shop crates/palisade-cli/src/ui/openapi.yaml
+
+# The web UI in a real browser: Debian's Chromium driven by playwright-core (from the npm
+# registry, pinned by ui-tests/package-lock.json; no browser download), node's own test
+# runner. The screenshots it takes land in docs/screenshots/.
+(cd ui-tests && npm ci --no-audit --no-fund --silent && PALISADE="$PWD/../target/debug/palisade" node --test)

@@ -76,7 +76,7 @@ async function drawMap() {
       pos.set(u.id, { x: ux, y: uy + (unitH - 4) / 2, w: boxW - 20 });
     });
     rowH = Math.max(rowH, h);
-    x += boxW + pad * 2;
+    x += boxW + pad * 7;
     width = Math.max(width, x);
     if (++i % cols === 0) { x = 0; y += rowH + pad; rowH = 0; }
   }
@@ -89,18 +89,37 @@ async function drawMap() {
   s.append(defs, g);
   const tbody = $("map-edges").querySelector("tbody");
   tbody.replaceChildren();
+  const labels = [];
+  const arcs = new Map();
   const name = (id) => m.units[id].name;
   for (const e of m.edges) {
     const a = pos.get(e.from), b = pos.get(e.to);
     if (a && b && e.from !== e.to) {
-      const fromRight = a.x < b.x;
-      const x1 = fromRight ? a.x + a.w : a.x, x2 = fromRight ? b.x : b.x + b.w;
-      const mid = (x1 + x2) / 2;
-      const path = svg("path", { class: "edge", d: `M ${x1} ${a.y} C ${mid} ${a.y}, ${mid} ${b.y}, ${x2} ${b.y}`, "marker-end": "url(#arrow)", tabindex: 0 });
+      let d, lx, ly;
+      if (a.x === b.x) {
+        // Same column: an arc out to the right of the boxes, wider for longer spans.
+        // Each arc of a column a little wider than the last, so their labels do not overlap.
+        const k = arcs.get(a.x) ?? 0;
+        arcs.set(a.x, k + 1);
+        const x = a.x + a.w, bulge = 30 + Math.abs(b.y - a.y) * 0.2 + 26 * k;
+        d = `M ${x} ${a.y} C ${x + bulge} ${a.y}, ${x + bulge} ${b.y}, ${x} ${b.y}`;
+        lx = x + bulge * 0.75 + 2; ly = (a.y + b.y) / 2 + 3;
+      } else {
+        const fromRight = a.x < b.x;
+        const x1 = fromRight ? a.x + a.w : a.x, x2 = fromRight ? b.x : b.x + b.w;
+        const mid = (x1 + x2) / 2;
+        d = `M ${x1} ${a.y} C ${mid} ${a.y}, ${mid} ${b.y}, ${x2} ${b.y}`;
+        lx = mid; ly = (a.y + b.y) / 2;
+      }
+      const path = svg("path", { class: "edge", d, "marker-end": "url(#arrow)", tabindex: 0 });
+      const label = svg("text", { class: "edge-label", x: lx, y: ly });
+      label.textContent = shortPorts(e);
+      labels.push(label);
       const title = svg("title");
       title.textContent = `${name(e.from)} → ${name(e.to)}: TCP ${e.tcp}, UDP ${e.udp}, SCTP ${e.sctp}`;
       path.append(title);
       path.addEventListener("click", () => explainEdge(e));
+      path.addEventListener("keydown", (ev) => { if (ev.key === "Enter") explainEdge(e); });
       s.append(path);
     }
     const row = el("tr", { tabindex: 0, onclick: () => explainEdge(e), onkeydown: (ev) => { if (ev.key === "Enter") explainEdge(e); } },
@@ -109,8 +128,17 @@ async function drawMap() {
     row.dataset.to = name(e.to);
     tbody.append(row);
   }
+  s.append(...labels);
   $("map-graph").replaceChildren(s);
   if (m.truncated) $("map-graph").append(el("p", { class: "denied" }, "Too many connections to draw: only the first 20,000 are shown; narrow with a namespace."));
+}
+
+// An edge's label: its ports per protocol, shortened.
+function shortPorts(e) {
+  const parts = [["TCP", e.tcp], ["UDP", e.udp], ["SCTP", e.sctp]].filter(([, p]) => p !== "-");
+  if (parts.length === 3 && parts.every(([, p]) => p === "all")) return "all";
+  const text = parts.map(([proto, p]) => `${proto} ${p}`).join(" ");
+  return text.length > 24 ? text.slice(0, 23) + "…" : text;
 }
 
 // The first open port of an edge, for explaining it.

@@ -1,0 +1,117 @@
+// palisade ui in a real browser (Debian's Chromium, driven by playwright-core) on the
+// bundled shop. Expectations are derived by hand from examples/shop (the same reading as
+// crates/palisade-cli/tests/ui.rs and narrowing.rs), never copied from a run.
+// Screenshots go to docs/screenshots/ (committed, shown in README).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const binary = process.env.PALISADE ?? path.join(root, "target/debug/palisade");
+const shots = path.join(root, "docs/screenshots");
+
+let server, browser, base;
+
+before(async () => {
+  server = spawn(binary, ["ui", path.join(root, "examples/shop"), "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
+  const first = await new Promise((resolve, reject) => {
+    createInterface({ input: server.stdout }).once("line", resolve);
+    server.once("exit", (code) => reject(new Error(`palisade ui exited ${code}`)));
+  });
+  base = first.replace("palisade ui: ", "").replace(/\/$/, "");
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+});
+
+async function open() {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  // Nothing may be fetched from anywhere but the server.
+  const foreign = [];
+  page.on("request", (r) => { if (!r.url().startsWith(base)) foreign.push(r.url()); });
+  await page.goto(base + "/");
+  await page.waitForSelector("body[data-ready=true]");
+  return { page, foreign };
+}
+
+test("the map lists exactly the connections analyze allows", async () => {
+  const { page, foreign } = await open();
+  const rows = await page.$$eval("#map-edges tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent).join(" ")));
+  // By hand: DNS from shop's pods, prometheus's scrapes and its open egress, coredns's open
+  // egress, frontend -> backend 8080 and backend -> database 5432; nothing else.
+  assert.deepEqual(rows.sort(), [
+    "kube-system/coredns monitoring/prometheus all all all",
+    "kube-system/coredns shop/frontend 8080 - -",
+    "monitoring/prometheus kube-system/coredns all all all",
+    "monitoring/prometheus shop/backend 9090 - -",
+    "monitoring/prometheus shop/database 9187 - -",
+    "monitoring/prometheus shop/frontend 8080,9090 - -",
+    "shop/backend kube-system/coredns 53 53 -",
+    "shop/backend shop/database 5432 - -",
+    "shop/database kube-system/coredns 53 53 -",
+    "shop/frontend kube-system/coredns 53 53 -",
+    "shop/frontend shop/backend 8080 - -",
+  ]);
+  // One arrow per connection between two different workloads.
+  assert.equal(await page.locator("#map-graph path.edge").count(), 11);
+  await page.screenshot({ path: path.join(shots, "map.png"), fullPage: true });
+  // The namespace filter narrows on the server.
+  await page.selectOption("#map-namespace", "monitoring");
+  await page.waitForFunction(() => document.querySelectorAll("#map-edges tbody tr").length === 5);
+  assert.deepEqual(foreign, []);
+  await page.close();
+});
+
+test("frontend to database is DENIED, with the policies explain names", async () => {
+  const { page } = await open();
+  await page.click("#tab-explain");
+  await page.fill("#explain-from", "shop/frontend");
+  await page.fill("#explain-to", "shop/database");
+  await page.fill("#explain-port", "5432");
+  await page.click("#explain-form button[type=submit]");
+  const verdict = page.locator("#explain-result .verdict");
+  await verdict.waitFor();
+  assert.equal(await verdict.textContent(), "shop/frontend → shop/database on 5432/TCP: DENIED");
+  const tree = await page.textContent("#explain-result");
+  // frontend's egress is isolated by default-deny-all (and allowed only DNS and backend);
+  // database's ingress admits only backend (database-ingress).
+  for (const policy of ["shop/default-deny-all", "shop/frontend-to-backend", "shop/database-ingress"]) {
+    assert.ok(tree.includes(policy), policy);
+  }
+  assert.ok(tree.includes("Egress from shop/frontend"));
+  await page.screenshot({ path: path.join(shots, "explain.png"), fullPage: true });
+  await page.close();
+});
+
+test("clicking an edge explains it as ALLOWED", async () => {
+  const { page } = await open();
+  await page.click("#map-edges tbody tr[data-from='shop/frontend'][data-to='shop/backend']");
+  const verdict = page.locator("#explain-result .verdict");
+  await verdict.waitFor();
+  assert.equal(await verdict.textContent(), "shop/frontend → shop/backend on 8080/TCP: ALLOWED");
+  await page.close();
+});
+
+test("the matrix gives the share of pod pairs, and the tabs follow the keyboard", async () => {
+  const { page } = await open();
+  await page.focus("#tab-map");
+  await page.keyboard.press("ArrowRight");
+  assert.equal(await page.getAttribute("#tab-matrix", "aria-selected"), "true");
+  assert.equal(await page.isVisible("#matrix"), true);
+  // shop -> shop: 2 of its 6 ordered pod pairs (frontend -> backend, backend -> database).
+  const cell = page.locator("#matrix-table tr:nth-child(4) td:nth-of-type(3)");
+  assert.equal(await cell.textContent(), "33%");
+  assert.equal(await cell.getAttribute("data-allowed"), "2");
+  await page.screenshot({ path: path.join(shots, "matrix.png"), fullPage: true });
+  await page.close();
+});
