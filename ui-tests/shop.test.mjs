@@ -106,6 +106,8 @@ test("the matrix gives the share of pod pairs, and the tabs follow the keyboard"
   const { page } = await open();
   await page.focus("#tab-map");
   await page.keyboard.press("ArrowRight");
+  assert.equal(await page.getAttribute("#tab-coverage", "aria-selected"), "true");
+  await page.keyboard.press("ArrowRight");
   assert.equal(await page.getAttribute("#tab-matrix", "aria-selected"), "true");
   assert.equal(await page.isVisible("#matrix"), true);
   // shop -> shop: 2 of its 6 ordered pod pairs (frontend -> backend, backend -> database).
@@ -113,5 +115,27 @@ test("the matrix gives the share of pod pairs, and the tabs follow the keyboard"
   assert.equal(await cell.textContent(), "33%");
   assert.equal(await cell.getAttribute("data-allowed"), "2");
   await page.screenshot({ path: path.join(shots, "matrix.png"), fullPage: true });
+  await page.close();
+});
+
+test("the coverage view marks what lint marks", async () => {
+  const { page } = await open();
+  await page.click("#tab-coverage");
+  const row = async (ns) => page.$$eval(`#coverage-table tr[data-namespace='${ns}'] > *`, (cells) => cells.map((c) => c.textContent));
+  // shop: default deny both ways (default-deny-all), its 3 pods isolated, DNS allowed.
+  const shop = await row("shop");
+  assert.deepEqual(shop.slice(0, 7), ["shop", "3", "3 of 3", "3 of 3", "present", "present", "reachable"]);
+  assert.equal(shop[7], "none");
+  // monitoring: no policy at all, so lint's PAL001 and PAL002 (default deny missing).
+  const mon = await row("monitoring");
+  assert.deepEqual(mon.slice(0, 7), ["monitoring", "1", "0 of 1", "0 of 1", "missing", "missing", "reachable"]);
+  assert.match(mon[7], /^2 finding\(s\)/);
+  // kube-system is the platform's own: lint's coverage rules do not look there.
+  const sys = await row("kube-system");
+  assert.deepEqual(sys.slice(4, 6), ["not checked", "not checked"]);
+  await page.click("#coverage-table tr[data-namespace='monitoring'] summary");
+  const fixes = await page.textContent("#coverage-table tr[data-namespace='monitoring'] details");
+  assert.ok(fixes.includes("PAL001 no-default-deny-ingress") && fixes.includes("policyTypes"), fixes);
+  await page.screenshot({ path: path.join(shots, "coverage.png"), fullPage: true });
   await page.close();
 });

@@ -192,3 +192,49 @@ fn the_page_and_its_assets_are_served_from_the_binary() {
         );
     }
 }
+
+#[test]
+fn coverage_reports_isolation_and_lints_findings_per_namespace() {
+    let s = start(&[SHOP]);
+    let c = json(&s, "/api/coverage");
+    let ns = |name: &str| {
+        c["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["namespace"] == name)
+            .unwrap()
+            .clone()
+    };
+    // shop: default-deny-all selects its three pods both ways; lint finds nothing.
+    let shop = ns("shop");
+    assert_eq!(
+        (
+            shop["pods"].as_u64(),
+            shop["isolated_ingress"].as_u64(),
+            shop["isolated_egress"].as_u64()
+        ),
+        (Some(3), Some(3), Some(3))
+    );
+    assert_eq!(
+        (
+            shop["default_deny_ingress"].as_bool(),
+            shop["default_deny_egress"].as_bool()
+        ),
+        (Some(true), Some(true))
+    );
+    assert_eq!(shop["findings"].as_array().unwrap().len(), 0);
+    // monitoring: no policy, so PAL001 and PAL002.
+    let mon = ns("monitoring");
+    assert_eq!(mon["default_deny_ingress"], false);
+    assert_eq!(mon["default_deny_egress"], false);
+    let rules: Vec<&str> = mon["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["PAL001", "PAL002"]);
+    // kube-system: not looked at by the coverage rules.
+    assert!(ns("kube-system")["default_deny_ingress"].is_null());
+}

@@ -4,9 +4,9 @@
 //! `/api/openapi.yaml`) that scripts can use too; the server aggregates (workloads,
 //! namespaces) so the browser never receives the pod matrix.
 //!
-//! This is the first part of issue 13: overview, map, namespace matrix and explain. The
-//! coverage, policy, change and live views, re-analysis on file changes and the browser
-//! tests are not built yet.
+//! This is the first part of issue 13: overview, map, coverage, namespace matrix and
+//! explain. The policy, change and live views and re-analysis on file changes are not built
+//! yet.
 
 mod api;
 mod assets;
@@ -41,6 +41,10 @@ pub struct Analysis {
     pub options: Options,
     /// What was read, for the page's title (paths, or the cluster).
     pub input: String,
+    /// The lint of the input (default options), for the coverage view.
+    pub lint: palisade_check::lint::LintReport,
+    /// The namespaces lint's coverage rules leave alone.
+    pub skipped_namespaces: Vec<String>,
 }
 
 /// Loads and analyses the input, then serves until interrupted.
@@ -54,12 +58,19 @@ pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
     } else {
         args.input.paths.join(" ")
     };
+    let lint_options = palisade_check::lint::LintOptions {
+        engine: options.clone(),
+        ..Default::default()
+    };
+    let lint = palisade_check::lint::lint(&loaded.cluster, &lint_options);
     let analysis = Arc::new(Analysis {
         cluster: loaded.cluster,
         compiled,
         report,
         options,
         input,
+        lint,
+        skipped_namespaces: lint_options.skip_namespaces,
     });
     serve(args.listen, analysis).map_err(Failure::Runtime)?;
     Ok((String::new(), true))

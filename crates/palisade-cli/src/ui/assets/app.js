@@ -25,7 +25,7 @@ const api = async (path) => {
 };
 
 // Tabs, with arrow keys as the WAI-ARIA tabs pattern.
-const tabs = ["map", "matrix", "explain"];
+const tabs = ["map", "coverage", "matrix", "explain"];
 function show(name) {
   for (const t of tabs) {
     const on = t === name;
@@ -179,6 +179,30 @@ async function drawMatrix() {
   });
 }
 
+// Coverage: lint's picture per namespace; every mark is a word too.
+function mark(value, yes, no) {
+  if (value === null) return el("span", { title: "lint does not check this namespace" }, "not checked");
+  return el("span", { class: value ? "allowed" : "denied" }, value ? yes : no);
+}
+async function drawCoverage() {
+  const c = await api("/api/coverage");
+  const tbody = $("coverage-table").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const n of c.namespaces) {
+    const findings = n.findings.length === 0 ? "none" : el("details", {},
+      el("summary", {}, `${n.findings.length} finding(s)`),
+      el("ul", {}, ...n.findings.map((f) => el("li", {}, `${f.rule} ${f.name} (${f.severity}): ${f.message}`,
+        ...(f.fix ? [el("pre", {}, f.fix)] : [])))));
+    const row = el("tr", {},
+      el("th", { scope: "row" }, n.namespace), el("td", {}, String(n.pods)),
+      el("td", {}, `${n.isolated_ingress} of ${n.pods}`), el("td", {}, `${n.isolated_egress} of ${n.pods}`),
+      el("td", {}, mark(n.default_deny_ingress, "present", "missing")), el("td", {}, mark(n.default_deny_egress, "present", "missing")),
+      el("td", {}, mark(n.dns, "reachable", "blocked")), el("td", {}, findings));
+    row.dataset.namespace = n.namespace;
+    tbody.append(row);
+  }
+}
+
 // Explain: the engine's reasoning as a tree.
 function verdict(ok) {
   return el("span", { class: ok ? "allowed" : "denied" }, ok ? "ALLOWED" : "DENIED");
@@ -224,7 +248,7 @@ async function start() {
   for (const p of o.pods) $("pods").append(el("option", { value: p }));
   $("map-namespace").addEventListener("change", drawMap);
   $("map-cross").addEventListener("change", drawMap);
-  await Promise.all([drawMap(), drawMatrix()]);
+  await Promise.all([drawMap(), drawMatrix(), drawCoverage()]);
   document.body.dataset.ready = "true";
 }
 start();
