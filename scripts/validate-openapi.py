@@ -24,6 +24,7 @@ REQUESTS = {
     "/api/map": [("", 200), ("?namespace=shop", 200), ("?cross_namespace=true", 200)],
     "/api/matrix": [("", 200)],
     "/api/coverage": [("", 200)],
+    "/api/policies": [("", 200)],
     "/api/explain": [
         ("?from=shop/frontend&to=shop/database&port=5432", 200),
         ("?from=monitoring/prometheus&to=shop/backend&port=9090/TCP", 200),

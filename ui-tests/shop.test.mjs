@@ -139,3 +139,18 @@ test("the coverage view marks what lint marks", async () => {
   await page.screenshot({ path: path.join(shots, "coverage.png"), fullPage: true });
   await page.close();
 });
+
+test("a policy's pods are listed and highlighted on the map", async () => {
+  const { page } = await open();
+  await page.click("#tab-policies");
+  await page.selectOption("#policy-select", { label: "NetworkPolicy shop/database-ingress" });
+  // database-ingress selects app=database: the database pod only.
+  assert.deepEqual(await page.$$eval("#policy-pods li", (lis) => lis.map((l) => l.textContent)), ["shop/database"]);
+  assert.ok((await page.textContent("#policy-yaml")).includes("name: database-ingress"));
+  await page.screenshot({ path: path.join(shots, "policy.png"), fullPage: true });
+  await page.click("#policy-on-map");
+  assert.equal(await page.isVisible("#map"), true);
+  const lit = await page.$$eval("#map-graph rect.unit.highlight", (rs) => rs.map((r) => r.dataset.name));
+  assert.deepEqual(lit, ["shop/database"]);
+  await page.close();
+});

@@ -238,3 +238,48 @@ fn coverage_reports_isolation_and_lints_findings_per_namespace() {
     // kube-system: not looked at by the coverage rules.
     assert!(ns("kube-system")["default_deny_ingress"].is_null());
 }
+
+#[test]
+fn policies_with_their_pods_and_text() {
+    // The shop plus one ClusterNetworkPolicy selecting namespace shop.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cnp.yaml"),
+        "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {name: freeze}\nspec:\n  tier: Admin\n  priority: 5\n  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: shop}}}\n  ingress: []\n",
+    )
+    .unwrap();
+    let cnp = dir.path().join("cnp.yaml").display().to_string();
+    let s = start(&[SHOP, &cnp]);
+    let list = json(&s, "/api/policies");
+    let list = list.as_array().unwrap();
+    assert_eq!(
+        list.len(),
+        9,
+        "the shop's 8 NetworkPolicies and the ClusterNetworkPolicy"
+    );
+    let find = |name: &str| list.iter().find(|p| p["name"] == name).unwrap();
+    // database-ingress selects app=database: the database pod only.
+    let db = find("database-ingress");
+    assert_eq!(db["kind"], "NetworkPolicy");
+    assert_eq!(db["pods"], serde_json::json!(["shop/database"]));
+    assert!(db["source"].as_str().unwrap().ends_with("policies.yaml"));
+    let yaml = db["yaml"].as_str().unwrap();
+    assert!(
+        yaml.contains("name: database-ingress") && yaml.contains("app: backend"),
+        "{yaml}"
+    );
+    // default-deny-all selects every shop pod.
+    assert_eq!(find("default-deny-all")["pods"].as_array().unwrap().len(), 3);
+    let freeze = find("freeze");
+    assert_eq!(freeze["kind"], "ClusterNetworkPolicy");
+    assert_eq!(freeze["tier"], "Admin");
+    assert!(freeze["namespace"].is_null());
+    let mut pods: Vec<&str> = freeze["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    pods.sort();
+    assert_eq!(pods, ["shop/backend", "shop/database", "shop/frontend"]);
+}

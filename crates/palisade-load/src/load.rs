@@ -134,6 +134,36 @@ impl Loaded {
         self.locate_many(&[(object, field.clone())]).pop().flatten()
     }
 
+    /// The objects as written in their files (JSON values; `None` for objects that did not
+    /// come from a file), parsing each file once.
+    pub fn object_values(&self, objects: &[&ObjectRef]) -> Vec<Option<Value>> {
+        use crate::path::Seg;
+        let mut out: Vec<Option<Value>> = vec![None; objects.len()];
+        let mut by_file: BTreeMap<usize, Vec<(usize, &Origin)>> = BTreeMap::new();
+        for (i, o) in objects.iter().enumerate() {
+            if let Some(origin) = self.origins.get(*o) {
+                by_file.entry(origin.file).or_default().push((i, origin));
+            }
+        }
+        for (file, wanted) in by_file {
+            let (docs, _) = yaml::parse_documents(&self.texts[file].1);
+            for (i, origin) in wanted {
+                let Some(doc) = docs.iter().find(|d| d.index == origin.doc) else {
+                    continue;
+                };
+                let mut v = &doc.value;
+                for seg in &origin.within.path().0 {
+                    v = match seg {
+                        Seg::Key(k) => &v[k.as_str()],
+                        Seg::Index(n) => &v[*n],
+                    };
+                }
+                out[i] = (!v.is_null()).then(|| v.clone());
+            }
+        }
+        out
+    }
+
     /// [`Loaded::locate`] for many places, reading each file once.
     pub fn locate_many(
         &self,

@@ -25,6 +25,7 @@ pub fn router(analysis: Arc<Analysis>) -> Router {
         .route("/api/map", get(map))
         .route("/api/matrix", get(matrix))
         .route("/api/coverage", get(coverage))
+        .route("/api/policies", get(policies))
         .route("/api/explain", get(explain_pair))
         .route("/api/openapi.yaml", get(openapi))
         .with_state(analysis)
@@ -312,6 +313,95 @@ async fn coverage(State(a): Shared) -> Json<CoverageJson> {
     Json(CoverageJson {
         namespaces: by_ns.into_values().collect(),
     })
+}
+
+/// One policy for the policy view (`GET /api/policies`): its text as written, the pods it
+/// applies to, and where it was read.
+#[derive(Clone, Serialize)]
+pub struct PolicyView {
+    /// `NetworkPolicy`, `ClusterNetworkPolicy`, `AdminNetworkPolicy`, …
+    kind: String,
+    name: String,
+    /// `null` for cluster-scoped kinds.
+    namespace: Option<String>,
+    /// The pods it selects (`ns/pod`).
+    pods: Vec<String>,
+    /// The file it was read from; `null` for objects from the API.
+    source: Option<String>,
+    /// Admin or Baseline for ClusterNetworkPolicies.
+    tier: Option<&'static str>,
+    /// The object as YAML (from the file's document); `null` for objects from the API.
+    yaml: Option<String>,
+}
+
+/// The policy views of a loaded cluster (at start: the file texts are parsed once).
+pub fn policy_views(loaded: &palisade_load::Loaded, compiled: &palisade_core::Compiled) -> Vec<PolicyView> {
+    let c = &loaded.cluster;
+    let mut refs: Vec<palisade_core::ObjectRef> = c.policies.iter().map(|p| p.object_ref()).collect();
+    let cnp_kinds: Vec<String> = c
+        .cluster_policies
+        .iter()
+        .map(|p| {
+            [
+                "ClusterNetworkPolicy",
+                "AdminNetworkPolicy",
+                "BaselineAdminNetworkPolicy",
+            ]
+            .into_iter()
+            .find(|k| {
+                loaded
+                    .origins
+                    .contains_key(&palisade_core::ObjectRef::new(k, None, &p.name))
+            })
+            .unwrap_or("ClusterNetworkPolicy")
+            .to_string()
+        })
+        .collect();
+    refs.extend(
+        c.cluster_policies
+            .iter()
+            .zip(&cnp_kinds)
+            .map(|(p, k)| palisade_core::ObjectRef::new(k, None, &p.name)),
+    );
+    let values = loaded.object_values(&refs.iter().collect::<Vec<_>>());
+    let file = |r: &palisade_core::ObjectRef| loaded.origins.get(r).map(|o| loaded.texts[o.file].0.clone());
+    let mut out = Vec::new();
+    for (i, p) in c.policies.iter().enumerate() {
+        out.push(PolicyView {
+            kind: "NetworkPolicy".into(),
+            name: p.name.clone(),
+            namespace: Some(p.namespace.clone()),
+            pods: c.subject_pods(p).into_iter().map(|i| c.pods[i].key()).collect(),
+            source: file(&refs[i]),
+            tier: None,
+            yaml: values[i].as_ref().map(palisade_load::emit::yaml),
+        });
+    }
+    let n = c.policies.len();
+    for (k, p) in c.cluster_policies.iter().enumerate() {
+        let pods = (0..c.pods.len())
+            .filter(|&i| {
+                compiled.classes[compiled.pod_class(i)]
+                    .cluster_policies
+                    .contains(&k)
+            })
+            .map(|i| c.pods[i].key())
+            .collect();
+        out.push(PolicyView {
+            kind: cnp_kinds[k].clone(),
+            name: p.name.clone(),
+            namespace: None,
+            pods,
+            source: file(&refs[n + k]),
+            tier: Some(p.tier.as_str()),
+            yaml: values[n + k].as_ref().map(palisade_load::emit::yaml),
+        });
+    }
+    out
+}
+
+async fn policies(State(a): Shared) -> Json<Vec<PolicyView>> {
+    Json(a.policies.clone())
 }
 
 #[derive(Deserialize)]

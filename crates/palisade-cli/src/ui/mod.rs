@@ -45,6 +45,8 @@ pub struct Analysis {
     pub lint: palisade_check::lint::LintReport,
     /// The namespaces lint's coverage rules leave alone.
     pub skipped_namespaces: Vec<String>,
+    /// Every policy with what it selects and its text, for the policy view.
+    pub policies: Vec<api::PolicyView>,
 }
 
 /// Loads and analyses the input, then serves until interrupted.
@@ -63,6 +65,7 @@ pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
         ..Default::default()
     };
     let lint = palisade_check::lint::lint(&loaded.cluster, &lint_options);
+    let policies = api::policy_views(&loaded, &compiled);
     let analysis = Arc::new(Analysis {
         cluster: loaded.cluster,
         compiled,
@@ -71,6 +74,7 @@ pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
         input,
         lint,
         skipped_namespaces: lint_options.skip_namespaces,
+        policies,
     });
     serve(args.listen, analysis).map_err(Failure::Runtime)?;
     Ok((String::new(), true))

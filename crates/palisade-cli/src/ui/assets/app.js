@@ -25,7 +25,7 @@ const api = async (path) => {
 };
 
 // Tabs, with arrow keys as the WAI-ARIA tabs pattern.
-const tabs = ["map", "coverage", "matrix", "explain"];
+const tabs = ["map", "coverage", "matrix", "explain", "policies"];
 function show(name) {
   for (const t of tabs) {
     const on = t === name;
@@ -69,7 +69,10 @@ async function drawMap() {
     g.append(label);
     units.forEach((u, k) => {
       const ux = bx + 10, uy = by + 28 + k * unitH;
-      g.append(svg("rect", { class: "unit", x: ux, y: uy, width: boxW - 20, height: unitH - 4, rx: 3 }));
+      const box = svg("rect", { class: "unit", x: ux, y: uy, width: boxW - 20, height: unitH - 4, rx: 3 });
+      box.dataset.pods = u.pods.join(" ");
+      box.dataset.name = u.name;
+      g.append(box);
       const t = svg("text", { x: ux + 6, y: uy + 15 });
       t.textContent = u.name.replace(ns + "/", "");
       g.append(t);
@@ -130,6 +133,7 @@ async function drawMap() {
   }
   s.append(...labels);
   $("map-graph").replaceChildren(s);
+  highlight(highlighted);
   if (m.truncated) $("map-graph").append(el("p", { class: "denied" }, "Too many connections to draw: only the first 20,000 are shown; narrow with a namespace."));
 }
 
@@ -177,6 +181,40 @@ async function drawMatrix() {
     });
     t.append(el("tr", {}, el("th", { scope: "row" }, from), ...cells));
   });
+}
+
+// Policies: the text as written, the pods it selects, and those pods on the map.
+let policyList = [];
+let highlighted = new Set();
+function highlight(pods) {
+  highlighted = pods;
+  for (const r of document.querySelectorAll("#map-graph rect.unit")) {
+    const on = r.dataset.pods.split(" ").some((p) => pods.has(p));
+    r.classList.toggle("highlight", on);
+  }
+}
+function showPolicy() {
+  const p = policyList[$("policy-select").selectedIndex];
+  if (!p) return;
+  const id = p.namespace ? `${p.namespace}/${p.name}` : p.name;
+  $("policy-title").textContent = `${p.kind}${p.tier ? ` (${p.tier})` : ""} ${id}`;
+  $("policy-source").textContent = p.source ? `read from ${p.source}` : "read from the Kubernetes API";
+  $("policy-pods").replaceChildren(...(p.pods.length ? p.pods.map((x) => el("li", {}, x)) : [el("li", {}, "none: it selects no pod")]));
+  $("policy-yaml").textContent = p.yaml ?? "(not kept for objects read from the API)";
+}
+async function loadPolicies() {
+  policyList = await api("/api/policies");
+  for (const p of policyList) {
+    const id = p.namespace ? `${p.namespace}/${p.name}` : p.name;
+    $("policy-select").append(el("option", {}, `${p.kind} ${id}`));
+  }
+  $("policy-select").addEventListener("change", showPolicy);
+  $("policy-on-map").addEventListener("click", () => {
+    const p = policyList[$("policy-select").selectedIndex];
+    highlight(new Set(p ? p.pods : []));
+    show("map");
+  });
+  showPolicy();
 }
 
 // Coverage: lint's picture per namespace; every mark is a word too.
@@ -248,7 +286,7 @@ async function start() {
   for (const p of o.pods) $("pods").append(el("option", { value: p }));
   $("map-namespace").addEventListener("change", drawMap);
   $("map-cross").addEventListener("change", drawMap);
-  await Promise.all([drawMap(), drawMatrix(), drawCoverage()]);
+  await Promise.all([drawMap(), drawMatrix(), drawCoverage(), loadPolicies()]);
   document.body.dataset.ready = "true";
 }
 start();
