@@ -25,6 +25,8 @@ REQUESTS = {
     "/api/matrix": [("", 200)],
     "/api/coverage": [("", 200)],
     "/api/policies": [("", 200)],
+    # The main server compares the shop with itself (--old): an empty change.
+    "/api/change": [("", 200)],
     "/api/explain": [
         ("?from=shop/frontend&to=shop/database&port=5432", 200),
         ("?from=monitoring/prometheus&to=shop/backend&port=9090/TCP", 200),
@@ -35,26 +37,35 @@ missing = set(spec["paths"]) - set(REQUESTS) - {"/api/openapi.yaml"}
 if missing:
     sys.exit(f"validate-openapi: no request for {sorted(missing)}")
 
-server = subprocess.Popen([binary, "ui", shop, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+def start(*args):
+    server = subprocess.Popen([binary, "ui", shop, "--listen", "127.0.0.1:0", *args], stdout=subprocess.PIPE, text=True)
+    return server, server.stdout.readline().strip().removeprefix("palisade ui: ").rstrip("/")
+
+
+server, base = start("--old", shop)
+plain, plain_base = start()
+# Without --old or --git there is no change to show: 404.
+REQUESTS_PLAIN = {"/api/change": [("", 404)]}
 try:
-    base = server.stdout.readline().strip().removeprefix("palisade ui: ").rstrip("/")
     checked = 0
-    for path, requests in REQUESTS.items():
-        for query, expected in requests:
-            try:
-                with urllib.request.urlopen(base + path + query) as r:
-                    status, body = r.status, r.read()
-            except urllib.error.HTTPError as e:
-                status, body = e.code, e.read()
-            if status != expected:
-                sys.exit(f"validate-openapi: {path}{query}: status {status}, expected {expected}")
-            response = spec["paths"][path]["get"]["responses"][str(status)]
-            schema = response["content"]["application/json"]["schema"]
-            validator = jsonschema.Draft202012Validator({**schema, "components": spec["components"]})
-            errors = list(validator.iter_errors(json.loads(body)))
-            if errors:
-                sys.exit(f"validate-openapi: {path}{query}: {errors[0].message} at {list(errors[0].path)}")
-            checked += 1
+    asks = [(p, q, e, base) for p, rs in REQUESTS.items() for q, e in rs]
+    asks += [(p, q, e, plain_base) for p, rs in REQUESTS_PLAIN.items() for q, e in rs]
+    for path, query, expected, at in asks:
+        try:
+            with urllib.request.urlopen(at + path + query) as r:
+                status, body = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read()
+        if status != expected:
+            sys.exit(f"validate-openapi: {path}{query}: status {status}, expected {expected}")
+        response = spec["paths"][path]["get"]["responses"][str(status)]
+        schema = response["content"]["application/json"]["schema"]
+        validator = jsonschema.Draft202012Validator({**schema, "components": spec["components"]})
+        errors = list(validator.iter_errors(json.loads(body)))
+        if errors:
+            sys.exit(f"validate-openapi: {path}{query}: {errors[0].message} at {list(errors[0].path)}")
+        checked += 1
     print(f"validate-openapi: {checked} answers of {len(REQUESTS)} paths follow {spec_path}")
 finally:
     server.kill()
+    plain.kill()

@@ -8,21 +8,30 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
+import fs from "node:fs";
+import os from "node:os";
 import { chromium } from "playwright-core";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const binary = process.env.PALISADE ?? path.join(root, "target/debug/palisade");
 const shots = path.join(root, "docs/screenshots");
 
-let server, browser, base;
+let browser, base;
+const servers = [];
+
+// `palisade ui ARGS` on a loopback port; its address.
+async function startServer(args) {
+  const proc = spawn(binary, ["ui", ...args, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
+  servers.push(proc);
+  const first = await new Promise((resolve, reject) => {
+    createInterface({ input: proc.stdout }).once("line", resolve);
+    proc.once("exit", (code) => reject(new Error(`palisade ui exited ${code}`)));
+  });
+  return first.replace("palisade ui: ", "").replace(/\/$/, "");
+}
 
 before(async () => {
-  server = spawn(binary, ["ui", path.join(root, "examples/shop"), "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
-  const first = await new Promise((resolve, reject) => {
-    createInterface({ input: server.stdout }).once("line", resolve);
-    server.once("exit", (code) => reject(new Error(`palisade ui exited ${code}`)));
-  });
-  base = first.replace("palisade ui: ", "").replace(/\/$/, "");
+  base = await startServer([path.join(root, "examples/shop")]);
   browser = await chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
@@ -31,15 +40,15 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.kill();
+  for (const s of servers) s.kill();
 });
 
-async function open() {
+async function open(at = base) {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   // Nothing may be fetched from anywhere but the server.
   const foreign = [];
-  page.on("request", (r) => { if (!r.url().startsWith(base)) foreign.push(r.url()); });
-  await page.goto(base + "/");
+  page.on("request", (r) => { if (!r.url().startsWith(at)) foreign.push(r.url()); });
+  await page.goto(at + "/");
   await page.waitForSelector("body[data-ready=true]");
   return { page, foreign };
 }
@@ -153,4 +162,32 @@ test("a policy's pods are listed and highlighted on the map", async () => {
   const lit = await page.$$eval("#map-graph rect.unit.highlight", (rs) => rs.map((r) => r.dataset.name));
   assert.deepEqual(lit, ["shop/database"]);
   await page.close();
+});
+
+test("the dash mistake: the change view shows grafana to backend opened, nothing closed", async () => {
+  // Seed 001 without allow-from-monitoring (old) and with specific-access's podSelector
+  // made its own item (new): ORed, every monitoring pod may reach backend.
+  const seed = fs.readFileSync(path.join(root, "examples/seeds/001-guide.yaml"), "utf8");
+  const old = seed.split("\n---").filter((d) => !d.includes("name: allow-from-monitoring")).join("\n---");
+  const anded = "\n      podSelector:\n        matchLabels:\n          role: prometheus";
+  assert.equal(old.split(anded).length, 2);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "palisade-ui-"));
+  fs.writeFileSync(path.join(dir, "old.yaml"), old);
+  fs.writeFileSync(path.join(dir, "new.yaml"), old.replace(anded, "\n    - podSelector:\n        matchLabels:\n          role: prometheus"));
+  const at = await startServer([path.join(dir, "new.yaml"), "--old", path.join(dir, "old.yaml")]);
+  const { page } = await open(at);
+  await page.click("#tab-change");
+  const rows = (id) => page.$$eval(`#${id} tbody tr`, (trs) => trs.map((tr) => [...tr.cells].slice(0, 4).map((c) => c.textContent).join(" ")));
+  assert.deepEqual(await rows("change-opened"), ["monitoring/grafana your-namespace/app=backend TCP+UDP+SCTP all"]);
+  assert.deepEqual(await rows("change-closed"), ["nothing"]);
+  await page.screenshot({ path: path.join(shots, "change.png"), fullPage: true });
+  // On the map, only what changed: the one opened edge.
+  await page.click("#tab-map");
+  await page.check("#map-changed");
+  await page.waitForFunction(() => document.querySelectorAll("#map-edges tbody tr").length === 1);
+  const edge = await page.$eval("#map-edges tbody tr", (tr) => [tr.dataset.from, tr.dataset.to, tr.className]);
+  assert.deepEqual(edge, ["monitoring/grafana", "your-namespace/app=backend", "opened"]);
+  assert.equal(await page.locator("#map-graph path.edge.opened").count(), 1);
+  await page.close();
+  fs.rmSync(dir, { recursive: true });
 });

@@ -56,7 +56,7 @@ fn git(args: &[&str]) -> anyhow::Result<String> {
 }
 
 /// The manifests under `paths` as they are at `rev` (paths relative to the current directory).
-fn at_revision(rev: &str, paths: &[String]) -> anyhow::Result<Vec<Source>> {
+pub(crate) fn at_revision(rev: &str, paths: &[String]) -> anyhow::Result<Vec<Source>> {
     let mut out = Vec::new();
     let mut args = vec!["ls-tree", "-r", "--name-only", rev, "--"];
     args.extend(paths.iter().map(String::as_str));

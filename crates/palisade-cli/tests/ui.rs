@@ -283,3 +283,68 @@ fn policies_with_their_pods_and_text() {
     pods.sort();
     assert_eq!(pods, ["shop/backend", "shop/database", "shop/frontend"]);
 }
+
+/// Seed 001 without allow-from-monitoring (old), and the same with the dash mistake in
+/// specific-access (new): `podSelector` as its own item, so ORed with the namespaceSelector.
+fn dash_mistake(dir: &std::path::Path) -> (String, String) {
+    let seed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/seeds/001-guide.yaml"
+    ))
+    .unwrap();
+    let old: Vec<&str> = seed
+        .split("\n---")
+        .filter(|d| !d.contains("name: allow-from-monitoring"))
+        .collect();
+    let old = old.join("\n---");
+    let anded = "\n      podSelector:\n        matchLabels:\n          role: prometheus";
+    assert_eq!(old.matches(anded).count(), 1, "the AND form of specific-access");
+    let new = old.replace(
+        anded,
+        "\n    - podSelector:\n        matchLabels:\n          role: prometheus",
+    );
+    let (o, n) = (dir.join("old.yaml"), dir.join("new.yaml"));
+    std::fs::write(&o, old).unwrap();
+    std::fs::write(&n, new).unwrap();
+    (o.display().to_string(), n.display().to_string())
+}
+
+#[test]
+fn the_change_view_shows_what_the_dash_mistake_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = dash_mistake(dir.path());
+    let s = start(&[&new, "--old", &old]);
+    let c = json(&s, "/api/change");
+    // By hand: ORed, the namespaceSelector admits every pod of monitoring (grafana too) to
+    // backend on every port; the podSelector item (role=prometheus in your-namespace)
+    // selects nothing. Nothing closes.
+    let opened: Vec<(String, String, String)> = c["diff"]["opened"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["from"].as_str().unwrap().into(),
+                g["to"].as_str().unwrap().into(),
+                g["ports"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    // (Groups are named by workload, else app label, else pod: backend has app=backend,
+    // grafana only role=grafana.)
+    assert_eq!(
+        opened,
+        [(
+            "monitoring/grafana".to_string(),
+            "your-namespace/app=backend".to_string(),
+            "all".to_string()
+        )]
+    );
+    assert_eq!(c["diff"]["closed"].as_array().unwrap().len(), 0);
+    assert!(c["against"].as_str().unwrap().ends_with("old.yaml"));
+    // Without --old: 404 saying how to ask.
+    let plain = start(&[SHOP]);
+    let (status, body) = get(&plain, "/api/change");
+    assert_eq!(status, 404);
+    assert!(body.contains("--old PATH or --git REV"));
+}

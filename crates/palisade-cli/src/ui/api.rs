@@ -26,6 +26,7 @@ pub fn router(analysis: Arc<Analysis>) -> Router {
         .route("/api/matrix", get(matrix))
         .route("/api/coverage", get(coverage))
         .route("/api/policies", get(policies))
+        .route("/api/change", get(change))
         .route("/api/explain", get(explain_pair))
         .route("/api/openapi.yaml", get(openapi))
         .with_state(analysis)
@@ -402,6 +403,28 @@ pub fn policy_views(loaded: &palisade_load::Loaded, compiled: &palisade_core::Co
 
 async fn policies(State(a): Shared) -> Json<Vec<PolicyView>> {
     Json(a.policies.clone())
+}
+
+/// `GET /api/change`: what the input opens and closes against `--old`/`--git` (the
+/// document of `palisade diff -o json`), or 404 when the UI was started without one.
+#[derive(Serialize)]
+pub struct ChangeView {
+    /// What the input was compared against (paths, or `git REV`).
+    pub against: String,
+    pub diff: palisade_check::diff::Diff,
+}
+
+async fn change(State(a): Shared) -> Response {
+    match &a.change {
+        Some(c) => Json(c).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(ErrorJson {
+                error: "no change to show: start palisade ui with --old PATH or --git REV".into(),
+            }),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Deserialize)]

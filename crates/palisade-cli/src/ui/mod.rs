@@ -4,9 +4,9 @@
 //! `/api/openapi.yaml`) that scripts can use too; the server aggregates (workloads,
 //! namespaces) so the browser never receives the pod matrix.
 //!
-//! This is the first part of issue 13: overview, map, coverage, namespace matrix and
-//! explain. The policy, change and live views and re-analysis on file changes are not built
-//! yet.
+//! This is the first part of issue 13: overview, map, coverage, namespace matrix,
+//! explain, policies and change. The live view and re-analysis on file changes are not
+//! built yet.
 
 mod api;
 mod assets;
@@ -27,6 +27,14 @@ use crate::inputs::{self, Failure, InputArgs};
 pub struct UiArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// For the change view: the manifests before the change (files or directories,
+    /// repeatable); the connections the input opens and closes against them.
+    #[arg(long = "old", value_name = "PATH", conflicts_with = "git")]
+    pub old: Vec<String>,
+    /// For the change view: the input's paths as they are at this git revision, against
+    /// the working tree.
+    #[arg(long, value_name = "REV")]
+    pub git: Option<String>,
     /// Where to serve (loopback by default; any other address is reachable by others on
     /// that network, and the page says nothing about who may look).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
@@ -47,6 +55,8 @@ pub struct Analysis {
     pub skipped_namespaces: Vec<String>,
     /// Every policy with what it selects and its text, for the policy view.
     pub policies: Vec<api::PolicyView>,
+    /// What the input opens and closes against `--old` or `--git` (the change view).
+    pub change: Option<api::ChangeView>,
 }
 
 /// Loads and analyses the input, then serves until interrupted.
@@ -66,6 +76,7 @@ pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
     };
     let lint = palisade_check::lint::lint(&loaded.cluster, &lint_options);
     let policies = api::policy_views(&loaded, &compiled);
+    let change = change(args, &loaded)?;
     let analysis = Arc::new(Analysis {
         cluster: loaded.cluster,
         compiled,
@@ -75,9 +86,25 @@ pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
         lint,
         skipped_namespaces: lint_options.skip_namespaces,
         policies,
+        change,
     });
     serve(args.listen, analysis).map_err(Failure::Runtime)?;
     Ok((String::new(), true))
+}
+
+/// The diff of the input against `--old` or `--git`, as `palisade diff` computes it.
+fn change(args: &UiArgs, new: &palisade_load::Loaded) -> Result<Option<api::ChangeView>, Failure> {
+    let (sources, against) = match (&args.git, args.old.is_empty()) {
+        (Some(rev), _) => (
+            crate::diff::at_revision(rev, &args.input.paths)?,
+            format!("git {rev}"),
+        ),
+        (None, false) => (inputs::sources(&args.old)?, args.old.join(" ")),
+        (None, true) => return Ok(None),
+    };
+    let old = inputs::load_sources(&args.input, &sources)?;
+    let diff = palisade_check::diff::diff(&old.cluster, &new.cluster, &args.input.options())?;
+    Ok(Some(api::ChangeView { against, diff }))
 }
 
 fn serve(listen: SocketAddr, analysis: Arc<Analysis>) -> anyhow::Result<()> {

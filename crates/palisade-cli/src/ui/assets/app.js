@@ -25,7 +25,7 @@ const api = async (path) => {
 };
 
 // Tabs, with arrow keys as the WAI-ARIA tabs pattern.
-const tabs = ["map", "coverage", "matrix", "explain", "policies"];
+const tabs = ["map", "coverage", "matrix", "explain", "policies", "change"];
 function show(name) {
   for (const t of tabs) {
     const on = t === name;
@@ -93,9 +93,12 @@ async function drawMap() {
   const tbody = $("map-edges").querySelector("tbody");
   tbody.replaceChildren();
   const labels = [];
+  const onlyChanged = $("map-changed").checked;
   const arcs = new Map();
   const name = (id) => m.units[id].name;
   for (const e of m.edges) {
+    const changed = opened.has(`${group(name(e.from))} ${group(name(e.to))}`);
+    if (onlyChanged && !changed) continue;
     const a = pos.get(e.from), b = pos.get(e.to);
     if (a && b && e.from !== e.to) {
       let d, lx, ly;
@@ -114,7 +117,7 @@ async function drawMap() {
         d = `M ${x1} ${a.y} C ${mid} ${a.y}, ${mid} ${b.y}, ${x2} ${b.y}`;
         lx = mid; ly = (a.y + b.y) / 2;
       }
-      const path = svg("path", { class: "edge", d, "marker-end": "url(#arrow)", tabindex: 0 });
+      const path = svg("path", { class: changed ? "edge opened" : "edge", d, "marker-end": "url(#arrow)", tabindex: 0 });
       const label = svg("text", { class: "edge-label", x: lx, y: ly });
       label.textContent = shortPorts(e);
       labels.push(label);
@@ -129,6 +132,7 @@ async function drawMap() {
       el("td", {}, name(e.from)), el("td", {}, name(e.to)), el("td", {}, e.tcp), el("td", {}, e.udp), el("td", {}, e.sctp));
     row.dataset.from = name(e.from);
     row.dataset.to = name(e.to);
+    if (changed) { row.classList.add("opened"); row.cells[0].prepend(el("span", { class: "badge" }, "opened ")); }
     tbody.append(row);
   }
   s.append(...labels);
@@ -181,6 +185,24 @@ async function drawMatrix() {
     });
     t.append(el("tr", {}, el("th", { scope: "row" }, from), ...cells));
   });
+}
+
+// Change: what the input opens and closes against --old/--git, as palisade diff says.
+let opened = new Set();
+const group = (unitName) => unitName.split(" (")[0].split(" [")[0];
+function changeRows(list, tbody) {
+  tbody.replaceChildren(...(list.length ? list.map((c) => el("tr", {},
+    el("td", {}, c.from), el("td", {}, c.to), el("td", {}, c.protocols.join("+")), el("td", {}, c.ports),
+    el("td", {}, String(c.pairs)), el("td", {}, c.policies.length ? c.policies.join(", ") : "none (not isolated)"))) : [el("tr", {}, el("td", { colspan: 6 }, "nothing"))]));
+}
+async function loadChange() {
+  const r = await fetch("/api/change");
+  const body = await r.json();
+  if (!r.ok) { $("change-against").textContent = body.error; $("map-changed").disabled = true; return; }
+  $("change-against").textContent = `The input against ${body.against}: ${body.diff.opened.length} group(s) opened, ${body.diff.closed.length} closed.`;
+  changeRows(body.diff.opened, $("change-opened").querySelector("tbody"));
+  changeRows(body.diff.closed, $("change-closed").querySelector("tbody"));
+  opened = new Set(body.diff.opened.map((c) => `${c.from} ${c.to}`));
 }
 
 // Policies: the text as written, the pods it selects, and those pods on the map.
@@ -286,6 +308,8 @@ async function start() {
   for (const p of o.pods) $("pods").append(el("option", { value: p }));
   $("map-namespace").addEventListener("change", drawMap);
   $("map-cross").addEventListener("change", drawMap);
+  $("map-changed").addEventListener("change", drawMap);
+  await loadChange();
   await Promise.all([drawMap(), drawMatrix(), drawCoverage(), loadPolicies()]);
   document.body.dataset.ready = "true";
 }
