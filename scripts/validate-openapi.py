@@ -21,7 +21,7 @@ spec = yaml.safe_load(open(spec_path))
 # Requests per path: (query, expected status).
 REQUESTS = {
     "/api/overview": [("", 200)],
-    "/api/map": [("", 200), ("?namespace=shop", 200), ("?cross_namespace=true", 200)],
+    "/api/map": [("", 200), ("?namespace=shop", 200), ("?cross_namespace=true", 200), ("?expand=", 200), ("?expand=shop", 200)],
     "/api/matrix": [("", 200)],
     "/api/coverage": [("", 200)],
     "/api/policies": [("", 200)],

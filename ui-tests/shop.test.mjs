@@ -191,3 +191,18 @@ test("the dash mistake: the change view shows grafana to backend opened, nothing
   await page.close();
   fs.rmSync(dir, { recursive: true });
 });
+
+test("a namespace collapses into one node and expands again", async () => {
+  const { page } = await open();
+  // The shop is small: every namespace starts expanded. Collapse shop by its name.
+  await page.click("#map-graph text.ns-label[data-namespace='shop']");
+  await page.waitForSelector("#map-graph rect.unit.collapsed");
+  const collapsed = await page.$$eval("#map-graph rect.unit.collapsed", (rs) => rs.map((r) => r.dataset.name));
+  assert.deepEqual(collapsed, ["shop/*"]);
+  // monitoring -> shop is now one edge with the union of the scrape and http ports.
+  const rows = await page.$$eval("#map-edges tbody tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent).join(" ")));
+  assert.ok(rows.includes("monitoring/prometheus shop/* 8080,9090,9187 - -"), rows.join("\n"));
+  await page.click("#map-graph text.ns-label[data-namespace='shop']");
+  await page.waitForFunction(() => !document.querySelector("#map-graph rect.unit.collapsed"));
+  await page.close();
+});

@@ -348,3 +348,53 @@ fn the_change_view_shows_what_the_dash_mistake_opens() {
     assert_eq!(status, 404);
     assert!(body.contains("--old PATH or --git REV"));
 }
+
+#[test]
+fn collapsed_namespaces_carry_the_union_of_their_pods_ports() {
+    let s = start(&[SHOP]);
+    // Every namespace collapsed: three nodes; an edge wherever some pod pair of two
+    // namespaces is allowed, with the union of the ports (by hand from the edges of
+    // the_map_shows_exactly_the_allowed_connections).
+    let m = json(&s, "/api/map?expand=");
+    assert_eq!(
+        m["collapsed"],
+        serde_json::json!(["kube-system", "monitoring", "shop"])
+    );
+    assert_eq!(
+        m["units"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["pod_count"].as_u64().unwrap())
+            .sum::<u64>(),
+        5
+    );
+    assert_eq!(
+        edges(&m),
+        [
+            "kube-system/* -> monitoring/*: all/all/all",
+            "kube-system/* -> shop/*: 8080/-/-",
+            "monitoring/* -> kube-system/*: all/all/all",
+            "monitoring/* -> shop/*: 8080,9090,9187/-/-",
+            "shop/* -> kube-system/*: 53/53/-",
+        ]
+    );
+    // shop expanded, the rest collapsed.
+    let m = json(&s, "/api/map?expand=shop");
+    let e = edges(&m);
+    assert!(
+        e.contains(&"monitoring/* -> shop/database: 9187/-/-".to_string()),
+        "{e:?}"
+    );
+    assert!(
+        e.contains(&"shop/frontend -> shop/backend: 8080/-/-".to_string()),
+        "{e:?}"
+    );
+    assert!(
+        e.contains(&"shop/backend -> kube-system/*: 53/53/-".to_string()),
+        "{e:?}"
+    );
+    // kube-system <-> monitoring (2), into shop's three workloads from kube-system (1) and
+    // monitoring (3), shop's three to kube-system (3), and the two inside shop: 11.
+    assert_eq!(e.len(), 11);
+}

@@ -15,7 +15,7 @@ use palisade_core::{explain, Protocol};
 use serde::{Deserialize, Serialize};
 
 use super::Analysis;
-use crate::analyze::{unit_ports, units};
+use crate::analyze::units;
 
 type Shared = State<Arc<Analysis>>;
 
@@ -71,11 +71,18 @@ struct MapQuery {
     /// Only edges between two namespaces.
     #[serde(default)]
     cross_namespace: bool,
+    /// Namespaces drawn workload by workload (comma-separated); the others are one node
+    /// each. Absent: every namespace when there are at most 300 workload units, else none.
+    expand: Option<String>,
 }
 
-/// `GET /api/map`: display units (as `analyze -o table` groups them) and the allowed edges.
+/// `GET /api/map`: nodes (a namespace collapsed into one, or the display units of
+/// `analyze -o table` in an expanded one) and the allowed edges between them, with the
+/// ports allowed by some pod pair of the two nodes.
 #[derive(Serialize)]
 struct MapJson {
+    /// The namespaces drawn as one node.
+    collapsed: Vec<String>,
     edges: Vec<EdgeJson>,
     truncated: bool,
     units: Vec<UnitJson>,
@@ -83,15 +90,19 @@ struct MapJson {
 
 #[derive(Serialize)]
 struct UnitJson {
+    /// Whether it is a whole namespace.
+    collapsed: bool,
     id: usize,
     name: String,
     /// `null` for external blocks.
     namespace: Option<String>,
-    /// Pod names (`ns/pod`) of the unit.
+    /// How many pods it holds.
+    pod_count: usize,
+    /// Its pods (`ns/pod`), for units of an expanded namespace (empty when collapsed).
     pods: Vec<String>,
 }
 
-/// Ports allowed from one unit to another for new connections (`-` none, `all`).
+/// Ports allowed from one node to another for new connections (`-` none, `all`).
 #[derive(Serialize)]
 struct EdgeJson {
     /// One pod pair the edge stands for, for explain.
@@ -105,62 +116,133 @@ struct EdgeJson {
 
 /// The most edges one answer carries.
 const MAX_EDGES: usize = 20_000;
+/// Up to this many workload units, every namespace is expanded by default.
+const EXPAND_ALL_UNITS: usize = 300;
 
 async fn map(State(a): Shared, Query(q): Query<MapQuery>) -> Json<MapJson> {
+    Json(map_of(&a, &q))
+}
+
+fn map_of(a: &Analysis, q: &MapQuery) -> MapJson {
     let r = &a.report;
     let all = units(r, |_| true);
-    let mut edges = Vec::new();
-    let mut truncated = false;
-    for (i, from) in all.iter().enumerate() {
-        for (j, to) in all.iter().enumerate() {
-            if from.namespace.is_none() && to.namespace.is_none() {
-                continue;
-            }
-            if q.cross_namespace && from.namespace == to.namespace {
-                continue;
-            }
-            if let Some(ns) = &q.namespace {
-                if from.namespace.as_ref() != Some(ns) && to.namespace.as_ref() != Some(ns) {
-                    continue;
-                }
-            }
-            let Some([tcp, udp, sctp]) = unit_ports(r, from, to) else {
-                continue;
-            };
-            if tcp == "-" && udp == "-" && sctp == "-" {
-                continue;
-            }
-            if edges.len() == MAX_EDGES {
-                truncated = true;
-                break;
-            }
-            let a0 = from.members[0];
-            let b0 = *to.members.iter().find(|&&b| b != a0).unwrap_or(&to.members[0]);
-            edges.push(EdgeJson {
-                example: (r.endpoints[a0].name.clone(), r.endpoints[b0].name.clone()),
-                from: i,
-                sctp,
-                tcp,
-                to: j,
-                udp,
+    let expanded: std::collections::HashSet<String> = match &q.expand {
+        Some(list) => list
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        None if all.len() <= EXPAND_ALL_UNITS => all.iter().filter_map(|u| u.namespace.clone()).collect(),
+        None => Default::default(),
+    };
+    // Nodes: expanded namespaces' units and external blocks as they are; one node per
+    // collapsed namespace. Each endpoint's node.
+    let mut nodes: Vec<UnitJson> = Vec::new();
+    let mut node_of = vec![usize::MAX; r.endpoints.len()];
+    let mut ns_node: BTreeMap<String, usize> = BTreeMap::new();
+    for u in &all {
+        let collapse = u.namespace.as_ref().is_some_and(|ns| !expanded.contains(ns));
+        let id = if collapse {
+            let ns = u.namespace.clone().expect("checked");
+            *ns_node.entry(ns.clone()).or_insert_with(|| {
+                nodes.push(UnitJson {
+                    collapsed: true,
+                    id: nodes.len(),
+                    name: format!("{ns}/*"),
+                    namespace: Some(ns),
+                    pod_count: 0,
+                    pods: Vec::new(),
+                });
+                nodes.len() - 1
+            })
+        } else {
+            nodes.push(UnitJson {
+                collapsed: false,
+                id: nodes.len(),
+                name: u.name.clone(),
+                namespace: u.namespace.clone(),
+                pod_count: 0,
+                pods: u.members.iter().map(|&m| r.endpoints[m].name.clone()).collect(),
             });
+            nodes.len() - 1
+        };
+        nodes[id].pod_count += u.members.len();
+        for &m in &u.members {
+            node_of[m] = id;
         }
     }
-    let units = all
-        .iter()
-        .enumerate()
-        .map(|(id, u)| UnitJson {
-            id,
-            name: u.name.clone(),
-            namespace: u.namespace.clone(),
-            pods: u.members.iter().map(|&m| r.endpoints[m].name.clone()).collect(),
+    // Endpoints judged alike (node, class, tie to a node): one representative pair each.
+    type Key = (usize, usize, Option<NodeTie>);
+    let mut groups: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
+    for (i, e) in r.endpoints.iter().enumerate() {
+        let members = groups.entry((node_of[i], e.class, e.node)).or_default();
+        if members.len() < 2 {
+            members.push(i);
+        }
+    }
+    let groups: Vec<(usize, Vec<usize>)> = groups.into_iter().map(|((n, ..), m)| (n, m)).collect();
+    let keep = |from: &UnitJson, to: &UnitJson| {
+        if from.namespace.is_none() && to.namespace.is_none() {
+            return false;
+        }
+        if q.cross_namespace && from.namespace == to.namespace {
+            return false;
+        }
+        q.namespace
+            .as_ref()
+            .is_none_or(|ns| from.namespace.as_ref() == Some(ns) || to.namespace.as_ref() == Some(ns))
+    };
+    // Per node pair: the distinct range lists of each protocol, and an example pair.
+    type Acc<'r> = ([Vec<&'r [(u16, u16)]>; 3], (usize, usize));
+    let mut acc: BTreeMap<(usize, usize), Acc> = BTreeMap::new();
+    // Inside one node (a unit's own pods, a collapsed namespace's) nothing is drawn, as a
+    // unit's own row is not a map edge.
+    for (ga, ma) in &groups {
+        for (gb, mb) in &groups {
+            if ga == gb || !keep(&nodes[*ga], &nodes[*gb]) {
+                continue;
+            }
+            let (x, y) = (ma[0], mb[0]);
+            for p in Protocol::ALL {
+                let ranges = r.ranges(x, y, p);
+                if ranges.is_empty() {
+                    continue;
+                }
+                let entry = acc
+                    .entry((*ga, *gb))
+                    .or_insert_with(|| (Default::default(), (x, y)));
+                let lists = &mut entry.0[p.index()];
+                if !lists.iter().any(|l| std::ptr::eq(*l, ranges)) {
+                    lists.push(ranges);
+                }
+            }
+        }
+    }
+    let truncated = acc.len() > MAX_EDGES;
+    let edges = acc
+        .into_iter()
+        .take(MAX_EDGES)
+        .map(|((from, to), (lists, (x, y)))| {
+            let text = |p: Protocol| {
+                let all: Vec<(u16, u16)> = lists[p.index()].iter().flat_map(|l| l.iter().copied()).collect();
+                palisade_core::report::ranges_text(&palisade_core::report::merge(all))
+            };
+            EdgeJson {
+                example: (r.endpoints[x].name.clone(), r.endpoints[y].name.clone()),
+                from,
+                sctp: text(Protocol::Sctp),
+                tcp: text(Protocol::Tcp),
+                to,
+                udp: text(Protocol::Udp),
+            }
         })
         .collect();
-    Json(MapJson {
+    MapJson {
+        collapsed: ns_node.into_keys().collect(),
         edges,
         truncated,
-        units,
-    })
+        units: nodes,
+    }
 }
 
 /// `GET /api/matrix`: per ordered namespace pair, the share of pod pairs (self excluded)

@@ -44,10 +44,20 @@ for (const t of tabs) {
 }
 
 // Map: namespaces as boxes in a grid, units inside, edges as arrows.
+// Which namespaces are drawn workload by workload: null until the user chooses (the
+// server then expands all of a small cluster and none of a large one).
+let expanded = null;
+function toggleNamespace(ns, units) {
+  const now = new Set(units.filter((u) => !u.collapsed && u.namespace).map((u) => u.namespace));
+  if (now.has(ns)) now.delete(ns); else now.add(ns);
+  expanded = now;
+  drawMap();
+}
 async function drawMap() {
   const q = new URLSearchParams();
   if ($("map-namespace").value) q.set("namespace", $("map-namespace").value);
   if ($("map-cross").checked) q.set("cross_namespace", "true");
+  if (expanded) q.set("expand", [...expanded].join(","));
   const m = await api("/api/map?" + q);
   const byNs = new Map();
   for (const u of m.units) {
@@ -64,17 +74,26 @@ async function drawMap() {
     const h = 34 + units.length * unitH;
     const bx = pad + x, by = pad + y;
     g.append(svg("rect", { class: "ns-box", x: bx, y: by, width: boxW, height: h, rx: 6 }));
-    const label = svg("text", { class: "ns-label", x: bx + 8, y: by + 18 });
-    label.textContent = ns;
+    const label = svg("text", { class: "ns-label", x: bx + 8, y: by + 18, tabindex: 0, role: "button" });
+    const collapsed = units.length === 1 && units[0].collapsed;
+    label.dataset.namespace = ns;
+    label.textContent = ns === "(outside the cluster)" ? ns : `${collapsed ? "▸" : "▾"} ${ns}`;
+    if (ns !== "(outside the cluster)") {
+      const toggle = () => toggleNamespace(ns, m.units);
+      label.addEventListener("click", toggle);
+      label.addEventListener("keydown", (ev) => { if (ev.key === "Enter") toggle(); });
+      label.append(svg("title"));
+      label.lastChild.textContent = collapsed ? `expand ${ns} into its workloads` : `collapse ${ns} into one node`;
+    }
     g.append(label);
     units.forEach((u, k) => {
       const ux = bx + 10, uy = by + 28 + k * unitH;
-      const box = svg("rect", { class: "unit", x: ux, y: uy, width: boxW - 20, height: unitH - 4, rx: 3 });
+      const box = svg("rect", { class: u.collapsed ? "unit collapsed" : "unit", x: ux, y: uy, width: boxW - 20, height: unitH - 4, rx: 3 });
       box.dataset.pods = u.pods.join(" ");
       box.dataset.name = u.name;
       g.append(box);
       const t = svg("text", { x: ux + 6, y: uy + 15 });
-      t.textContent = u.name.replace(ns + "/", "");
+      t.textContent = u.collapsed ? `${u.pod_count} pods (select the name to expand)` : u.name.replace(ns + "/", "");
       g.append(t);
       pos.set(u.id, { x: ux, y: uy + (unitH - 4) / 2, w: boxW - 20 });
     });
