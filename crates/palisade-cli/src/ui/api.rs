@@ -119,8 +119,48 @@ const MAX_EDGES: usize = 20_000;
 /// Up to this many workload units, every namespace is expanded by default.
 const EXPAND_ALL_UNITS: usize = 300;
 
-async fn map(State(a): Shared, Query(q): Query<MapQuery>) -> Json<MapJson> {
-    Json(map_of(&a, &q))
+async fn map(State(a): Shared, Query(q): Query<MapQuery>) -> Response {
+    let default = q.namespace.is_none() && !q.cross_namespace && q.expand.is_none();
+    if default {
+        // The first thing every page asks: computed once, kept as JSON.
+        let body = a
+            .cache
+            .map
+            .get_or_init(|| serde_json::to_string(&map_of(&a, &q)).expect("json"));
+        return json_text(body.clone());
+    }
+    Json(map_of(&a, &q)).into_response()
+}
+
+/// A JSON document already serialized.
+fn json_text(body: String) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Answers that do not depend on the request, computed on first use.
+#[derive(Default)]
+pub struct Cache {
+    map: std::sync::OnceLock<String>,
+    matrix: std::sync::OnceLock<String>,
+}
+
+impl Cache {
+    /// Computes the default map and the matrix now (at start, before the first page).
+    pub fn warm(a: &Analysis) {
+        let q = MapQuery {
+            namespace: None,
+            cross_namespace: false,
+            expand: None,
+        };
+        let _ = a
+            .cache
+            .map
+            .set(serde_json::to_string(&map_of(a, &q)).expect("json"));
+        let _ = a
+            .cache
+            .matrix
+            .set(serde_json::to_string(&matrix_of(a)).expect("json"));
+    }
 }
 
 fn map_of(a: &Analysis, q: &MapQuery) -> MapJson {
@@ -256,7 +296,15 @@ struct MatrixJson {
     pairs: Vec<Vec<u64>>,
 }
 
-async fn matrix(State(a): Shared) -> Json<MatrixJson> {
+async fn matrix(State(a): Shared) -> Response {
+    let body = a
+        .cache
+        .matrix
+        .get_or_init(|| serde_json::to_string(&matrix_of(&a)).expect("json"));
+    json_text(body.clone())
+}
+
+fn matrix_of(a: &Analysis) -> MatrixJson {
     let r = &a.report;
     // Pods judged alike: same namespace, class and tie to a node; counted once per group.
     type Key = (String, usize, Option<NodeTie>);
@@ -297,11 +345,11 @@ async fn matrix(State(a): Shared) -> Json<MatrixJson> {
             }
         }
     }
-    Json(MatrixJson {
+    MatrixJson {
         allowed,
         namespaces,
         pairs,
-    })
+    }
 }
 
 /// `GET /api/coverage`: per namespace, the pods each direction isolates and lint's

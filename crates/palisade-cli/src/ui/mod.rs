@@ -57,6 +57,8 @@ pub struct Analysis {
     pub policies: Vec<api::PolicyView>,
     /// What the input opens and closes against `--old` or `--git` (the change view).
     pub change: Option<api::ChangeView>,
+    /// The answers that do not depend on the request.
+    pub cache: api::Cache,
 }
 
 /// Loads and analyses the input, then serves until interrupted.
@@ -87,7 +89,11 @@ pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
         skipped_namespaces: lint_options.skip_namespaces,
         policies,
         change,
+        cache: api::Cache::default(),
     });
+    // The default map and the matrix are what every page asks first: ready before the
+    // address is printed.
+    api::Cache::warm(&analysis);
     serve(args.listen, analysis).map_err(Failure::Runtime)?;
     Ok((String::new(), true))
 }
