@@ -206,3 +206,22 @@ test("a namespace collapses into one node and expands again", async () => {
   await page.waitForFunction(() => !document.querySelector("#map-graph rect.unit.collapsed"));
   await page.close();
 });
+
+test("the page follows the files: a change is redrawn without a reload", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "palisade-ui-"));
+  for (const f of ["namespaces.yaml", "workloads.yaml", "policies.yaml"]) {
+    fs.copyFileSync(path.join(root, "examples/shop", f), path.join(dir, f));
+  }
+  const at = await startServer([dir]);
+  const { page } = await open(at);
+  const row = "#map-edges tbody tr[data-from='shop/frontend'][data-to='shop/backend']";
+  assert.equal(await page.locator(row).count(), 1);
+  // Without backend-ingress, frontend may no longer reach backend.
+  const policies = fs.readFileSync(path.join(dir, "policies.yaml"), "utf8");
+  fs.writeFileSync(path.join(dir, "policies.yaml"), policies.split("\n---").filter((d) => !d.includes("name: backend-ingress")).join("\n---"));
+  await page.waitForFunction(() => document.body.dataset.generation === "1", null, { timeout: 15000 });
+  await page.waitForFunction((sel) => document.querySelectorAll(sel).length === 0, row);
+  assert.equal(await page.locator("#map-edges tbody tr").count(), 10);
+  await page.close();
+  fs.rmSync(dir, { recursive: true });
+});

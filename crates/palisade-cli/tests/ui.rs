@@ -398,3 +398,60 @@ fn collapsed_namespaces_carry_the_union_of_their_pods_ports() {
     // monitoring (3), shop's three to kube-system (3), and the two inside shop: 11.
     assert_eq!(e.len(), 11);
 }
+
+/// Polls `/api/overview` until `done` holds of it (at most 15 s).
+fn wait_for(s: &Server, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let o = json(s, "/api/overview");
+        if done(&o) {
+            return o;
+        }
+        assert!(std::time::Instant::now() < deadline, "gave up waiting: {o}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_input_is_watched_and_analysed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = dir.path().join("shop");
+    std::fs::create_dir(&shop).unwrap();
+    for f in ["namespaces.yaml", "workloads.yaml", "policies.yaml"] {
+        std::fs::copy(format!("{SHOP}/{f}"), shop.join(f)).unwrap();
+    }
+    let s = start(&[shop.to_str().unwrap()]);
+    assert_eq!(json(&s, "/api/overview")["generation"], 0);
+    assert!(edges(&json(&s, "/api/map")).contains(&"shop/frontend -> shop/backend: 8080/-/-".to_string()));
+
+    // An invalid change: the previous analysis stays, and the problem is said.
+    let policies = std::fs::read_to_string(shop.join("policies.yaml")).unwrap();
+    std::fs::write(
+        shop.join("broken.yaml"),
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec: [\n",
+    )
+    .unwrap();
+    let o = wait_for(&s, |o| !o["problem"].is_null());
+    assert_eq!(o["generation"], 0);
+    assert!(o["problem"].as_str().unwrap().contains("broken.yaml"), "{o}");
+    assert_eq!(edges(&json(&s, "/api/map")).len(), 11);
+
+    // Fixed, and backend-ingress removed: frontend -> backend closes (backend keeps only
+    // prometheus's metrics allowance).
+    std::fs::remove_file(shop.join("broken.yaml")).unwrap();
+    let docs: Vec<&str> = policies
+        .split("\n---")
+        .filter(|d| !d.contains("name: backend-ingress"))
+        .collect();
+    std::fs::write(shop.join("policies.yaml"), docs.join("\n---")).unwrap();
+    let o = wait_for(&s, |o| {
+        o["generation"].as_u64() >= Some(1) && o["problem"].is_null() && o["policies"] == 7
+    });
+    assert!(o["problem"].is_null());
+    let e = edges(&json(&s, "/api/map"));
+    assert!(
+        !e.iter().any(|x| x.starts_with("shop/frontend -> shop/backend")),
+        "{e:?}"
+    );
+    assert_eq!(e.len(), 10);
+}

@@ -14,12 +14,12 @@ use palisade_core::compile::NodeTie;
 use palisade_core::{explain, Protocol};
 use serde::{Deserialize, Serialize};
 
-use super::Analysis;
+use super::{Analysis, Live};
 use crate::analyze::units;
 
-type Shared = State<Arc<Analysis>>;
+type Shared = State<Arc<Live>>;
 
-pub fn router(analysis: Arc<Analysis>) -> Router {
+pub fn router(analysis: Arc<Live>) -> Router {
     Router::new()
         .route("/api/overview", get(overview))
         .route("/api/map", get(map))
@@ -47,20 +47,27 @@ struct ErrorJson {
 struct OverviewJson {
     classes: usize,
     cluster_policies: usize,
+    /// How many times the input was analysed again since start (it is watched).
+    generation: u64,
     input: String,
     namespaces: Vec<String>,
     pods: Vec<String>,
     policies: usize,
+    /// Why the input's last change could not be analysed (the previous answer stays).
+    problem: Option<String>,
 }
 
-async fn overview(State(a): Shared) -> Json<OverviewJson> {
+async fn overview(State(live): Shared) -> Json<OverviewJson> {
+    let a = live.current();
     Json(OverviewJson {
         classes: a.compiled.class_count(),
         cluster_policies: a.cluster.cluster_policies.len(),
+        generation: live.generation(),
         input: a.input.clone(),
         namespaces: a.cluster.namespaces.iter().map(|n| n.name.clone()).collect(),
         pods: a.cluster.pods.iter().map(|p| p.key()).collect(),
         policies: a.cluster.policies.len(),
+        problem: live.problem(),
     })
 }
 
@@ -119,7 +126,8 @@ const MAX_EDGES: usize = 20_000;
 /// Up to this many workload units, every namespace is expanded by default.
 const EXPAND_ALL_UNITS: usize = 300;
 
-async fn map(State(a): Shared, Query(q): Query<MapQuery>) -> Response {
+async fn map(State(live): Shared, Query(q): Query<MapQuery>) -> Response {
+    let a = live.current();
     let default = q.namespace.is_none() && !q.cross_namespace && q.expand.is_none();
     if default {
         // The first thing every page asks: computed once, kept as JSON.
@@ -296,7 +304,8 @@ struct MatrixJson {
     pairs: Vec<Vec<u64>>,
 }
 
-async fn matrix(State(a): Shared) -> Response {
+async fn matrix(State(live): Shared) -> Response {
+    let a = live.current();
     let body = a
         .cache
         .matrix
@@ -387,7 +396,8 @@ struct FindingJson {
     severity: String,
 }
 
-async fn coverage(State(a): Shared) -> Json<CoverageJson> {
+async fn coverage(State(live): Shared) -> Json<CoverageJson> {
+    let a = live.current();
     let c = &a.cluster;
     let mut by_ns: BTreeMap<&str, NamespaceCoverageJson> = BTreeMap::new();
     for n in &c.namespaces {
@@ -531,7 +541,8 @@ pub fn policy_views(loaded: &palisade_load::Loaded, compiled: &palisade_core::Co
     out
 }
 
-async fn policies(State(a): Shared) -> Json<Vec<PolicyView>> {
+async fn policies(State(live): Shared) -> Json<Vec<PolicyView>> {
+    let a = live.current();
     Json(a.policies.clone())
 }
 
@@ -544,7 +555,8 @@ pub struct ChangeView {
     pub diff: palisade_check::diff::Diff,
 }
 
-async fn change(State(a): Shared) -> Response {
+async fn change(State(live): Shared) -> Response {
+    let a = live.current();
     match &a.change {
         Some(c) => Json(c).into_response(),
         None => (
@@ -565,7 +577,8 @@ struct ExplainQuery {
 }
 
 /// `GET /api/explain`: the answer of `palisade explain -o json`.
-async fn explain_pair(State(a): Shared, Query(q): Query<ExplainQuery>) -> Response {
+async fn explain_pair(State(live): Shared, Query(q): Query<ExplainQuery>) -> Response {
+    let a = live.current();
     let c = &a.cluster;
     let endpoint = |s: &str| crate::explain::resolve(c, "default", s).map_err(|e| e.to_string());
     let (from, to) = match (endpoint(&q.from), endpoint(&q.to)) {

@@ -61,8 +61,34 @@ pub struct Analysis {
     pub cache: api::Cache,
 }
 
-/// Loads and analyses the input, then serves until interrupted.
-pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
+/// The analysis now, replaced whole when the input files change (a request reads one
+/// analysis from start to end), with the generation pages poll to know they are stale.
+pub struct Live {
+    current: std::sync::RwLock<Arc<Analysis>>,
+    generation: std::sync::atomic::AtomicU64,
+    /// Why the last re-analysis failed (the previous analysis stays), if it did.
+    problem: std::sync::Mutex<Option<String>>,
+}
+
+impl Live {
+    /// The analysis to answer from.
+    pub fn current(&self) -> Arc<Analysis> {
+        self.current.read().expect("lock").clone()
+    }
+
+    /// How many times the input was analysed again since start.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The last re-analysis's problem, if the input is now invalid.
+    pub fn problem(&self) -> Option<String> {
+        self.problem.lock().expect("lock").clone()
+    }
+}
+
+/// Loads, analyses, and warms the answers every page asks first.
+fn analyse(args: &UiArgs) -> Result<Analysis, Failure> {
     let loaded = inputs::load(&args.input)?;
     let options = args.input.options();
     let compiled = compile(&loaded.cluster, &options);
@@ -79,7 +105,7 @@ pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
     let lint = palisade_check::lint::lint(&loaded.cluster, &lint_options);
     let policies = api::policy_views(&loaded, &compiled);
     let change = change(args, &loaded)?;
-    let analysis = Arc::new(Analysis {
+    let analysis = Analysis {
         cluster: loaded.cluster,
         compiled,
         report,
@@ -90,12 +116,75 @@ pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
         policies,
         change,
         cache: api::Cache::default(),
-    });
+    };
     // The default map and the matrix are what every page asks first: ready before the
-    // address is printed.
+    // address is printed (or the new analysis is swapped in).
     api::Cache::warm(&analysis);
-    serve(args.listen, analysis).map_err(Failure::Runtime)?;
+    Ok(analysis)
+}
+
+/// Loads and analyses the input, then serves until interrupted; files given as input are
+/// watched and analysed again when they change.
+pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
+    let live = Arc::new(Live {
+        current: std::sync::RwLock::new(Arc::new(analyse(args)?)),
+        generation: Default::default(),
+        problem: Default::default(),
+    });
+    // Kept alive while serving: dropping the watcher stops it.
+    let _watcher = if args.input.live.cluster || args.input.paths.iter().any(|p| p == "-") {
+        None
+    } else {
+        Some(
+            watch(args, live.clone())
+                .map_err(|e| Failure::Runtime(anyhow::anyhow!("watching the input: {e}")))?,
+        )
+    };
+    serve(args.listen, live).map_err(Failure::Runtime)?;
     Ok((String::new(), true))
+}
+
+/// Watches the input paths; after a burst of changes settles, analyses again and swaps
+/// the result in (an invalid input keeps the last good analysis and says why).
+fn watch(args: &UiArgs, live: Arc<Live>) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok_and(|e| !matches!(e.kind, notify::EventKind::Access(_))) {
+            let _ = tx.send(());
+        }
+    })?;
+    for p in &args.input.paths {
+        watcher.watch(std::path::Path::new(p), notify::RecursiveMode::Recursive)?;
+    }
+    let args = UiArgs {
+        input: args.input.clone(),
+        old: args.old.clone(),
+        git: args.git.clone(),
+        listen: args.listen,
+    };
+    std::thread::spawn(move || {
+        while rx.recv().is_ok() {
+            // Let the burst settle (an editor writes a file in several steps).
+            while rx.recv_timeout(std::time::Duration::from_millis(300)).is_ok() {}
+            match analyse(&args) {
+                Ok(a) => {
+                    *live.current.write().expect("lock") = Arc::new(a);
+                    *live.problem.lock().expect("lock") = None;
+                    live.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                Err(f) => {
+                    let why = match f {
+                        Failure::Input(d) => d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+                        Failure::Other(e) | Failure::Runtime(e) => format!("{e:#}"),
+                        Failure::Usage(e) => e,
+                    };
+                    *live.problem.lock().expect("lock") = Some(why);
+                }
+            }
+        }
+    });
+    Ok(watcher)
 }
 
 /// The diff of the input against `--old` or `--git`, as `palisade diff` computes it.
@@ -113,7 +202,7 @@ fn change(args: &UiArgs, new: &palisade_load::Loaded) -> Result<Option<api::Chan
     Ok(Some(api::ChangeView { against, diff }))
 }
 
-fn serve(listen: SocketAddr, analysis: Arc<Analysis>) -> anyhow::Result<()> {
+fn serve(listen: SocketAddr, live: Arc<Live>) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -129,7 +218,7 @@ fn serve(listen: SocketAddr, analysis: Arc<Analysis>) -> anyhow::Result<()> {
                 "warning: serving on {addr}, beyond loopback: anyone who can reach it sees the cluster's pods and policies"
             );
         }
-        let app = api::router(analysis).merge(assets::router());
+        let app = api::router(live).merge(assets::router());
         axum::serve(listener, app).await?;
         Ok(())
     })

@@ -249,12 +249,6 @@ async function loadPolicies() {
     const id = p.namespace ? `${p.namespace}/${p.name}` : p.name;
     $("policy-select").append(el("option", {}, `${p.kind} ${id}`));
   }
-  $("policy-select").addEventListener("change", showPolicy);
-  $("policy-on-map").addEventListener("click", () => {
-    const p = policyList[$("policy-select").selectedIndex];
-    highlight(new Set(p ? p.pods : []));
-    show("map");
-  });
   showPolicy();
 }
 
@@ -320,16 +314,52 @@ async function runExplain(ev) {
 }
 $("explain-form").addEventListener("submit", runExplain);
 
+// The page follows the input: the server watches the files and analyses them again;
+// the page asks every two seconds whether that happened, and redraws.
+let generation = null;
+function showOverview(o) {
+  $("input").textContent = `${o.input}: ${o.pods.length} pods, ${o.policies} policies, ${o.cluster_policies} cluster policies, ${o.classes} equivalence classes`;
+  const banner = $("problem");
+  banner.hidden = !o.problem;
+  banner.textContent = o.problem ? `The input's last change could not be analysed (showing the previous analysis):\n${o.problem}` : "";
+}
+async function loadAll(o) {
+  $("map-namespace").replaceChildren(el("option", { value: "" }, "all"), ...o.namespaces.map((n) => el("option", { value: n }, n)));
+  $("pods").replaceChildren(...o.pods.map((p) => el("option", { value: p })));
+  $("policy-select").replaceChildren();
+  await loadChange();
+  await Promise.all([drawMap(), drawMatrix(), drawCoverage(), loadPolicies()]);
+}
+async function poll() {
+  try {
+    const o = await api("/api/overview");
+    showOverview(o);
+    if (o.generation !== generation) {
+      generation = o.generation;
+      await loadAll(o);
+      document.body.dataset.generation = String(generation);
+    }
+  } catch (err) {
+    // The server is away (stopped or restarting): try again at the next tick.
+  }
+}
+
 async function start() {
   const o = await api("/api/overview");
-  $("input").textContent = `${o.input}: ${o.pods.length} pods, ${o.policies} policies, ${o.cluster_policies} cluster policies, ${o.classes} equivalence classes`;
-  for (const n of o.namespaces) $("map-namespace").append(el("option", { value: n }, n));
-  for (const p of o.pods) $("pods").append(el("option", { value: p }));
+  generation = o.generation;
+  showOverview(o);
   $("map-namespace").addEventListener("change", drawMap);
   $("map-cross").addEventListener("change", drawMap);
   $("map-changed").addEventListener("change", drawMap);
-  await loadChange();
-  await Promise.all([drawMap(), drawMatrix(), drawCoverage(), loadPolicies()]);
+  $("policy-select").addEventListener("change", showPolicy);
+  $("policy-on-map").addEventListener("click", () => {
+    const p = policyList[$("policy-select").selectedIndex];
+    highlight(new Set(p ? p.pods : []));
+    show("map");
+  });
+  await loadAll(o);
+  document.body.dataset.generation = String(generation);
   document.body.dataset.ready = "true";
+  setInterval(poll, 2000);
 }
 start();
