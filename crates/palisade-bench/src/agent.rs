@@ -135,6 +135,29 @@ fn ready(ns: &str) -> bool {
     .unwrap_or(false)
 }
 
+/// Waits (at most `limit`) for the agent `child` in the node namespace to be ready, then,
+/// settled, its peak and resident memory in MiB and the time it took.
+fn ready_memory(child: &std::process::Child, limit: Duration) -> anyhow::Result<(f64, f64, Duration)> {
+    let t = Instant::now();
+    while !ready(NODE_NS) {
+        anyhow::ensure!(t.elapsed() < limit, "the agent did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let took = t.elapsed();
+    // Settle, then read the peak.
+    std::thread::sleep(Duration::from_millis(500));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
+    let field = |k: &str| -> f64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    Ok((field("VmHWM:"), field("VmRSS:"), took))
+}
+
 /// The `palisade` binary built beside this one (same target directory and profile).
 fn palisade_exe() -> anyhow::Result<std::path::PathBuf> {
     let exe = std::env::current_exe()?.with_file_name("palisade");
@@ -164,34 +187,12 @@ fn memory(pods: usize, policies: usize) -> anyhow::Result<String> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()?;
-    let result = (|| -> anyhow::Result<String> {
-        let t = Instant::now();
-        while !ready(NODE_NS) {
-            anyhow::ensure!(
-                t.elapsed() < Duration::from_secs(120),
-                "the agent did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let took = t.elapsed();
-        // Settle, then read the peak.
-        std::thread::sleep(Duration::from_millis(500));
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
-        let field = |k: &str| -> Option<f64> {
-            status
-                .lines()
-                .find(|l| l.starts_with(k))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-                .map(|kib| kib / 1024.0)
-        };
-        Ok(format!(
-            "agent memory, {pods} pods / {policies} policies on one node: peak {:.0} MiB, resident {:.0} MiB once ready ({:.1} s to ready) (target < 100 MiB)\n",
-            field("VmHWM:").unwrap_or(f64::NAN),
-            field("VmRSS:").unwrap_or(f64::NAN),
+    let result = ready_memory(&child, Duration::from_secs(120)).map(|(peak, resident, took)| {
+        format!(
+            "agent memory, {pods} pods / {policies} policies on one node: peak {peak:.0} MiB, resident {resident:.0} MiB once ready ({:.1} s to ready) (target < 100 MiB)\n",
             took.as_secs_f64()
-        ))
-    })();
+        )
+    });
     let _ = child.kill();
     let _ = child.wait();
     let _ = netns::ip(&["netns", "delete", NODE_NS]);
@@ -243,34 +244,13 @@ fn memory_kube(pods: usize, policies: usize) -> anyhow::Result<String> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()?;
-    let result = (|| -> anyhow::Result<String> {
-        let t = Instant::now();
-        while !ready(NODE_NS) {
-            anyhow::ensure!(
-                t.elapsed() < Duration::from_secs(180),
-                "the agent did not become ready"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let took = t.elapsed();
-        std::thread::sleep(Duration::from_millis(500));
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id()))?;
-        let field = |k: &str| -> Option<f64> {
-            status
-                .lines()
-                .find(|l| l.starts_with(k))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-                .map(|kib| kib / 1024.0)
-        };
-        Ok(format!(
-            "agent memory, kube source, {pods} pods ({:.0} MiB of pod JSON served) / {policies} policies: peak {:.0} MiB, resident {:.0} MiB once ready ({:.1} s to ready)\n",
+    let result = ready_memory(&child, Duration::from_secs(180)).map(|(peak, resident, took)| {
+        format!(
+            "agent memory, kube source, {pods} pods ({:.0} MiB of pod JSON served) / {policies} policies: peak {peak:.0} MiB, resident {resident:.0} MiB once ready ({:.1} s to ready)\n",
             bytes as f64 / 1048576.0,
-            field("VmHWM:").unwrap_or(f64::NAN),
-            field("VmRSS:").unwrap_or(f64::NAN),
             took.as_secs_f64()
-        ))
-    })();
+        )
+    });
     let _ = child.kill();
     let _ = child.wait();
     drop(api);

@@ -103,17 +103,20 @@ fn endpoints(c: &Cluster, default_ns: &str, s: &str) -> Result<Vec<Endpoint>, Fa
 fn explain_list(c: &Cluster, args: &ExplainArgs) -> Result<(String, bool), Failure> {
     let ns = &args.input.model.namespace;
     let (from, to) = (endpoints(c, ns, &args.from)?, endpoints(c, ns, &args.to)?);
+    // Refused before any pair is built: two patterns over a large cluster name 10¹⁰ pairs.
+    let most = from.len().saturating_mul(to.len());
+    if most > MAX_LIST {
+        return Err(Failure::Usage(format!(
+            "{} × {} pairs is too many to explain one by one (at most {MAX_LIST}): narrow --from/--to, or use analyze --port with --from/--to",
+            from.len(),
+            to.len()
+        )));
+    }
     let pairs: Vec<(&Endpoint, &Endpoint)> = from
         .iter()
         .flat_map(|a| to.iter().map(move |b| (a, b)))
         .filter(|(a, b)| a != b)
         .collect();
-    if pairs.len() > MAX_LIST {
-        return Err(Failure::Usage(format!(
-            "{} pairs is too many to explain one by one (at most {MAX_LIST}): narrow --from/--to, or use analyze --port with --from/--to",
-            pairs.len()
-        )));
-    }
     let (port, proto) = parse_port(&args.port)?;
     let options = args.input.options();
     let mut rows = Vec::new();

@@ -247,7 +247,12 @@ pub fn read_live(args: &InputArgs) -> Result<Loaded, Failure> {
         crate::progress::note(n);
     }
     let opts = args.load_options()?;
-    let loaded = palisade_load::from_objects(read.objects, &opts).map_err(|e| {
+    said(palisade_load::from_objects(read.objects, &opts))
+}
+
+/// A load's outcome with its warnings said on stderr; its problems as an input failure.
+fn said(result: Result<Loaded, palisade_load::LoadError>) -> Result<Loaded, Failure> {
+    let loaded = result.map_err(|e| {
         for w in &e.1 {
             eprintln!("warning: {w}");
         }
@@ -294,14 +299,5 @@ pub fn load_sources(args: &InputArgs, sources: &[Source]) -> Result<Loaded, Fail
     let progress = crate::progress::Progress::start("reading the manifests");
     let loaded = palisade_load::load(sources, &opts);
     progress.finish();
-    let loaded = loaded.map_err(|e| {
-        for w in &e.1 {
-            eprintln!("warning: {w}");
-        }
-        Failure::Input(e.0)
-    })?;
-    for w in &loaded.warnings {
-        eprintln!("warning: {w}");
-    }
-    Ok(loaded)
+    said(loaded)
 }

@@ -321,3 +321,20 @@ fn progress_on_a_terminal_only_and_not_with_quiet() {
         String::from_utf8_lossy(&piped.stderr)
     );
 }
+
+#[test]
+fn explain_refuses_too_many_pairs_before_building_them() {
+    // 200 pods: `*/*` both ways names 200 × 200 = 40,000 pairs, above the 10,000 limit.
+    let synth = palisade()
+        .args(["synth", "--pods", "200", "--policies", "20"])
+        .output()
+        .unwrap();
+    let out = palisade()
+        .args(["explain", "-", "--from", "*/*", "--to", "*/*", "--port", "80"])
+        .write_stdin(synth.stdout)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("too many to explain one by one"), "{err}");
+}
