@@ -7,7 +7,9 @@ fails the check, so the spec and this list cannot drift apart.
 usage: validate-openapi.py PALISADE_BINARY SHOP_DIR SPEC
 """
 import json
+import os
 import subprocess
+import tempfile
 import sys
 import urllib.error
 import urllib.request
@@ -31,7 +33,10 @@ REQUESTS = {
         ("?from=shop/frontend&to=shop/database&port=5432", 200),
         ("?from=monitoring/prometheus&to=shop/backend&port=9090/TCP", 200),
         ("?from=shop/nope&to=shop/database&port=5432", 400),
+        ("?from=shop/frontend", 400),
     ],
+    # The main server follows a flow log with an allowed, a denied and an unreadable line.
+    "/api/flows": [("", 200), ("?verdict=denied&after=0", 200), ("?after=2&wait=0", 200), ("?verdict=maybe", 400)],
 }
 missing = set(spec["paths"]) - set(REQUESTS) - {"/api/openapi.yaml"}
 if missing:
@@ -42,10 +47,20 @@ def start(*args):
     return server, server.stdout.readline().strip().removeprefix("palisade ui: ").rstrip("/")
 
 
-server, base = start("--old", shop)
+flows = tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False)
+flows.write("\n".join([
+    json.dumps({"time": 1.5, "src": "shop/frontend", "dst": "shop/backend", "src_ip": "10.0.0.1", "dst_ip": "10.0.0.2",
+                "protocol": "TCP", "port": 8080, "verdict": "allowed", "ingress": {"direction": "ingress", "policy": "shop/backend-ingress", "rule": 0},
+                "egress": {"direction": "egress", "policy": "shop/frontend-to-backend", "rule": 0}}),
+    json.dumps({"time": 2.5, "src": "shop/frontend", "dst": "8.8.8.8", "src_ip": "10.0.0.1", "dst_ip": "8.8.8.8",
+                "protocol": "UDP", "port": 53, "verdict": "denied", "direction": "egress", "policy": "default-deny", "isolated_by": ["shop/default-deny-all"]}),
+    "not a flow",
+]) + "\n")
+flows.close()
+server, base = start("--old", shop, "--flows", flows.name)
 plain, plain_base = start()
 # Without --old or --git there is no change to show: 404.
-REQUESTS_PLAIN = {"/api/change": [("", 404)]}
+REQUESTS_PLAIN = {"/api/change": [("", 404)], "/api/flows": [("", 404)]}
 try:
     checked = 0
     asks = [(p, q, e, base) for p, rs in REQUESTS.items() for q, e in rs]
@@ -69,3 +84,4 @@ try:
 finally:
     server.kill()
     plain.kill()
+    os.unlink(flows.name)

@@ -4,38 +4,18 @@
 // Screenshots go to docs/screenshots/ (committed, shown in README).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import path from "node:path";
 import fs from "node:fs";
 import os from "node:os";
-import { chromium } from "playwright-core";
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const binary = process.env.PALISADE ?? path.join(root, "target/debug/palisade");
-const shots = path.join(root, "docs/screenshots");
+import { root, shots, startUi, launch, open as openAt } from "./common.mjs";
 
 let browser, base;
 const servers = [];
-
-// `palisade ui ARGS` on a loopback port; its address.
-async function startServer(args) {
-  const proc = spawn(binary, ["ui", ...args, "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
-  servers.push(proc);
-  const first = await new Promise((resolve, reject) => {
-    createInterface({ input: proc.stdout }).once("line", resolve);
-    proc.once("exit", (code) => reject(new Error(`palisade ui exited ${code}`)));
-  });
-  return first.replace("palisade ui: ", "").replace(/\/$/, "");
-}
+const startServer = (args) => startUi(args, servers);
 
 before(async () => {
   base = await startServer([path.join(root, "examples/shop")]);
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
-  });
+  browser = await launch();
 });
 
 after(async () => {
@@ -43,15 +23,7 @@ after(async () => {
   for (const s of servers) s.kill();
 });
 
-async function open(at = base) {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-  // Nothing may be fetched from anywhere but the server.
-  const foreign = [];
-  page.on("request", (r) => { if (!r.url().startsWith(at)) foreign.push(r.url()); });
-  await page.goto(at + "/");
-  await page.waitForSelector("body[data-ready=true]");
-  return { page, foreign };
-}
+const open = (at = base) => openAt(browser, at);
 
 test("the map lists exactly the connections analyze allows", async () => {
   const { page, foreign } = await open();

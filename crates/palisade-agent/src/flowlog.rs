@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use palisade_nft::flow::now;
 use palisade_nft::flowlog::FlowLog;
+use palisade_nft::FlowRecord;
 
 use crate::metrics::Metrics;
 use crate::reconcile::Snapshot;
@@ -97,13 +98,18 @@ impl Sink {
     }
 }
 
-/// Reads NFLOG `group` of the calling thread's network namespace until `stop`.
+/// Told of each flow record after it is written (see [`crate::start::Observers`]).
+pub type FlowObserver = Box<dyn Fn(&FlowRecord) + Send + Sync>;
+
+/// Reads NFLOG `group` of the calling thread's network namespace until `stop`; each
+/// record also goes to `observer`.
 pub fn spawn(
     group: u16,
     mut sink: Sink,
     snapshot: Snapshot,
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
+    observer: Option<FlowObserver>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     // Bound here, so the caller knows at once whether the flow log works.
     let mut log = FlowLog::open(group)?;
@@ -131,6 +137,9 @@ pub fn spawn(
                 let line = serde_json::to_string(&flow).expect("flow records serialize");
                 if let Err(e) = sink.write(&line) {
                     tracing::warn!("flow log: {e}");
+                }
+                if let Some(observe) = &observer {
+                    observe(&flow);
                 }
             }
         }

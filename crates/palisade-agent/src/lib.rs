@@ -37,4 +37,4 @@ pub mod start;
 pub use metrics::Metrics;
 pub use reconcile::{Applied, Reconciler};
 pub use source::Input;
-pub use start::{run_agent, AgentConfig, AgentError, FlowLogFile, SourceSpec};
+pub use start::{run_agent, run_agent_observed, AgentConfig, AgentError, FlowLogFile, Observers, SourceSpec};

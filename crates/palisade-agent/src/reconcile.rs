@@ -18,6 +18,9 @@ use crate::metrics::Metrics;
 /// marks of the rules in force.
 pub type Snapshot = Arc<RwLock<Arc<Decoder>>>;
 
+/// Told of each state once the kernel enforces it (see [`crate::start::Observers`]).
+pub type StateObserver = Box<dyn Fn(&Cluster) + Send + Sync>;
+
 /// Why a state was not applied; the previous rules stay in force.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -53,6 +56,8 @@ pub struct Reconciler {
     snapshot: Snapshot,
     /// A state the kernel refused, kept for a retry.
     failed: Option<(Cluster, Instant)>,
+    /// Told of each state applied.
+    observer: Option<StateObserver>,
 }
 
 fn by_name(c: &Cluster) -> HashMap<(&str, &str), &Pod> {
@@ -79,7 +84,13 @@ impl Reconciler {
             metrics,
             snapshot: Arc::new(RwLock::new(Arc::new(Decoder::default()))),
             failed: None,
+            observer: None,
         }
+    }
+
+    /// Tells `observer` of every state from now on, once the kernel enforces it.
+    pub fn observe(&mut self, observer: StateObserver) {
+        self.observer = Some(observer);
     }
 
     /// The names and log meanings flow decoding needs, shared with the flow log reader.
@@ -181,6 +192,9 @@ impl Reconciler {
                 m.elements.set(table.ruleset().element_count() as i64);
                 *self.snapshot.write().expect("snapshot lock") =
                     Arc::new(Decoder::new(table.cluster(), table.ruleset()));
+                if let Some(observe) = &self.observer {
+                    observe(table.cluster());
+                }
                 self.table = Some(table);
                 Ok(applied)
             }

@@ -115,8 +115,24 @@ pub enum AgentError {
     Cleanup(String),
 }
 
+/// Who else sees what the agent does (the CLI's `--ui`): every flow as it is decoded, and
+/// every state once the kernel enforces it. Called on the agent's own threads, so they
+/// should only hand the value on.
+#[derive(Default)]
+pub struct Observers {
+    /// Each flow-log record, after it is written.
+    pub flow: Option<crate::flowlog::FlowObserver>,
+    /// Each state the kernel accepted.
+    pub state: Option<crate::reconcile::StateObserver>,
+}
+
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run_agent(cfg: &AgentConfig) -> Result<(), AgentError> {
+    run_agent_observed(cfg, Observers::default())
+}
+
+/// [`run_agent`], telling `observers` what it does.
+pub fn run_agent_observed(cfg: &AgentConfig, observers: Observers) -> Result<(), AgentError> {
     // Already installed only when the agent runs twice in one process (tests).
     let _ = logging::init(cfg.log_format);
     let stop = Arc::new(AtomicBool::new(false));
@@ -134,7 +150,10 @@ pub fn run_agent(cfg: &AgentConfig) -> Result<(), AgentError> {
     server::serve(listener, m.clone()).map_err(metrics_err)?;
     let mut rules = cfg.rules.clone();
     rules.node = Some(cfg.node.clone());
-    let rec = Reconciler::new(cfg.engine.clone(), rules, m.clone());
+    let mut rec = Reconciler::new(cfg.engine.clone(), rules, m.clone());
+    if let Some(state) = observers.state {
+        rec.observe(state);
+    }
     let sink = match &cfg.flow_log {
         Some(f) => Sink::File(
             RotatingFile::open(f.path.clone(), f.max_bytes, f.keep).map_err(|err| AgentError::FlowLog {
@@ -145,7 +164,14 @@ pub fn run_agent(cfg: &AgentConfig) -> Result<(), AgentError> {
         None => Sink::Stdout,
     };
     let group = cfg.rules.log_group;
-    let flows = match flowlog::spawn(group, sink, rec.snapshot(), m.clone(), stop.clone()) {
+    let flows = match flowlog::spawn(
+        group,
+        sink,
+        rec.snapshot(),
+        m.clone(),
+        stop.clone(),
+        observers.flow,
+    ) {
         Ok(h) => Some(h),
         Err(e) => {
             tracing::warn!("flow log unavailable (NFLOG group {group}): {e}");

@@ -6,14 +6,14 @@ use std::path::PathBuf;
 
 use clap::Args;
 use palisade_agent::logging::LogFormat;
-use palisade_agent::{run_agent, AgentConfig, FlowLogFile, SourceSpec};
+use palisade_agent::{AgentConfig, FlowLogFile, SourceSpec};
 
 use crate::dataplane::RuleFlags;
 use crate::inputs::{Failure, ModelArgs};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  sudo palisade agent --source kube --node \"$NODE_NAME\" --flow-log /var/log/palisade/flows.jsonl\n  sudo palisade agent --source dir:/etc/palisade --node node-1 --audit --log-allowed"
+    after_help = "Examples:\n  sudo palisade agent --source kube --node \"$NODE_NAME\" --flow-log /var/log/palisade/flows.jsonl\n  sudo palisade agent --source dir:/etc/palisade --node node-1 --audit --log-allowed\n  sudo palisade agent --source dir:/etc/palisade --node node-1 --flow-log flows.jsonl --ui 127.0.0.1:8080"
 )]
 pub struct AgentArgs {
     /// `dir:PATH` (manifests on disk, re-read on change) or `kube` (the Kubernetes API:
@@ -44,6 +44,11 @@ pub struct AgentArgs {
     /// Remove the table on SIGTERM/SIGINT (by default the rules stay in force).
     #[arg(long = "cleanup-on-exit")]
     pub cleanup_on_exit: bool,
+    /// Serve the web UI here (as `palisade ui`): the state the agent enforces, and its
+    /// flows live. Loopback unless you mean otherwise: the page shows every pod and policy.
+    #[cfg(feature = "ui")]
+    #[arg(long, value_name = "ADDR")]
+    pub ui: Option<SocketAddr>,
     /// The agent's log on stderr: `text` or `json` (one object per line). Levels come from
     /// `RUST_LOG` (default `info`; kube-rs's retries and back-off included).
     #[arg(long = "log-format", value_enum, default_value_t = LogFormatArg::Text)]
@@ -76,6 +81,13 @@ pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
             LogFormatArg::Json => LogFormat::Json,
         },
     };
-    run_agent(&cfg).map_err(|e| Failure::Runtime(anyhow::anyhow!(e)))?;
+    #[cfg(feature = "ui")]
+    let observers = match args.ui {
+        Some(addr) => crate::ui::for_agent(addr, &cfg.node, cfg.source.to_string(), cfg.engine.clone())?,
+        None => Default::default(),
+    };
+    #[cfg(not(feature = "ui"))]
+    let observers = Default::default();
+    palisade_agent::run_agent_observed(&cfg, observers).map_err(|e| Failure::Runtime(anyhow::anyhow!(e)))?;
     Ok((String::new(), true))
 }

@@ -40,6 +40,48 @@ fn filters_by_verdict_namespace_and_pod() {
 }
 
 #[test]
+fn filters_by_the_deciding_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("flows.jsonl");
+    // A denial nothing allowed names default-deny; an allowed flow's ingress rule names its
+    // policy (ahead of the egress rule's); an allowed flow without rules names none.
+    let with = |l: String, extra: &str| l.replace("}\n", &format!(",{extra}}}\n"));
+    let text = [
+        with(line("x/a", "y/b", "denied"), r#""direction":"ingress","policy":"default-deny""#),
+        with(
+            line("x/a", "y/c", "allowed"),
+            r#""ingress":{"direction":"ingress","policy":"y/in","rule":0},"egress":{"direction":"egress","policy":"x/out","rule":1}"#,
+        ),
+        with(line("x/a", "y/d", "allowed"), r#""egress":{"direction":"egress","policy":"x/out","rule":0}"#),
+        line("x/a", "y/e", "allowed"),
+    ]
+    .concat();
+    std::fs::write(&f, text).unwrap();
+    let run = |policy: &str| {
+        let out = palisade()
+            .arg("flows")
+            .arg(&f)
+            .args(["--policy", policy])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["dst"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run("default-deny"), ["y/b"]);
+    assert_eq!(run("y/in"), ["y/c"]);
+    assert_eq!(run("x/out"), ["y/d"]);
+}
+
+#[test]
 fn follow_reads_appends_and_survives_rotation() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("flows.jsonl");

@@ -455,3 +455,118 @@ fn the_input_is_watched_and_analysed_again() {
     );
     assert_eq!(e.len(), 10);
 }
+
+/// A flow-log line in the agent's shape (addresses are made up: the API names the ends
+/// from `src`/`dst`, or from the address for an end outside the pods).
+fn flow_line(src: &str, dst: &str, dst_ip: &str, port: u16, verdict: &str, extra: &str) -> String {
+    format!(
+        r#"{{"time":1.5,"src":"{src}","dst":"{dst}","src_ip":"10.0.0.1","dst_ip":"{dst_ip}","protocol":"TCP","port":{port},"verdict":"{verdict}"{extra}}}"#
+    ) + "\n"
+}
+
+#[test]
+fn flows_are_numbered_named_filtered_and_long_polled() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("flows.jsonl");
+    let allowed = flow_line(
+        "shop/frontend",
+        "shop/backend",
+        "10.0.0.2",
+        8080,
+        "allowed",
+        r#","ingress":{"direction":"ingress","policy":"shop/backend-ingress","rule":0}"#,
+    );
+    let denied = flow_line(
+        "shop/frontend",
+        "8.8.8.8",
+        "8.8.8.8",
+        443,
+        "denied",
+        r#","direction":"egress","policy":"default-deny""#,
+    );
+    std::fs::write(&log, format!("{allowed}not a flow\n{denied}")).unwrap();
+    let s = start(&[SHOP, "--flows", log.to_str().unwrap()]);
+    // The file is read in the background: wait until both flows are in.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let all = loop {
+        let v = json(&s, "/api/flows?wait=1");
+        if v["last"] == 2 || std::time::Instant::now() > deadline {
+            break v;
+        }
+    };
+    assert_eq!(all["unreadable"], 1, "{all}");
+    assert_eq!(all["source"], log.to_str().unwrap());
+    let seqs = |v: &Value| -> Vec<u64> {
+        v["flows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["seq"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(seqs(&all), [1, 2]);
+    let first = &all["flows"][0];
+    // The ingress rule's policy decided the allowed flow; both ends are shop's pods.
+    assert_eq!(
+        (&first["src"], &first["dst"], &first["policy"], &first["tier"]),
+        (
+            &Value::from("shop/frontend"),
+            &Value::from("shop/backend"),
+            &Value::from("shop/backend-ingress"),
+            &Value::from("NetworkPolicy")
+        )
+    );
+    assert_eq!(first["record"]["port"], 8080);
+    // 8.8.8.8 is in no block of the shop's policies: no map endpoint.
+    let second = &all["flows"][1];
+    assert_eq!(
+        (&second["dst"], &second["policy"]),
+        (&Value::Null, &Value::from("default-deny"))
+    );
+    // The filters of `palisade flows`.
+    assert_eq!(seqs(&json(&s, "/api/flows?verdict=denied")), [2]);
+    assert_eq!(seqs(&json(&s, "/api/flows?pod=8.8.8.8")), [2]);
+    assert_eq!(seqs(&json(&s, "/api/flows?pod=backend")), [1]);
+    assert_eq!(seqs(&json(&s, "/api/flows?policy=shop/backend-ingress")), [1]);
+    assert_eq!(
+        seqs(&json(&s, "/api/flows?namespace=monitoring")),
+        Vec::<u64>::new()
+    );
+    assert_eq!(seqs(&json(&s, "/api/flows?limit=1")), [2], "the newest");
+    assert_eq!(seqs(&json(&s, "/api/flows?after=1")), [2]);
+    // Long polling: a line appended while the request waits answers it at once.
+    let appender = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            f.write_all(flow_line("shop/backend", "shop/database", "10.0.0.3", 5432, "audit", "").as_bytes())
+                .unwrap();
+        })
+    };
+    let t = std::time::Instant::now();
+    let v = json(&s, "/api/flows?after=2&wait=10");
+    let took = t.elapsed();
+    appender.join().unwrap();
+    assert_eq!(seqs(&v), [3]);
+    assert!(
+        took >= std::time::Duration::from_millis(250) && took < std::time::Duration::from_secs(5),
+        "{took:?}"
+    );
+    assert_eq!(v["flows"][0]["record"]["verdict"], "audit");
+    // Nothing newer: the wait runs out with no flows, and `last` says where to go on.
+    let t = std::time::Instant::now();
+    let v = json(&s, "/api/flows?after=3&wait=1");
+    assert!(t.elapsed() >= std::time::Duration::from_millis(900));
+    assert_eq!((seqs(&v), &v["last"]), (vec![], &Value::from(3)));
+    // An unreadable query: 400 with the error as JSON.
+    let (status, body) = get(&s, "/api/flows?verdict=maybe");
+    assert_eq!(status, 400);
+    let e: Value = serde_json::from_str(&body).unwrap();
+    assert!(e["error"].as_str().unwrap().contains("maybe"), "{e}");
+    // Without a source: 404 saying how to get one.
+    let plain = start(&[SHOP]);
+    let (status, body) = get(&plain, "/api/flows");
+    assert_eq!(status, 404);
+    assert!(body.contains("--flows FILE"), "{body}");
+}

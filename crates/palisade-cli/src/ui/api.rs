@@ -28,6 +28,7 @@ pub fn router(analysis: Arc<Live>) -> Router {
         .route("/api/policies", get(policies))
         .route("/api/change", get(change))
         .route("/api/explain", get(explain_pair))
+        .route("/api/flows", get(flows))
         .route("/api/openapi.yaml", get(openapi))
         .with_state(analysis)
 }
@@ -126,7 +127,14 @@ const MAX_EDGES: usize = 20_000;
 /// Up to this many workload units, every namespace is expanded by default.
 const EXPAND_ALL_UNITS: usize = 300;
 
-async fn map(State(live): Shared, Query(q): Query<MapQuery>) -> Response {
+/// A query string the handler could not read: 400 with `{"error": …}` as any other.
+type Asked<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+async fn map(State(live): Shared, q: Asked<MapQuery>) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_request(e.body_text()),
+    };
     let a = live.current();
     let default = q.namespace.is_none() && !q.cross_namespace && q.expand.is_none();
     if default {
@@ -475,9 +483,13 @@ pub struct PolicyView {
     yaml: Option<String>,
 }
 
-/// The policy views of a loaded cluster (at start: the file texts are parsed once).
-pub fn policy_views(loaded: &palisade_load::Loaded, compiled: &palisade_core::Compiled) -> Vec<PolicyView> {
-    let c = &loaded.cluster;
+/// The policy views of a cluster; with the files it was loaded from, each policy's text
+/// and file (parsed once, at start).
+pub fn policy_views(
+    c: &palisade_core::Cluster,
+    compiled: &palisade_core::Compiled,
+    loaded: Option<&palisade_load::Loaded>,
+) -> Vec<PolicyView> {
     let mut refs: Vec<palisade_core::ObjectRef> = c.policies.iter().map(|p| p.object_ref()).collect();
     let cnp_kinds: Vec<String> = c
         .cluster_policies
@@ -490,9 +502,10 @@ pub fn policy_views(loaded: &palisade_load::Loaded, compiled: &palisade_core::Co
             ]
             .into_iter()
             .find(|k| {
-                loaded
-                    .origins
-                    .contains_key(&palisade_core::ObjectRef::new(k, None, &p.name))
+                loaded.is_some_and(|l| {
+                    l.origins
+                        .contains_key(&palisade_core::ObjectRef::new(k, None, &p.name))
+                })
             })
             .unwrap_or("ClusterNetworkPolicy")
             .to_string()
@@ -504,8 +517,14 @@ pub fn policy_views(loaded: &palisade_load::Loaded, compiled: &palisade_core::Co
             .zip(&cnp_kinds)
             .map(|(p, k)| palisade_core::ObjectRef::new(k, None, &p.name)),
     );
-    let values = loaded.object_values(&refs.iter().collect::<Vec<_>>());
-    let file = |r: &palisade_core::ObjectRef| loaded.origins.get(r).map(|o| loaded.texts[o.file].0.clone());
+    let values = match loaded {
+        Some(l) => l.object_values(&refs.iter().collect::<Vec<_>>()),
+        None => vec![None; refs.len()],
+    };
+    let file = |r: &palisade_core::ObjectRef| {
+        let l = loaded?;
+        l.origins.get(r).map(|o| l.texts[o.file].0.clone())
+    };
     let mut out = Vec::new();
     for (i, p) in c.policies.iter().enumerate() {
         out.push(PolicyView {
@@ -577,7 +596,11 @@ struct ExplainQuery {
 }
 
 /// `GET /api/explain`: the answer of `palisade explain -o json`.
-async fn explain_pair(State(live): Shared, Query(q): Query<ExplainQuery>) -> Response {
+async fn explain_pair(State(live): Shared, q: Asked<ExplainQuery>) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_request(e.body_text()),
+    };
     let a = live.current();
     let c = &a.cluster;
     let endpoint = |s: &str| crate::explain::resolve(c, "default", s).map_err(|e| e.to_string());
@@ -591,6 +614,151 @@ async fn explain_pair(State(live): Shared, Query(q): Query<ExplainQuery>) -> Res
     };
     let e = explain(c, &a.options, &from, &to, proto, port);
     Json(crate::explain::to_json(c, &from, &to, &e)).into_response()
+}
+
+#[derive(Deserialize)]
+struct FlowsQuery {
+    /// Only flows after this sequence number.
+    #[serde(default)]
+    after: u64,
+    /// Seconds to wait for a flow when none is newer (long polling; at most 30).
+    #[serde(default)]
+    wait: u64,
+    /// At most this many (the newest), 500 by default.
+    limit: Option<usize>,
+    #[serde(flatten)]
+    filter: FlowFilterQuery,
+}
+
+/// The filters of `palisade flows`.
+#[derive(Deserialize)]
+struct FlowFilterQuery {
+    namespace: Option<String>,
+    pod: Option<String>,
+    policy: Option<String>,
+    verdict: Option<crate::flows::Verdict>,
+}
+
+/// `GET /api/flows`: the newest flows, each with the map endpoints it is drawn between.
+#[derive(Serialize)]
+struct FlowsJson {
+    flows: Vec<FlowJson>,
+    /// The newest sequence number (ask `after` it next, whether or not it passed).
+    last: u64,
+    /// Where the flows come from.
+    source: String,
+    /// Lines of the flow log that were not flow records (skipped).
+    unreadable: u64,
+}
+
+#[derive(Serialize)]
+struct FlowJson {
+    /// The destination's endpoint (`ns/pod`, or the external block holding the address),
+    /// as the map names it; `null` when the analysis has none.
+    dst: Option<String>,
+    /// The policy that decided (`default-deny` for a denial nothing allowed; empty when no
+    /// policy did).
+    policy: String,
+    /// The flow-log record as written.
+    record: palisade_nft::FlowRecord,
+    seq: u64,
+    /// The source's endpoint, as for `dst`.
+    src: Option<String>,
+    /// `Admin`, `Baseline` or `NetworkPolicy`: the tier of `policy`.
+    tier: String,
+}
+
+/// The most flows one answer carries.
+const MAX_FLOWS: usize = 10_000;
+/// The longest a request waits for a flow.
+const MAX_WAIT: u64 = 30;
+
+async fn flows(State(live): Shared, q: Asked<FlowsQuery>) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_request(e.body_text()),
+    };
+    let Some(feed) = live.feed.clone() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(ErrorJson {
+                error: "no flows to show: start palisade ui with --flows FILE, or palisade agent with --ui"
+                    .into(),
+            }),
+        )
+            .into_response();
+    };
+    let filter = crate::flows::FlowFilter {
+        verdict: q.filter.verdict,
+        namespace: q.filter.namespace,
+        pod: q.filter.pod,
+        policy: q.filter.policy,
+    };
+    let limit = q.limit.unwrap_or(500).min(MAX_FLOWS);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(q.wait.min(MAX_WAIT));
+    let mut arrivals = feed.watch();
+    let (list, last, unreadable) = loop {
+        arrivals.borrow_and_update();
+        let (list, last, unreadable) = feed.since(q.after, &filter, limit);
+        if !list.is_empty() || tokio::time::Instant::now() >= deadline {
+            break (list, last, unreadable);
+        }
+        // Nothing new passes yet: wait for the next arrival (or the deadline, then answer).
+        let _ = tokio::time::timeout_at(deadline, arrivals.changed()).await;
+    };
+    let a = live.current();
+    let endpoints = EndpointNames::new(&a);
+    Json(FlowsJson {
+        flows: list
+            .into_iter()
+            .map(|f| FlowJson {
+                dst: endpoints.of(&f.record.dst, f.record.dst_ip),
+                policy: f.record.deciding_policy().to_string(),
+                seq: f.seq,
+                src: endpoints.of(&f.record.src, f.record.src_ip),
+                tier: f.record.deciding_tier().to_string(),
+                record: f.record,
+            })
+            .collect(),
+        last,
+        source: feed.source.clone(),
+        unreadable,
+    })
+    .into_response()
+}
+
+/// Report endpoint names of flow ends: a pod the analysis has, else the most specific
+/// external block holding the address.
+struct EndpointNames<'a> {
+    pods: std::collections::HashSet<&'a str>,
+    externals: &'a [palisade_core::External],
+}
+
+impl<'a> EndpointNames<'a> {
+    fn new(a: &'a Analysis) -> Self {
+        EndpointNames {
+            pods: a
+                .report
+                .endpoints
+                .iter()
+                .filter(|e| e.is_pod)
+                .map(|e| e.name.as_str())
+                .collect(),
+            externals: &a.cluster.externals,
+        }
+    }
+
+    fn of(&self, end: &palisade_nft::FlowEnd, ip: std::net::IpAddr) -> Option<String> {
+        if let palisade_nft::FlowEnd::Pod { .. } = end {
+            let name = end.to_string();
+            return self.pods.contains(name.as_str()).then_some(name);
+        }
+        self.externals
+            .iter()
+            .filter(|x| x.cidr.contains(ip))
+            .max_by_key(|x| x.cidr.prefix)
+            .map(|x| x.name.clone())
+    }
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -4,12 +4,13 @@
 //! `/api/openapi.yaml`) that scripts can use too; the server aggregates (workloads,
 //! namespaces) so the browser never receives the pod matrix.
 //!
-//! This is the first part of issue 13: overview, map, coverage, namespace matrix,
-//! explain, policies and change. The live view and re-analysis on file changes are not
-//! built yet.
+//! Views: map, coverage, namespace matrix, explain, policies, change, and live flows
+//! (from `--flows FILE`, or from the agent itself under `palisade agent --ui`). Input
+//! files are watched and analysed again; the agent's UI follows the states it enforces.
 
 mod api;
 mod assets;
+mod feed;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::inputs::{self, Failure, InputArgs};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  palisade ui examples/shop\n  palisade ui --cluster --listen 127.0.0.1:9000"
+    after_help = "Examples:\n  palisade ui examples/shop\n  palisade ui --cluster --listen 127.0.0.1:9000\n  palisade ui examples/shop --old examples/shop-before\n  palisade ui manifests/ --flows /var/log/palisade/flows.jsonl"
 )]
 pub struct UiArgs {
     #[command(flatten)]
@@ -39,6 +40,10 @@ pub struct UiArgs {
     /// that network, and the page says nothing about who may look).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: SocketAddr,
+    /// For the live view: a flow log (the agent's `--flow-log`, `dataplane log`'s or the
+    /// lab's), read from its start and followed as it grows and rotates.
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<std::path::PathBuf>,
 }
 
 /// What every request reads: the input analysed once.
@@ -68,9 +73,27 @@ pub struct Live {
     generation: std::sync::atomic::AtomicU64,
     /// Why the last re-analysis failed (the previous analysis stays), if it did.
     problem: std::sync::Mutex<Option<String>>,
+    /// The live view's flows, when there is a source of them.
+    pub feed: Option<Arc<feed::Feed>>,
 }
 
 impl Live {
+    fn new(first: Analysis, feed: Option<Arc<feed::Feed>>) -> Live {
+        Live {
+            current: std::sync::RwLock::new(Arc::new(first)),
+            generation: Default::default(),
+            problem: Default::default(),
+            feed,
+        }
+    }
+
+    /// Answers from `next` from now on.
+    fn replace(&self, next: Analysis) {
+        *self.current.write().expect("lock") = Arc::new(next);
+        *self.problem.lock().expect("lock") = None;
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// The analysis to answer from.
     pub fn current(&self) -> Arc<Analysis> {
         self.current.read().expect("lock").clone()
@@ -89,48 +112,66 @@ impl Live {
 
 /// Loads, analyses, and warms the answers every page asks first.
 fn analyse(args: &UiArgs) -> Result<Analysis, Failure> {
-    let loaded = inputs::load(&args.input)?;
-    let options = args.input.options();
-    let compiled = compile(&loaded.cluster, &options);
-    let report = Report::build(&loaded.cluster, &compiled).map_err(anyhow::Error::from)?;
+    let mut loaded = inputs::load(&args.input)?;
     let input = if args.input.live.cluster {
         "the live cluster".to_string()
     } else {
         args.input.paths.join(" ")
     };
-    let lint_options = palisade_check::lint::LintOptions {
-        engine: options.clone(),
-        ..Default::default()
-    };
-    let lint = palisade_check::lint::lint(&loaded.cluster, &lint_options);
-    let policies = api::policy_views(&loaded, &compiled);
     let change = change(args, &loaded)?;
-    let analysis = Analysis {
-        cluster: loaded.cluster,
-        compiled,
-        report,
-        options,
-        input,
-        lint,
-        skipped_namespaces: lint_options.skip_namespaces,
-        policies,
-        change,
-        cache: api::Cache::default(),
-    };
-    // The default map and the matrix are what every page asks first: ready before the
-    // address is printed (or the new analysis is swapped in).
-    api::Cache::warm(&analysis);
-    Ok(analysis)
+    let cluster = std::mem::take(&mut loaded.cluster);
+    let policies = |c: &Cluster, compiled: &Compiled| api::policy_views(c, compiled, Some(&loaded));
+    Analysis::new(cluster, args.input.options(), input, policies, change)
+}
+
+impl Analysis {
+    /// The analysis of `cluster`: compiled, reported, linted, with the default map and
+    /// the matrix computed (what every page asks first: ready before the address is
+    /// printed, or before the new analysis is swapped in).
+    fn new(
+        cluster: Cluster,
+        options: Options,
+        input: String,
+        policies: impl FnOnce(&Cluster, &Compiled) -> Vec<api::PolicyView>,
+        change: Option<api::ChangeView>,
+    ) -> Result<Analysis, Failure> {
+        let compiled = compile(&cluster, &options);
+        let report = Report::build(&cluster, &compiled).map_err(anyhow::Error::from)?;
+        let lint_options = palisade_check::lint::LintOptions {
+            engine: options.clone(),
+            ..Default::default()
+        };
+        let lint = palisade_check::lint::lint(&cluster, &lint_options);
+        let policies = policies(&cluster, &compiled);
+        let analysis = Analysis {
+            cluster,
+            compiled,
+            report,
+            options,
+            input,
+            lint,
+            skipped_namespaces: lint_options.skip_namespaces,
+            policies,
+            change,
+            cache: api::Cache::default(),
+        };
+        api::Cache::warm(&analysis);
+        Ok(analysis)
+    }
 }
 
 /// Loads and analyses the input, then serves until interrupted; files given as input are
 /// watched and analysed again when they change.
 pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
-    let live = Arc::new(Live {
-        current: std::sync::RwLock::new(Arc::new(analyse(args)?)),
-        generation: Default::default(),
-        problem: Default::default(),
-    });
+    let feed = match &args.flows {
+        Some(path) => {
+            let feed = Arc::new(feed::Feed::new(path.display().to_string()));
+            feed::follow_file(path.clone(), feed.clone())?;
+            Some(feed)
+        }
+        None => None,
+    };
+    let live = Arc::new(Live::new(analyse(args)?, feed));
     // Kept alive while serving: dropping the watcher stops it.
     let _watcher = if args.input.live.cluster || args.input.paths.iter().any(|p| p == "-") {
         None
@@ -140,8 +181,69 @@ pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
                 .map_err(|e| Failure::Runtime(anyhow::anyhow!("watching the input: {e}")))?,
         )
     };
-    serve(args.listen, live).map_err(Failure::Runtime)?;
+    let listener = bind(args.listen)?;
+    serve(listener, live, true).map_err(Failure::Runtime)?;
     Ok((String::new(), true))
+}
+
+/// `palisade agent --ui ADDR`: serves the UI over the states the agent enforces (analysed
+/// again after each, newest first) and the flows it decodes. Returns what the agent tells.
+#[cfg(feature = "agent")]
+pub fn for_agent(
+    listen: SocketAddr,
+    node: &str,
+    source: String,
+    options: Options,
+) -> Result<palisade_agent::Observers, Failure> {
+    let feed = Arc::new(feed::Feed::new(format!("the agent on node {node}")));
+    let input = format!("the agent on node {node} ({source})");
+    let first = Analysis::new(
+        Cluster::default(),
+        options.clone(),
+        input.clone(),
+        |_, _| Vec::new(),
+        None,
+    )?;
+    let live = Arc::new(Live::new(first, Some(feed.clone())));
+    let listener = bind(listen)?;
+    {
+        let live = live.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = serve(listener, live, false) {
+                tracing::error!("--ui: {e:#}");
+            }
+        });
+    }
+    tracing::info!("web UI on http://{listen}/");
+    let (tx, rx) = std::sync::mpsc::channel::<Cluster>();
+    std::thread::spawn(move || {
+        while let Ok(mut cluster) = rx.recv() {
+            // Only the newest of the states that arrived meanwhile is worth analysing.
+            while let Ok(newer) = rx.try_recv() {
+                cluster = newer;
+            }
+            let views = |c: &Cluster, compiled: &Compiled| api::policy_views(c, compiled, None);
+            match Analysis::new(cluster, options.clone(), input.clone(), views, None) {
+                Ok(a) => live.replace(a),
+                Err(_) => tracing::warn!("--ui: the enforced state could not be analysed"),
+            }
+        }
+    });
+    let tx = std::sync::Mutex::new(tx);
+    Ok(palisade_agent::Observers {
+        flow: Some(Box::new(move |f| feed.push(f.clone()))),
+        state: Some(Box::new(move |c| {
+            let _ = tx.lock().expect("lock").send(c.clone());
+        })),
+    })
+}
+
+/// Binds the UI's address (before anything is served, so a wrong one fails at once).
+fn bind(listen: SocketAddr) -> Result<std::net::TcpListener, Failure> {
+    let l = std::net::TcpListener::bind(listen)
+        .and_then(|l| l.set_nonblocking(true).map(|_| l))
+        .map_err(|e| Failure::Runtime(anyhow::anyhow!("--listen {listen}: {e}")))?;
+    Ok(l)
 }
 
 /// Watches the input paths; after a burst of changes settles, analyses again and swaps
@@ -162,17 +264,14 @@ fn watch(args: &UiArgs, live: Arc<Live>) -> notify::Result<notify::RecommendedWa
         old: args.old.clone(),
         git: args.git.clone(),
         listen: args.listen,
+        flows: None,
     };
     std::thread::spawn(move || {
         while rx.recv().is_ok() {
             // Let the burst settle (an editor writes a file in several steps).
             while rx.recv_timeout(std::time::Duration::from_millis(300)).is_ok() {}
             match analyse(&args) {
-                Ok(a) => {
-                    *live.current.write().expect("lock") = Arc::new(a);
-                    *live.problem.lock().expect("lock") = None;
-                    live.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                }
+                Ok(a) => live.replace(a),
                 Err(f) => {
                     let why = match f {
                         Failure::Input(d) => d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
@@ -202,17 +301,18 @@ fn change(args: &UiArgs, new: &palisade_load::Loaded) -> Result<Option<api::Chan
     Ok(Some(api::ChangeView { against, diff }))
 }
 
-fn serve(listen: SocketAddr, live: Arc<Live>) -> anyhow::Result<()> {
+/// Serves until the process ends; `announce`: the address is the first line on stdout
+/// (tests and scripts read it).
+fn serve(listener: std::net::TcpListener, live: Arc<Live>, announce: bool) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|e| anyhow::anyhow!("--listen {listen}: {e}"))?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
         let addr = listener.local_addr()?;
-        // The first line on stdout is the address (tests and scripts read it).
-        println!("palisade ui: http://{addr}/");
+        if announce {
+            println!("palisade ui: http://{addr}/");
+        }
         if !addr.ip().is_loopback() {
             eprintln!(
                 "warning: serving on {addr}, beyond loopback: anyone who can reach it sees the cluster's pods and policies"

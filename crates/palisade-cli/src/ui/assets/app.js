@@ -25,7 +25,7 @@ const api = async (path) => {
 };
 
 // Tabs, with arrow keys as the WAI-ARIA tabs pattern.
-const tabs = ["map", "coverage", "matrix", "explain", "policies", "change"];
+const tabs = ["map", "coverage", "matrix", "explain", "policies", "change", "live"];
 function show(name) {
   for (const t of tabs) {
     const on = t === name;
@@ -105,13 +105,22 @@ async function drawMap() {
   const height = y + rowH + pad * 2;
   const s = svg("svg", { width: width + pad, height, viewBox: `0 0 ${width + pad} ${height}`, role: "img", "aria-label": `${m.units.length} workloads, ${m.edges.length} allowed connections` });
   const defs = svg("defs");
-  const marker = svg("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 6, markerHeight: 6, orient: "auto-start-reverse" });
-  marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill: "#0b5394" }));
-  defs.append(marker);
+  // Arrow heads of a fixed size, whatever the line's width (a lit edge is thicker).
+  for (const [id, fill] of [["arrow", "#0b5394"], ["arrow-denied", "#b45f06"]]) {
+    const marker = svg("marker", { id, viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8, markerHeight: 8, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" });
+    marker.append(svg("path", { d: "M 0 0 L 10 5 L 0 10 z", fill }));
+    defs.append(marker);
+  }
   s.append(defs, g);
   const tbody = $("map-edges").querySelector("tbody");
   tbody.replaceChildren();
   const labels = [];
+  // What the live view lights: each drawn arrow by its ends, and each endpoint's node.
+  drawn = { edges: new Map(), pos, svg: s, node: new Map(), nsNode: new Map(), names: m.units.map((u) => u.name) };
+  for (const u of m.units) {
+    if (u.collapsed) drawn.nsNode.set(u.namespace, u.id);
+    for (const p of u.pods) drawn.node.set(p, u.id);
+  }
   const onlyChanged = $("map-changed").checked;
   const arcs = new Map();
   const name = (id) => m.units[id].name;
@@ -136,7 +145,7 @@ async function drawMap() {
         d = `M ${x1} ${a.y} C ${mid} ${a.y}, ${mid} ${b.y}, ${x2} ${b.y}`;
         lx = mid; ly = (a.y + b.y) / 2;
       }
-      const path = svg("path", { class: changed ? "edge opened" : "edge", d, "marker-end": "url(#arrow)", tabindex: 0 });
+      const path = svg("path", { class: changed ? "edge opened" : "edge", d, "marker-end": "url(#arrow)", tabindex: 0, "data-from": name(e.from), "data-to": name(e.to) });
       const label = svg("text", { class: "edge-label", x: lx, y: ly });
       label.textContent = shortPorts(e);
       labels.push(label);
@@ -146,6 +155,7 @@ async function drawMap() {
       path.addEventListener("click", () => explainEdge(e));
       path.addEventListener("keydown", (ev) => { if (ev.key === "Enter") explainEdge(e); });
       s.append(path);
+      drawn.edges.set(`${e.from} ${e.to}`, path);
     }
     const row = el("tr", { tabindex: 0, onclick: () => explainEdge(e), onkeydown: (ev) => { if (ev.key === "Enter") explainEdge(e); } },
       el("td", {}, name(e.from)), el("td", {}, name(e.to)), el("td", {}, e.tcp), el("td", {}, e.udp), el("td", {}, e.sctp));
@@ -155,10 +165,136 @@ async function drawMap() {
     tbody.append(row);
   }
   s.append(...labels);
+  drawn.overlay = svg("g", { class: "flow-overlay" });
+  s.append(drawn.overlay);
   $("map-graph").replaceChildren(s);
   highlight(highlighted);
+  lightMap();
   if (m.truncated) $("map-graph").append(el("p", { class: "denied" }, "Too many connections to draw: only the first 20,000 are shown; narrow with a namespace."));
 }
+
+// Live: the flows the server keeps (from its flow log or its agent), followed by long
+// polling; the filters are the server's (those of `palisade flows`).
+let drawn = null;
+let flowsSeen = [];
+let flowsAbort = null;
+const FLOWS_KEPT = 2000;
+const flowText = (f) => f.record.protocol ? `${f.record.port ?? ""}/${f.record.protocol}` : "other";
+function flowQuery(after, wait) {
+  const q = new URLSearchParams({ after, wait, limit: 1000 });
+  for (const [k, id] of [["namespace", "live-namespace"], ["pod", "live-pod"], ["verdict", "live-verdict"], ["policy", "live-policy"]]) {
+    if ($(id).value) q.set(k, $(id).value.trim());
+  }
+  return q;
+}
+function flowRow(f) {
+  const r = f.record;
+  const time = new Date(r.time * 1000).toISOString().slice(11, 23);
+  const decided = f.policy ? `${f.policy}${f.tier && f.tier !== "NetworkPolicy" ? ` (${f.tier})` : ""}` : (r.verdict === "allowed" ? "not isolated" : "—");
+  const row = el("tr", { tabindex: 0, class: `flow-${r.verdict}` },
+    el("td", {}, time), el("td", {}, el("span", { class: r.verdict === "allowed" ? "allowed" : r.verdict === "audit" ? "audit" : "denied" }, r.verdict)),
+    el("td", {}, r.src), el("td", {}, r.dst), el("td", {}, flowText(f)), el("td", {}, decided));
+  row.dataset.seq = f.seq;
+  if (r.protocol && r.port) {
+    const go = () => {
+      $("explain-from").value = r.src; $("explain-to").value = r.dst; $("explain-port").value = `${r.port}/${r.protocol}`;
+      show("explain"); runExplain();
+    };
+    row.addEventListener("click", go);
+    row.addEventListener("keydown", (ev) => { if (ev.key === "Enter") go(); });
+    row.title = "explain this flow";
+  }
+  return row;
+}
+function addFlows(list) {
+  if (!list.length) return;
+  flowsSeen.push(...list);
+  if (flowsSeen.length > FLOWS_KEPT) flowsSeen.splice(0, flowsSeen.length - FLOWS_KEPT);
+  const tbody = $("live-table").querySelector("tbody");
+  tbody.prepend(...list.slice().reverse().map(flowRow));
+  while (tbody.rows.length > FLOWS_KEPT) tbody.lastChild.remove();
+  lightMap();
+}
+let flowsFilter = null;
+async function followFlows() {
+  // The same filters again (a field losing focus after Enter): nothing to do.
+  const filter = flowQuery(0, 0).toString();
+  if (filter === flowsFilter) return;
+  flowsFilter = filter;
+  if (flowsAbort) flowsAbort.abort();
+  const abort = new AbortController();
+  flowsAbort = abort;
+  flowsSeen = [];
+  $("live-table").querySelector("tbody").replaceChildren();
+  lightMap();
+  let after = 0;
+  while (!abort.signal.aborted) {
+    try {
+      const r = await fetch("/api/flows?" + flowQuery(after, after ? 25 : 0), { signal: abort.signal });
+      const body = await r.json();
+      // Filters changed meanwhile: this answer is for the old ones.
+      if (abort.signal.aborted) return;
+      if (r.status === 404) { $("live-source").textContent = body.error; return; }
+      if (!r.ok) throw new Error(body.error || r.statusText);
+      $("live-source").textContent = `Flows from ${body.source}` + (body.unreadable ? ` (${body.unreadable} unreadable line(s) skipped)` : "");
+      after = body.last;
+      addFlows(body.flows);
+      document.body.dataset.flows = String(after);
+    } catch (err) {
+      if (abort.signal.aborted) return;
+      await new Promise((ok) => setTimeout(ok, 2000));
+    }
+  }
+}
+// The map's arrows for the log's last minute: allowed ones lit, audit ones marked, denied
+// ones drawn dashed between their two nodes (the map has no arrow for them).
+function lightMap() {
+  if (!drawn) return;
+  for (const p of drawn.edges.values()) { p.classList.remove("lit", "lit-audit"); delete p.dataset.flows; }
+  drawn.overlay.replaceChildren();
+  if (!flowsSeen.length) return;
+  const newest = Math.max(...flowsSeen.map((f) => f.record.time));
+  const nodeOf = (name) => name == null ? undefined : drawn.node.get(name) ?? drawn.nsNode.get(name.split("/")[0]);
+  const denied = new Map();
+  for (const f of flowsSeen) {
+    if (f.record.time < newest - 60) continue;
+    const a = nodeOf(f.src), b = nodeOf(f.dst);
+    if (a === undefined || b === undefined || a === b) continue;
+    const path = drawn.edges.get(`${a} ${b}`);
+    if (f.record.verdict !== "denied" && path) {
+      path.classList.add(f.record.verdict === "audit" ? "lit-audit" : "lit");
+      path.dataset.flows = String(Number(path.dataset.flows ?? 0) + 1);
+    } else if (f.record.verdict !== "allowed") {
+      denied.set(`${a} ${b}`, [a, b]);
+    }
+  }
+  for (const [key, [a, b]] of denied) {
+    const p = drawn.pos.get(a), q = drawn.pos.get(b);
+    if (!p || !q) continue;
+    // Allowed arrows of a column bulge to the right: a denied one bulges to the left.
+    let d, lx, ly;
+    if (p.x === q.x) {
+      const bulge = 28;
+      d = `M ${p.x} ${p.y} C ${p.x - bulge} ${p.y}, ${p.x - bulge} ${q.y}, ${q.x} ${q.y}`;
+      lx = p.x - bulge; ly = (p.y + q.y) / 2 + 4;
+    } else {
+      const x1 = p.x + p.w / 2, x2 = q.x + q.w / 2, my = Math.min(p.y, q.y) - 40;
+      d = `M ${x1} ${p.y} Q ${(x1 + x2) / 2} ${my}, ${x2} ${q.y}`;
+      lx = (x1 + x2) / 2; ly = (p.y + q.y) / 2 - 20;
+    }
+    const path = svg("path", { class: "flow-denied-edge", d, "marker-end": "url(#arrow-denied)" });
+    path.dataset.from = unitName(a);
+    path.dataset.to = unitName(b);
+    const t = svg("title");
+    t.textContent = "denied flow seen";
+    path.append(t);
+    const label = svg("text", { class: "flow-denied-label", x: lx, y: ly, "text-anchor": "middle" });
+    label.textContent = "✗";
+    drawn.overlay.append(path, label);
+  }
+}
+
+const unitName = (id) => drawn.names[id];
 
 // An edge's label: its ports per protocol, shortened.
 function shortPorts(e) {
@@ -325,6 +461,9 @@ function showOverview(o) {
 }
 async function loadAll(o) {
   $("map-namespace").replaceChildren(el("option", { value: "" }, "all"), ...o.namespaces.map((n) => el("option", { value: n }, n)));
+  const liveNs = $("live-namespace").value;
+  $("live-namespace").replaceChildren(el("option", { value: "" }, "all"), ...o.namespaces.map((n) => el("option", { value: n }, n)));
+  $("live-namespace").value = liveNs;
   $("pods").replaceChildren(...o.pods.map((p) => el("option", { value: p })));
   $("policy-select").replaceChildren();
   await loadChange();
@@ -357,7 +496,11 @@ async function start() {
     highlight(new Set(p ? p.pods : []));
     show("map");
   });
+  for (const id of ["live-namespace", "live-verdict"]) $(id).addEventListener("change", followFlows);
+  for (const id of ["live-pod", "live-policy"]) $(id).addEventListener("change", followFlows);
+  $("live-filter").addEventListener("submit", (ev) => { ev.preventDefault(); followFlows(); });
   await loadAll(o);
+  followFlows();
   document.body.dataset.generation = String(generation);
   document.body.dataset.ready = "true";
   setInterval(poll, 2000);
