@@ -81,6 +81,8 @@ pub fn run(args: &AgentArgs) -> Result<(String, bool), Failure> {
             LogFormatArg::Json => LogFormat::Json,
         },
     };
+    // Installed here so that the UI's own lines are logged as the agent's.
+    let _ = palisade_agent::logging::init(cfg.log_format);
     #[cfg(feature = "ui")]
     let observers = match args.ui {
         Some(addr) => crate::ui::for_agent(addr, &cfg.node, cfg.source.to_string(), cfg.engine.clone())?,

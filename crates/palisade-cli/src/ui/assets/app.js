@@ -227,10 +227,12 @@ async function followFlows() {
   flowsSeen = [];
   $("live-table").querySelector("tbody").replaceChildren();
   lightMap();
-  let after = 0;
+  let after = 0, first = true;
   while (!abort.signal.aborted) {
     try {
-      const r = await fetch("/api/flows?" + flowQuery(after, after ? 25 : 0), { signal: abort.signal });
+      // The first answer at once (what is kept); then each waits for the next flows.
+      const r = await fetch("/api/flows?" + flowQuery(after, first ? 0 : 25), { signal: abort.signal });
+      first = false;
       const body = await r.json();
       // Filters changed meanwhile: this answer is for the old ones.
       if (abort.signal.aborted) return;
