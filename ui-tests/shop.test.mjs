@@ -197,3 +197,33 @@ test("the page follows the files: a change is redrawn without a reload", async (
   await page.close();
   fs.rmSync(dir, { recursive: true });
 });
+
+test("denied pairs on demand, and the port and label filters, on the map", async () => {
+  const { page } = await open();
+  // app=database: the three edges with the database at one end (by hand, as in ui.rs).
+  await page.fill("#map-labels", "app=database");
+  await page.press("#map-labels", "Enter");
+  await page.waitForFunction(() => document.querySelectorAll("#map-edges tbody tr").length === 3);
+  await page.fill("#map-labels", "");
+  await page.press("#map-labels", "Enter");
+  // Denied pairs within shop: frontend -> database among them, drawn dashed, explained on
+  // the port asked for.
+  await page.selectOption("#map-namespace", "shop");
+  await page.selectOption("#map-pairs", "denied");
+  await page.waitForFunction(() => document.querySelectorAll("#map-edges tbody tr.pair-denied").length === 9);
+  assert.equal(await page.locator("#map-graph path.edge.pair-denied").count(), 9);
+  await page.screenshot({ path: path.join(shots, "map-denied.png"), fullPage: true });
+  await page.fill("#map-port", "5432");
+  await page.press("#map-port", "Enter");
+  await page.click("#map-edges tbody tr[data-from='shop/frontend'][data-to='shop/database']");
+  const verdict = page.locator("#explain-result .verdict");
+  await verdict.waitFor();
+  assert.equal(await verdict.textContent(), "shop/frontend → shop/database on 5432/TCP: DENIED");
+  // Half-open without a port is refused, with the reason shown.
+  await page.click("#tab-map");
+  await page.fill("#map-port", "");
+  await page.selectOption("#map-pairs", "half-open");
+  await page.waitForSelector("#map-error:not([hidden])");
+  assert.match(await page.textContent("#map-error"), /half-open pairs are per port/);
+  await page.close();
+});

@@ -570,3 +570,170 @@ fn flows_are_numbered_named_filtered_and_long_polled() {
     assert_eq!(status, 404);
     assert!(body.contains("--flows FILE"), "{body}");
 }
+
+/// The map's edges as `from -> to kind[ side]`.
+fn kinds(m: &Value) -> Vec<String> {
+    let name = |id: &Value| {
+        m["units"][id.as_u64().unwrap() as usize]["name"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let mut out: Vec<String> = m["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let side = e["open_side"]
+                .as_str()
+                .map(|s| format!(" {s}"))
+                .unwrap_or_default();
+            format!(
+                "{} -> {} {}{side}",
+                name(&e["from"]),
+                name(&e["to"]),
+                e["kind"].as_str().unwrap()
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_map_narrows_by_port_protocol_and_labels_and_shows_denied_pairs() {
+    let s = start(&[SHOP]);
+    // DNS is the only UDP: the shop's pods to coredns on 53, and prometheus <-> coredns
+    // (neither isolated for it) on every port.
+    assert_eq!(
+        edges(&json(&s, "/api/map?port=53/UDP")),
+        [
+            "kube-system/coredns -> monitoring/prometheus: -/all/-",
+            "monitoring/prometheus -> kube-system/coredns: -/all/-",
+            "shop/backend -> kube-system/coredns: -/53/-",
+            "shop/database -> kube-system/coredns: -/53/-",
+            "shop/frontend -> kube-system/coredns: -/53/-",
+        ]
+    );
+    assert_eq!(
+        edges(&json(&s, "/api/map?protocol=UDP")),
+        edges(&json(&s, "/api/map?port=53/UDP"))
+    );
+    // app=database: the edges with database at one end (prometheus scrapes it on 9187,
+    // backend on 5432, its own DNS).
+    assert_eq!(
+        edges(&json(&s, "/api/map?labels=app%3Ddatabase")),
+        [
+            "monitoring/prometheus -> shop/database: 9187/-/-",
+            "shop/backend -> shop/database: 5432/-/-",
+            "shop/database -> kube-system/coredns: 53/53/-",
+        ]
+    );
+    // Denied pairs with an end in shop: every ordered pair of shop's edges missing from
+    // the allowed list (frontend reaches backend and DNS only; backend database and DNS;
+    // database DNS only; of the others only coredns -> frontend 8080 and prometheus's
+    // scrapes reach in).
+    assert_eq!(
+        kinds(&json(&s, "/api/map?pairs=denied&namespace=shop")),
+        [
+            "kube-system/coredns -> shop/backend denied",
+            "kube-system/coredns -> shop/database denied",
+            "shop/backend -> monitoring/prometheus denied",
+            "shop/backend -> shop/frontend denied",
+            "shop/database -> monitoring/prometheus denied",
+            "shop/database -> shop/backend denied",
+            "shop/database -> shop/frontend denied",
+            "shop/frontend -> monitoring/prometheus denied",
+            "shop/frontend -> shop/database denied",
+        ]
+    );
+    for (q, why) in [
+        ("pairs=half-open", "half-open pairs are per port"),
+        ("port=80/TCP&protocol=UDP", "give one protocol"),
+        ("labels=app%20in%20(a", "labels:"),
+        ("port=0", "port:"),
+        ("pairs=maybe", "unknown variant"),
+    ] {
+        let (status, body) = get(&s, &format!("/api/map?{q}"));
+        assert_eq!(status, 400, "{q}");
+        assert!(body.contains(why), "{q}: {body}");
+    }
+}
+
+#[test]
+fn the_map_shows_half_open_pairs_as_lint_does() {
+    let dir = tempfile::tempdir().unwrap();
+    // a may send to b on 80 (its egress rule), but b admits only c: a -> b is half-open,
+    // open on the egress side. c and the other pairs have a side that is not isolated.
+    std::fs::write(
+        dir.path().join("x.yaml"),
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: x}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a, namespace: x, labels: {app: a}}
+spec: {containers: [{name: c, image: i}]}
+status: {podIP: 10.0.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: b, namespace: x, labels: {app: b}}
+spec: {containers: [{name: c, image: i}]}
+status: {podIP: 10.0.0.2}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: c, namespace: x, labels: {app: c}}
+spec: {containers: [{name: c, image: i}]}
+status: {podIP: 10.0.0.3}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: a-out, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: a}}
+  policyTypes: [Egress]
+  egress: [{to: [{podSelector: {matchLabels: {app: b}}}], ports: [{port: 80}]}]
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: b-in, namespace: x}
+spec:
+  podSelector: {matchLabels: {app: b}}
+  policyTypes: [Ingress]
+  ingress: [{from: [{podSelector: {matchLabels: {app: c}}}], ports: [{port: 80}]}]
+"#,
+    )
+    .unwrap();
+    let s = start(&[dir.path().to_str().unwrap()]);
+    assert_eq!(
+        kinds(&json(&s, "/api/map?pairs=half-open&port=80")),
+        ["x/app=a -> x/app=b half-open egress"]
+    );
+    // On another port a's egress denies too: nothing half-open.
+    assert_eq!(
+        kinds(&json(&s, "/api/map?pairs=half-open&port=81")),
+        Vec::<String>::new()
+    );
+    // a reaches nobody (b refuses it, c is not in its egress rule).
+    assert_eq!(
+        kinds(&json(&s, "/api/map?pairs=denied")),
+        ["x/app=a -> x/app=b denied", "x/app=a -> x/app=c denied"]
+    );
+    // lint finds the same pair (PAL018).
+    let out = common::palisade()
+        .args(["lint", dir.path().to_str().unwrap(), "-o", "json"])
+        .output()
+        .unwrap();
+    let lint: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let half: Vec<&Value> = lint["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "PAL018")
+        .collect();
+    assert_eq!(half.len(), 1, "{lint}");
+}

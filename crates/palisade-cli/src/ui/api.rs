@@ -11,18 +11,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use palisade_core::compile::NodeTie;
+pub(super) use palisade_core::report::Report;
 use palisade_core::{explain, Protocol};
 use serde::{Deserialize, Serialize};
 
 use super::{Analysis, Live};
-use crate::analyze::units;
 
-type Shared = State<Arc<Live>>;
+pub(super) type Shared = State<Arc<Live>>;
 
 pub fn router(analysis: Arc<Live>) -> Router {
     Router::new()
         .route("/api/overview", get(overview))
-        .route("/api/map", get(map))
+        .route("/api/map", get(super::map::map))
         .route("/api/matrix", get(matrix))
         .route("/api/coverage", get(coverage))
         .route("/api/policies", get(policies))
@@ -34,7 +34,7 @@ pub fn router(analysis: Arc<Live>) -> Router {
 }
 
 /// An answer the client should not have asked for: 400 with `{"error": …}`.
-fn bad_request(message: String) -> Response {
+pub(super) fn bad_request(message: String) -> Response {
     (StatusCode::BAD_REQUEST, Json(ErrorJson { error: message })).into_response()
 }
 
@@ -72,232 +72,31 @@ async fn overview(State(live): Shared) -> Json<OverviewJson> {
     })
 }
 
-#[derive(Deserialize)]
-struct MapQuery {
-    /// Only edges with an end in this namespace.
-    namespace: Option<String>,
-    /// Only edges between two namespaces.
-    #[serde(default)]
-    cross_namespace: bool,
-    /// Namespaces drawn workload by workload (comma-separated); the others are one node
-    /// each. Absent: every namespace when there are at most 300 workload units, else none.
-    expand: Option<String>,
-}
-
-/// `GET /api/map`: nodes (a namespace collapsed into one, or the display units of
-/// `analyze -o table` in an expanded one) and the allowed edges between them, with the
-/// ports allowed by some pod pair of the two nodes.
-#[derive(Serialize)]
-struct MapJson {
-    /// The namespaces drawn as one node.
-    collapsed: Vec<String>,
-    edges: Vec<EdgeJson>,
-    truncated: bool,
-    units: Vec<UnitJson>,
-}
-
-#[derive(Serialize)]
-struct UnitJson {
-    /// Whether it is a whole namespace.
-    collapsed: bool,
-    id: usize,
-    name: String,
-    /// `null` for external blocks.
-    namespace: Option<String>,
-    /// How many pods it holds.
-    pod_count: usize,
-    /// Its pods (`ns/pod`), for units of an expanded namespace (empty when collapsed).
-    pods: Vec<String>,
-}
-
-/// Ports allowed from one node to another for new connections (`-` none, `all`).
-#[derive(Serialize)]
-struct EdgeJson {
-    /// One pod pair the edge stands for, for explain.
-    example: (String, String),
-    from: usize,
-    sctp: String,
-    tcp: String,
-    to: usize,
-    udp: String,
-}
-
-/// The most edges one answer carries.
-const MAX_EDGES: usize = 20_000;
-/// Up to this many workload units, every namespace is expanded by default.
-const EXPAND_ALL_UNITS: usize = 300;
-
 /// A query string the handler could not read: 400 with `{"error": …}` as any other.
-type Asked<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
-
-async fn map(State(live): Shared, q: Asked<MapQuery>) -> Response {
-    let q = match q {
-        Ok(Query(q)) => q,
-        Err(e) => return bad_request(e.body_text()),
-    };
-    let a = live.current();
-    let default = q.namespace.is_none() && !q.cross_namespace && q.expand.is_none();
-    if default {
-        // The first thing every page asks: computed once, kept as JSON.
-        let body = a
-            .cache
-            .map
-            .get_or_init(|| serde_json::to_string(&map_of(&a, &q)).expect("json"));
-        return json_text(body.clone());
-    }
-    Json(map_of(&a, &q)).into_response()
-}
+pub(super) type Asked<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
 /// A JSON document already serialized.
-fn json_text(body: String) -> Response {
+pub(super) fn json_text(body: String) -> Response {
     ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// Answers that do not depend on the request, computed on first use.
 #[derive(Default)]
 pub struct Cache {
-    map: std::sync::OnceLock<String>,
+    pub(super) map: std::sync::OnceLock<String>,
     matrix: std::sync::OnceLock<String>,
 }
 
 impl Cache {
     /// Computes the default map and the matrix now (at start, before the first page).
     pub fn warm(a: &Analysis) {
-        let q = MapQuery {
-            namespace: None,
-            cross_namespace: false,
-            expand: None,
-        };
-        let _ = a
-            .cache
-            .map
-            .set(serde_json::to_string(&map_of(a, &q)).expect("json"));
+        let map =
+            super::map::map_of(a, &Default::default()).expect("the default map has no parameters to refuse");
+        let _ = a.cache.map.set(serde_json::to_string(&map).expect("json"));
         let _ = a
             .cache
             .matrix
             .set(serde_json::to_string(&matrix_of(a)).expect("json"));
-    }
-}
-
-fn map_of(a: &Analysis, q: &MapQuery) -> MapJson {
-    let r = &a.report;
-    let all = units(r, |_| true);
-    let expanded: std::collections::HashSet<String> = match &q.expand {
-        Some(list) => list
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
-        None if all.len() <= EXPAND_ALL_UNITS => all.iter().filter_map(|u| u.namespace.clone()).collect(),
-        None => Default::default(),
-    };
-    // Nodes: expanded namespaces' units and external blocks as they are; one node per
-    // collapsed namespace. Each endpoint's node.
-    let mut nodes: Vec<UnitJson> = Vec::new();
-    let mut node_of = vec![usize::MAX; r.endpoints.len()];
-    let mut ns_node: BTreeMap<String, usize> = BTreeMap::new();
-    for u in &all {
-        let collapse = u.namespace.as_ref().is_some_and(|ns| !expanded.contains(ns));
-        let id = if collapse {
-            let ns = u.namespace.clone().expect("checked");
-            *ns_node.entry(ns.clone()).or_insert_with(|| {
-                nodes.push(UnitJson {
-                    collapsed: true,
-                    id: nodes.len(),
-                    name: format!("{ns}/*"),
-                    namespace: Some(ns),
-                    pod_count: 0,
-                    pods: Vec::new(),
-                });
-                nodes.len() - 1
-            })
-        } else {
-            nodes.push(UnitJson {
-                collapsed: false,
-                id: nodes.len(),
-                name: u.name.clone(),
-                namespace: u.namespace.clone(),
-                pod_count: 0,
-                pods: u.members.iter().map(|&m| r.endpoints[m].name.clone()).collect(),
-            });
-            nodes.len() - 1
-        };
-        nodes[id].pod_count += u.members.len();
-        for &m in &u.members {
-            node_of[m] = id;
-        }
-    }
-    // Endpoints judged alike (node, class, tie to a node): one representative pair each.
-    type Key = (usize, usize, Option<NodeTie>);
-    let mut groups: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
-    for (i, e) in r.endpoints.iter().enumerate() {
-        let members = groups.entry((node_of[i], e.class, e.node)).or_default();
-        if members.len() < 2 {
-            members.push(i);
-        }
-    }
-    let groups: Vec<(usize, Vec<usize>)> = groups.into_iter().map(|((n, ..), m)| (n, m)).collect();
-    let keep = |from: &UnitJson, to: &UnitJson| {
-        if from.namespace.is_none() && to.namespace.is_none() {
-            return false;
-        }
-        if q.cross_namespace && from.namespace == to.namespace {
-            return false;
-        }
-        q.namespace
-            .as_ref()
-            .is_none_or(|ns| from.namespace.as_ref() == Some(ns) || to.namespace.as_ref() == Some(ns))
-    };
-    // Per node pair: the distinct range lists of each protocol, and an example pair.
-    type Acc<'r> = ([Vec<&'r [(u16, u16)]>; 3], (usize, usize));
-    let mut acc: BTreeMap<(usize, usize), Acc> = BTreeMap::new();
-    // Inside one node (a unit's own pods, a collapsed namespace's) nothing is drawn, as a
-    // unit's own row is not a map edge.
-    for (ga, ma) in &groups {
-        for (gb, mb) in &groups {
-            if ga == gb || !keep(&nodes[*ga], &nodes[*gb]) {
-                continue;
-            }
-            let (x, y) = (ma[0], mb[0]);
-            for p in Protocol::ALL {
-                let ranges = r.ranges(x, y, p);
-                if ranges.is_empty() {
-                    continue;
-                }
-                let entry = acc
-                    .entry((*ga, *gb))
-                    .or_insert_with(|| (Default::default(), (x, y)));
-                let lists = &mut entry.0[p.index()];
-                if !lists.iter().any(|l| std::ptr::eq(*l, ranges)) {
-                    lists.push(ranges);
-                }
-            }
-        }
-    }
-    let truncated = acc.len() > MAX_EDGES;
-    let edges = acc
-        .into_iter()
-        .take(MAX_EDGES)
-        .map(|((from, to), (lists, (x, y)))| {
-            let text = |p: Protocol| {
-                let all: Vec<(u16, u16)> = lists[p.index()].iter().flat_map(|l| l.iter().copied()).collect();
-                palisade_core::report::ranges_text(&palisade_core::report::merge(all))
-            };
-            EdgeJson {
-                example: (r.endpoints[x].name.clone(), r.endpoints[y].name.clone()),
-                from,
-                sctp: text(Protocol::Sctp),
-                tcp: text(Protocol::Tcp),
-                to,
-                udp: text(Protocol::Udp),
-            }
-        })
-        .collect();
-    MapJson {
-        collapsed: ns_node.into_keys().collect(),
-        edges,
-        truncated,
-        units: nodes,
     }
 }
 

@@ -11,6 +11,7 @@
 mod api;
 mod assets;
 mod feed;
+mod map;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -58,7 +58,19 @@ async function drawMap() {
   if ($("map-namespace").value) q.set("namespace", $("map-namespace").value);
   if ($("map-cross").checked) q.set("cross_namespace", "true");
   if (expanded) q.set("expand", [...expanded].join(","));
-  const m = await api("/api/map?" + q);
+  for (const [k, id] of [["pairs", "map-pairs"], ["port", "map-port"], ["protocol", "map-protocol"], ["labels", "map-labels"]]) {
+    const v = $(id).value.trim();
+    if (v && !(k === "pairs" && v === "allowed")) q.set(k, v);
+  }
+  let m;
+  try {
+    m = await api("/api/map?" + q);
+    $("map-error").hidden = true;
+  } catch (err) {
+    $("map-error").textContent = err.message;
+    $("map-error").hidden = false;
+    return;
+  }
   const byNs = new Map();
   for (const u of m.units) {
     const ns = u.namespace ?? "(outside the cluster)";
@@ -125,7 +137,7 @@ async function drawMap() {
   const arcs = new Map();
   const name = (id) => m.units[id].name;
   for (const e of m.edges) {
-    const changed = opened.has(`${group(name(e.from))} ${group(name(e.to))}`);
+    const changed = e.opened;
     if (onlyChanged && !changed) continue;
     const a = pos.get(e.from), b = pos.get(e.to);
     if (a && b && e.from !== e.to) {
@@ -145,12 +157,15 @@ async function drawMap() {
         d = `M ${x1} ${a.y} C ${mid} ${a.y}, ${mid} ${b.y}, ${x2} ${b.y}`;
         lx = mid; ly = (a.y + b.y) / 2;
       }
-      const path = svg("path", { class: changed ? "edge opened" : "edge", d, "marker-end": "url(#arrow)", tabindex: 0, "data-from": name(e.from), "data-to": name(e.to) });
+      const kind = e.kind === "allowed" ? (changed ? "edge opened" : "edge") : `edge pair-${e.kind}`;
+      const path = svg("path", { class: kind, d, "marker-end": "url(#arrow)", tabindex: 0, "data-from": name(e.from), "data-to": name(e.to) });
       const label = svg("text", { class: "edge-label", x: lx, y: ly });
-      label.textContent = shortPorts(e);
+      label.textContent = e.kind === "denied" ? "✗" : e.kind === "half-open" ? `◐ ${e.open_side} only` : shortPorts(e);
       labels.push(label);
       const title = svg("title");
-      title.textContent = `${name(e.from)} → ${name(e.to)}: TCP ${e.tcp}, UDP ${e.udp}, SCTP ${e.sctp}`;
+      title.textContent = e.kind === "denied" ? `${name(e.from)} → ${name(e.to)}: denied` : e.kind === "half-open"
+        ? `${name(e.from)} → ${name(e.to)}: half-open, only ${e.open_side} allows`
+        : `${name(e.from)} → ${name(e.to)}: TCP ${e.tcp}, UDP ${e.udp}, SCTP ${e.sctp}`;
       path.append(title);
       path.addEventListener("click", () => explainEdge(e));
       path.addEventListener("keydown", (ev) => { if (ev.key === "Enter") explainEdge(e); });
@@ -162,6 +177,7 @@ async function drawMap() {
     row.dataset.from = name(e.from);
     row.dataset.to = name(e.to);
     if (changed) { row.classList.add("opened"); row.cells[0].prepend(el("span", { class: "badge" }, "opened ")); }
+    if (e.kind !== "allowed") { row.classList.add(`pair-${e.kind}`); row.cells[0].prepend(el("span", { class: "badge" }, e.kind === "denied" ? "✗ denied " : `◐ half-open (${e.open_side} allows) `)); }
     tbody.append(row);
   }
   s.append(...labels);
@@ -319,7 +335,8 @@ function firstPort(e) {
 function explainEdge(e) {
   $("explain-from").value = e.example[0];
   $("explain-to").value = e.example[1];
-  $("explain-port").value = firstPort(e);
+  // A denied pair on a chosen port is explained on that port; else on its first port.
+  $("explain-port").value = e.kind !== "allowed" && $("map-port").value ? $("map-port").value.trim() : firstPort(e);
   show("explain");
   runExplain();
 }
@@ -345,8 +362,6 @@ async function drawMatrix() {
 }
 
 // Change: what the input opens and closes against --old/--git, as palisade diff says.
-let opened = new Set();
-const group = (unitName) => unitName.split(" (")[0].split(" [")[0];
 function changeRows(list, tbody) {
   tbody.replaceChildren(...(list.length ? list.map((c) => el("tr", {},
     el("td", {}, c.from), el("td", {}, c.to), el("td", {}, c.protocols.join("+")), el("td", {}, c.ports),
@@ -359,7 +374,6 @@ async function loadChange() {
   $("change-against").textContent = `The input against ${body.against}: ${body.diff.opened.length} group(s) opened, ${body.diff.closed.length} closed.`;
   changeRows(body.diff.opened, $("change-opened").querySelector("tbody"));
   changeRows(body.diff.closed, $("change-closed").querySelector("tbody"));
-  opened = new Set(body.diff.opened.map((c) => `${c.from} ${c.to}`));
 }
 
 // Policies: the text as written, the pods it selects, and those pods on the map.
@@ -492,6 +506,8 @@ async function start() {
   $("map-namespace").addEventListener("change", drawMap);
   $("map-cross").addEventListener("change", drawMap);
   $("map-changed").addEventListener("change", drawMap);
+  for (const id of ["map-pairs", "map-protocol", "map-port", "map-labels"]) $(id).addEventListener("change", drawMap);
+  $("map-filter").addEventListener("submit", (ev) => { ev.preventDefault(); drawMap(); });
   $("policy-select").addEventListener("change", showPolicy);
   $("policy-on-map").addEventListener("click", () => {
     const p = policyList[$("policy-select").selectedIndex];
