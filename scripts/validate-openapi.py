@@ -27,6 +27,7 @@ REQUESTS = {
                  ("?port=53/UDP", 200), ("?protocol=SCTP", 200), ("?labels=app%3Ddatabase", 200), ("?pairs=denied", 200),
                  ("?pairs=half-open&port=5432", 200), ("?pairs=half-open", 400), ("?port=http", 400)],
     "/api/matrix": [("", 200)],
+    "/api/matrix/workloads": [("?from=shop&to=shop", 200), ("?from=monitoring&to=shop", 200), ("?from=nowhere&to=shop", 400), ("?from=shop", 400)],
     "/api/coverage": [("", 200)],
     "/api/policies": [("", 200)],
     # The main server compares the shop with itself (--old): an empty change.

@@ -227,3 +227,27 @@ test("denied pairs on demand, and the port and label filters, on the map", async
   assert.match(await page.textContent("#map-error"), /half-open pairs are per port/);
   await page.close();
 });
+
+test("the matrix drills down to workloads and to pods", async () => {
+  const { page } = await open();
+  await page.click("#tab-matrix");
+  // shop -> shop (row 4, column 3, as above).
+  await page.click("#matrix-table tr:nth-child(4) td:nth-of-type(3)");
+  await page.waitForSelector("#workloads-table");
+  const cell = (from, to) => page.textContent(`#workloads-table td[data-from='${from}'][data-to='${to}']`);
+  // By hand: frontend -> backend on 8080, backend -> database on 5432, nothing else
+  // inside shop; a one-pod workload has no pair with itself.
+  assert.equal(await cell("shop/frontend", "shop/backend"), "TCP 8080");
+  assert.equal(await cell("shop/backend", "shop/database"), "TCP 5432");
+  assert.equal(await cell("shop/frontend", "shop/database"), "denied");
+  assert.equal(await cell("shop/database", "shop/frontend"), "denied");
+  assert.equal(await cell("shop/frontend", "shop/frontend"), "–");
+  await page.click("#workloads-table td[data-from='shop/frontend'][data-to='shop/backend']");
+  assert.equal(await page.textContent("#matrix-pods-verdict"), "1 pod pair(s), judged alike (one equivalence class each side): allowed on TCP 8080, UDP -, SCTP -");
+  await page.screenshot({ path: path.join(shots, "matrix-drill.png"), fullPage: true });
+  await page.click("#matrix-pods button");
+  const verdict = page.locator("#explain-result .verdict");
+  await verdict.waitFor();
+  assert.equal(await verdict.textContent(), "shop/frontend → shop/backend on 8080/TCP: ALLOWED");
+  await page.close();
+});

@@ -10,9 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use palisade_core::compile::NodeTie;
+use palisade_core::explain;
 pub(super) use palisade_core::report::Report;
-use palisade_core::{explain, Protocol};
 use serde::{Deserialize, Serialize};
 
 use super::{Analysis, Live};
@@ -23,7 +22,8 @@ pub fn router(analysis: Arc<Live>) -> Router {
     Router::new()
         .route("/api/overview", get(overview))
         .route("/api/map", get(super::map::map))
-        .route("/api/matrix", get(matrix))
+        .route("/api/matrix", get(super::matrix::matrix))
+        .route("/api/matrix/workloads", get(super::matrix::workloads))
         .route("/api/coverage", get(coverage))
         .route("/api/policies", get(policies))
         .route("/api/change", get(change))
@@ -84,7 +84,7 @@ pub(super) fn json_text(body: String) -> Response {
 #[derive(Default)]
 pub struct Cache {
     pub(super) map: std::sync::OnceLock<String>,
-    matrix: std::sync::OnceLock<String>,
+    pub(super) matrix: std::sync::OnceLock<String>,
 }
 
 impl Cache {
@@ -96,75 +96,7 @@ impl Cache {
         let _ = a
             .cache
             .matrix
-            .set(serde_json::to_string(&matrix_of(a)).expect("json"));
-    }
-}
-
-/// `GET /api/matrix`: per ordered namespace pair, the share of pod pairs (self excluded)
-/// allowed on at least one port of some protocol.
-#[derive(Serialize)]
-struct MatrixJson {
-    /// `allowed[i][j]`: allowed pod pairs from namespace i to namespace j.
-    allowed: Vec<Vec<u64>>,
-    namespaces: Vec<String>,
-    /// `pairs[i][j]`: all pod pairs from namespace i to namespace j.
-    pairs: Vec<Vec<u64>>,
-}
-
-async fn matrix(State(live): Shared) -> Response {
-    let a = live.current();
-    let body = a
-        .cache
-        .matrix
-        .get_or_init(|| serde_json::to_string(&matrix_of(&a)).expect("json"));
-    json_text(body.clone())
-}
-
-fn matrix_of(a: &Analysis) -> MatrixJson {
-    let r = &a.report;
-    // Pods judged alike: same namespace, class and tie to a node; counted once per group.
-    type Key = (String, usize, Option<NodeTie>);
-    let mut groups: BTreeMap<Key, Vec<usize>> = BTreeMap::new();
-    for (i, e) in r.endpoints.iter().enumerate().filter(|(_, e)| e.is_pod) {
-        let ns = e.namespace.clone().unwrap_or_default();
-        groups.entry((ns, e.class, e.node)).or_default().push(i);
-    }
-    let namespaces: Vec<String> = {
-        let mut v: Vec<String> = groups.keys().map(|k| k.0.clone()).collect();
-        v.dedup();
-        v
-    };
-    let index: BTreeMap<&str, usize> = namespaces
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.as_str(), i))
-        .collect();
-    let n = namespaces.len();
-    let (mut allowed, mut pairs) = (vec![vec![0u64; n]; n], vec![vec![0u64; n]; n]);
-    let any = |x: usize, y: usize| Protocol::ALL.iter().any(|p| !r.ranges(x, y, *p).is_empty());
-    for ((na, ..), ma) in &groups {
-        for ((nb, ..), mb) in &groups {
-            let (i, j) = (index[na.as_str()], index[nb.as_str()]);
-            let same = std::ptr::eq(ma, mb);
-            let count = if same {
-                (ma.len() * (ma.len() - 1)) as u64
-            } else {
-                (ma.len() * mb.len()) as u64
-            };
-            pairs[i][j] += count;
-            if count == 0 {
-                continue;
-            }
-            let (x, y) = if same { (ma[0], ma[1]) } else { (ma[0], mb[0]) };
-            if any(x, y) {
-                allowed[i][j] += count;
-            }
-        }
-    }
-    MatrixJson {
-        allowed,
-        namespaces,
-        pairs,
+            .set(serde_json::to_string(&super::matrix::matrix_of(a)).expect("json"));
     }
 }
 

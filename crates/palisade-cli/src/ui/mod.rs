@@ -12,6 +12,7 @@ mod api;
 mod assets;
 mod feed;
 mod map;
+mod matrix;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

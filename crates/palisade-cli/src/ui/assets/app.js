@@ -352,13 +352,63 @@ async function drawMatrix() {
       const pairs = m.pairs[i][j], allowed = m.allowed[i][j];
       const share = pairs ? allowed / pairs : 0;
       const td = el("td", { title: `${allowed} of ${pairs} pod pairs allowed` }, pairs ? `${Math.round(share * 100)}%` : "–");
-      td.style.background = pairs ? `rgba(11, 83, 148, ${0.08 + share * 0.5})` : "";
+      td.style.background = pairs ? shade(share) : "";
       td.dataset.allowed = allowed;
       td.dataset.pairs = pairs;
+      if (pairs) {
+        td.tabIndex = 0;
+        td.classList.add("drill");
+        td.addEventListener("click", () => drillWorkloads(from, to));
+        td.addEventListener("keydown", (ev) => { if (ev.key === "Enter") drillWorkloads(from, to); });
+      }
       return td;
     });
     t.append(el("tr", {}, el("th", { scope: "row" }, from), ...cells));
   });
+}
+
+// Matrix drill-down: one namespace pair's workloads; a workload cell's pods (alike, so
+// the cell's verdict holds for each of their pairs).
+const shade = (share) => `rgba(11, 83, 148, ${0.08 + share * 0.5})`;
+async function drillWorkloads(from, to) {
+  const w = await api("/api/matrix/workloads?" + new URLSearchParams({ from, to }));
+  const t = el("table", { id: "workloads-table", "aria-label": `Workloads from ${from} to ${to}` });
+  t.append(el("tr", {}, el("th", {}, "from \\ to"), ...w.cols.map((c) => el("th", { scope: "col" }, c.name))));
+  w.rows.forEach((row, i) => {
+    const cells = w.cols.map((col, j) => {
+      const c = w.cells[i][j];
+      const text = !c.pairs ? "–" : c.allowed ? [["TCP", c.tcp], ["UDP", c.udp], ["SCTP", c.sctp]].filter(([, p]) => p !== "-").map(([k, p]) => `${k} ${p}`).join(" ") : "denied";
+      const td = el("td", { title: `${c.allowed} of ${c.pairs} pod pairs allowed` }, text);
+      td.classList.add(c.allowed ? "allowed" : c.pairs ? "denied" : "none");
+      td.style.background = c.pairs ? shade(c.allowed ? 0.4 : 0) : "";
+      td.dataset.from = row.name;
+      td.dataset.to = col.name;
+      if (c.example) {
+        td.tabIndex = 0;
+        td.classList.add("drill");
+        const go = () => drillPods(row, col, c);
+        td.addEventListener("click", go);
+        td.addEventListener("keydown", (ev) => { if (ev.key === "Enter") go(); });
+      }
+      return td;
+    });
+    t.append(el("tr", {}, el("th", { scope: "row" }, row.name), ...cells));
+  });
+  $("matrix-drill").replaceChildren(el("h2", {}, `Workloads: ${from} → ${to}`), t);
+  $("matrix-pods").replaceChildren();
+}
+function drillPods(row, col, c) {
+  const list = (pods) => el("ul", {}, ...pods.slice(0, 50).map((p) => el("li", {}, p)), ...(pods.length > 50 ? [el("li", {}, `… and ${pods.length - 50} more`)] : []));
+  const explainIt = el("button", { type: "button", onclick: () => {
+    $("explain-from").value = c.example[0]; $("explain-to").value = c.example[1];
+    $("explain-port").value = firstPort(c); show("explain"); runExplain();
+  } }, `Explain ${c.example[0]} → ${c.example[1]}`);
+  $("matrix-pods").replaceChildren(
+    el("h2", {}, `Pods: ${row.name} → ${col.name}`),
+    el("p", { id: "matrix-pods-verdict" }, `${c.pairs} pod pair(s), judged alike (one equivalence class each side): `,
+      c.allowed ? el("span", { class: "allowed" }, `allowed on TCP ${c.tcp}, UDP ${c.udp}, SCTP ${c.sctp}`) : el("span", { class: "denied" }, "denied on every port")),
+    el("div", { class: "pod-lists" }, el("div", {}, el("h3", {}, "From"), list(row.pods)), el("div", {}, el("h3", {}, "To"), list(col.pods))),
+    explainIt);
 }
 
 // Change: what the input opens and closes against --old/--git, as palisade diff says.
