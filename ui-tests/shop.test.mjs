@@ -70,6 +70,10 @@ test("frontend to database is DENIED, with the policies explain names", async ()
     assert.ok(tree.includes(policy), policy);
   }
   assert.ok(tree.includes("Egress from shop/frontend"));
+  // Each policy named links to its view.
+  await page.click("#explain-result a.policy-link:text-is('shop/database-ingress')");
+  assert.equal(await page.isVisible("#policies"), true);
+  assert.equal(await page.textContent("#policy-title"), "NetworkPolicy shop/database-ingress");
   await page.screenshot({ path: path.join(shots, "explain.png"), fullPage: true });
   await page.close();
 });
@@ -128,6 +132,15 @@ test("a policy's pods are listed and highlighted on the map", async () => {
   // database-ingress selects app=database: the database pod only.
   assert.deepEqual(await page.$$eval("#policy-pods li", (lis) => lis.map((l) => l.textContent)), ["shop/database"]);
   assert.ok((await page.textContent("#policy-yaml")).includes("name: database-ingress"));
+  // What it allows, read off policies.yaml: backend's pods, on 5432.
+  assert.deepEqual(await page.$$eval("#policy-allows li", (lis) => lis.map((l) => l.textContent)),
+    ["ingress rule 0: from pods app=backend in namespace shop (1 pod(s) now: shop/backend), on TCP 5432"]);
+  await page.selectOption("#policy-select", { label: "NetworkPolicy shop/default-deny-all" });
+  assert.deepEqual(await page.$$eval("#policy-allows li", (lis) => lis.map((l) => l.textContent)), [
+    "ingress: nothing (it isolates its pods for ingress and allows no ingress)",
+    "egress: nothing (it isolates its pods for egress and allows no egress)",
+  ]);
+  await page.selectOption("#policy-select", { label: "NetworkPolicy shop/database-ingress" });
   await page.screenshot({ path: path.join(shots, "policy.png"), fullPage: true });
   await page.click("#policy-on-map");
   assert.equal(await page.isVisible("#map"), true);

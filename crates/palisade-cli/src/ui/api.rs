@@ -85,6 +85,7 @@ pub(super) fn json_text(body: String) -> Response {
 pub struct Cache {
     pub(super) map: std::sync::OnceLock<String>,
     pub(super) matrix: std::sync::OnceLock<String>,
+    policies: std::sync::OnceLock<String>,
 }
 
 impl Cache {
@@ -199,6 +200,11 @@ async fn coverage(State(live): Shared) -> Json<CoverageJson> {
 /// applies to, and where it was read.
 #[derive(Clone, Serialize)]
 pub struct PolicyView {
+    /// For a NetworkPolicy: what each of its rules allows (`null` for cluster-scoped
+    /// kinds, whose rules also deny and pass: explain shows those).
+    allows: Option<Vec<RuleView>>,
+    /// The directions it isolates its pods for (`ingress`, `egress`).
+    isolates: Vec<&'static str>,
     /// `NetworkPolicy`, `ClusterNetworkPolicy`, `AdminNetworkPolicy`, …
     kind: String,
     name: String,
@@ -212,6 +218,95 @@ pub struct PolicyView {
     tier: Option<&'static str>,
     /// The object as YAML (from the file's document); `null` for objects from the API.
     yaml: Option<String>,
+}
+
+/// One rule of a NetworkPolicy: the peers it admits (ORed) and the ports (ORed).
+#[derive(Clone, Serialize)]
+pub struct RuleView {
+    /// `ingress` (from the peers) or `egress` (to them).
+    direction: &'static str,
+    /// Every peer, when the rule names none.
+    peers: Vec<PeerView>,
+    /// `TCP 8080`, `UDP 53-54`, `TCP port named http`; empty: every port.
+    ports: Vec<String>,
+    /// Its index in the policy's list for that direction.
+    rule: usize,
+}
+
+#[derive(Clone, Serialize)]
+pub struct PeerView {
+    /// `pods` (pod and namespace selectors) or `ipBlock`.
+    kind: &'static str,
+    /// How many pods it selects now (0 for an ipBlock: blocks are addresses).
+    pod_count: usize,
+    /// The pods it selects now (`ns/pod`, at most 100).
+    pods: Vec<String>,
+    /// The peer in words (`pods app=web in namespaces team=a`, `ipBlock 10.0.0.0/8`).
+    text: String,
+}
+
+/// The most pods a peer lists.
+const MAX_PEER_PODS: usize = 100;
+
+fn rule_views(c: &palisade_core::Cluster, p: &palisade_core::Policy) -> Vec<RuleView> {
+    use palisade_core::{Peer, PortMatch};
+    let selector = |s: Option<&palisade_core::LabelSelector>, all: &str| match s.map(ToString::to_string) {
+        Some(t) if !t.is_empty() => t,
+        _ => all.to_string(),
+    };
+    let peer = |x: &Peer| match x {
+        Peer::Pods {
+            namespace_selector,
+            pod_selector,
+        } => {
+            let pods = c.peer_pods(&p.namespace, namespace_selector.as_ref(), pod_selector.as_ref());
+            let namespaces = match namespace_selector {
+                None => format!("namespace {}", p.namespace),
+                Some(_) => format!("namespaces {}", selector(namespace_selector.as_ref(), "(all)")),
+            };
+            PeerView {
+                kind: "pods",
+                pod_count: pods.len(),
+                pods: pods
+                    .iter()
+                    .take(MAX_PEER_PODS)
+                    .map(|&i| c.pods[i].key())
+                    .collect(),
+                text: format!(
+                    "pods {} in {namespaces}",
+                    selector(pod_selector.as_ref(), "(all)")
+                ),
+            }
+        }
+        Peer::IpBlock(b) => PeerView {
+            kind: "ipBlock",
+            pod_count: 0,
+            pods: Vec::new(),
+            text: format!("ipBlock {b}"),
+        },
+    };
+    let mut out = Vec::new();
+    for ingress in [true, false] {
+        for (i, r) in p.rules(ingress).iter().enumerate() {
+            out.push(RuleView {
+                direction: if ingress { "ingress" } else { "egress" },
+                peers: r.peers.iter().map(peer).collect(),
+                ports: r
+                    .ports
+                    .iter()
+                    .map(|pp| match &pp.port {
+                        PortMatch::All => format!("{} (every port)", pp.protocol),
+                        PortMatch::Range(lo, hi) => {
+                            format!("{} {}", pp.protocol, palisade_core::port_range_text(*lo, *hi))
+                        }
+                        PortMatch::Named(n) => format!("{} port named {n}", pp.protocol),
+                    })
+                    .collect(),
+                rule: i,
+            });
+        }
+    }
+    out
 }
 
 /// The policy views of a cluster; with the files it was loaded from, each policy's text
@@ -258,7 +353,14 @@ pub fn policy_views(
     };
     let mut out = Vec::new();
     for (i, p) in c.policies.iter().enumerate() {
+        let isolates = [("ingress", p.types.ingress), ("egress", p.types.egress)];
         out.push(PolicyView {
+            allows: Some(rule_views(c, p)),
+            isolates: isolates
+                .into_iter()
+                .filter(|(_, on)| *on)
+                .map(|(d, _)| d)
+                .collect(),
             kind: "NetworkPolicy".into(),
             name: p.name.clone(),
             namespace: Some(p.namespace.clone()),
@@ -279,6 +381,8 @@ pub fn policy_views(
             .map(|i| c.pods[i].key())
             .collect();
         out.push(PolicyView {
+            allows: None,
+            isolates: Vec::new(),
             kind: cnp_kinds[k].clone(),
             name: p.name.clone(),
             namespace: None,
@@ -291,9 +395,13 @@ pub fn policy_views(
     out
 }
 
-async fn policies(State(live): Shared) -> Json<Vec<PolicyView>> {
+async fn policies(State(live): Shared) -> Response {
     let a = live.current();
-    Json(a.policies.clone())
+    let body = a
+        .cache
+        .policies
+        .get_or_init(|| serde_json::to_string(&a.policies).expect("json"));
+    json_text(body.clone())
 }
 
 /// `GET /api/change`: what the input opens and closes against `--old`/`--git` (the

@@ -444,7 +444,35 @@ function showPolicy() {
   $("policy-source").textContent = p.source ? `read from ${p.source}` : "read from the Kubernetes API";
   $("policy-pods").replaceChildren(...(p.pods.length ? p.pods.map((x) => el("li", {}, x)) : [el("li", {}, "none: it selects no pod")]));
   $("policy-yaml").textContent = p.yaml ?? "(not kept for objects read from the API)";
+  $("policy-allows").replaceChildren(...policyAllows(p));
 }
+// A NetworkPolicy's rules in words, with the pods each peer selects now.
+function policyAllows(p) {
+  if (!p.allows) return [el("li", {}, "Its rules allow, deny or pass by tier: explain a pair to see them decide.")];
+  const lines = [];
+  for (const d of ["ingress", "egress"]) {
+    if (!p.isolates.includes(d)) continue;
+    const rules = p.allows.filter((r) => r.direction === d);
+    if (!rules.length) { lines.push(el("li", { class: "denied" }, `${d}: nothing (it isolates its pods for ${d} and allows no ${d})`)); continue; }
+    for (const r of rules) {
+      const peer = (x) => x.kind === "ipBlock" ? x.text : x.pod_count === 0 ? `${x.text} (no pod now)`
+        : `${x.text} (${x.pod_count} pod(s) now: ${x.pods.join(", ")}${x.pod_count > x.pods.length ? ", …" : ""})`;
+      const peers = r.peers.length ? r.peers.map(peer).join("; or ") : "every peer";
+      const ports = r.ports.length ? r.ports.join(", ") : "every port";
+      lines.push(el("li", { "data-direction": d, "data-rule": r.rule }, `${d} rule ${r.rule}: ${d === "ingress" ? "from" : "to"} ${peers}, on ${ports}`));
+    }
+  }
+  return lines;
+}
+// Opens the policy view on `key` (`ns/name`, or a cluster policy's name).
+function openPolicy(key) {
+  const i = policyList.findIndex((p) => (p.namespace ? `${p.namespace}/${p.name}` : p.name) === key);
+  if (i < 0) return;
+  $("policy-select").selectedIndex = i;
+  showPolicy();
+  show("policies");
+}
+const policyLink = (key) => el("a", { href: "#", class: "policy-link", onclick: (ev) => { ev.preventDefault(); openPolicy(key); } }, key);
 async function loadPolicies() {
   policyList = await api("/api/policies");
   for (const p of policyList) {
@@ -489,16 +517,16 @@ function direction(title, d) {
   if (d.decided_by) items.push(el("li", {}, `decided by ${d.decided_by.tier} ClusterNetworkPolicy ${d.decided_by.policy}, rule ${d.decided_by.rule} (${d.decided_by.action})`));
   for (const tier of ["admin", "baseline"]) {
     for (const c of d[tier] || []) {
-      items.push(el("li", {}, `${tier} ClusterNetworkPolicy ${c.policy} (priority ${c.priority})`,
+      items.push(el("li", {}, `${tier} ClusterNetworkPolicy `, policyLink(c.policy), ` (priority ${c.priority})`,
         el("ul", {}, ...c.rules.map((r) => el("li", {}, `rule ${r.index} ${r.action}: ${r.matched ? "matches" : "does not match"}`)))));
     }
   }
   for (const p of d.policies) {
-    items.push(el("li", {}, `${p.policy}: `, verdict(p.allows),
+    items.push(el("li", {}, policyLink(p.policy), ": ", verdict(p.allows),
       el("ul", {}, ...p.rules.map((r) => el("li", {}, `rule ${r.index}: ${r.matched ? "matches" : "does not match"}`,
         el("ul", {}, ...r.peers.map((x) => el("li", {}, `peer ${x.index}: ${x.reason}`)), ...r.ports.map((x) => el("li", {}, `port ${x.index}: ${x.reason}`))))))));
   }
-  for (const n of d.not_selecting) items.push(el("li", {}, `${n.policy} does not select it: ${n.reason}`));
+  for (const n of d.not_selecting) items.push(el("li", {}, policyLink(n.policy), ` does not select it: ${n.reason}`));
   return el("li", {}, `${title}: `, verdict(d.allowed), el("ul", {}, ...items));
 }
 async function runExplain(ev) {
