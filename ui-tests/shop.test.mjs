@@ -106,21 +106,26 @@ test("the matrix gives the share of pod pairs, and the tabs follow the keyboard"
 test("the coverage view marks what lint marks", async () => {
   const { page } = await open();
   await page.click("#tab-coverage");
-  const row = async (ns) => page.$$eval(`#coverage-table tr[data-namespace='${ns}'] > *`, (cells) => cells.map((c) => c.textContent));
-  // shop: default deny both ways (default-deny-all), its 3 pods isolated, DNS allowed.
-  const shop = await row("shop");
-  assert.deepEqual(shop.slice(0, 7), ["shop", "3", "3 of 3", "3 of 3", "present", "present", "reachable"]);
-  assert.equal(shop[7], "none");
+  const row = async (sel) => page.$$eval(`#coverage-table tr${sel} > *`, (cells) => cells.map((c) => c.textContent));
+  // shop: default deny both ways (default-deny-all), its 3 pods isolated, DNS allowed,
+  // prometheus reaches every metrics port (backend 9090, frontend 9090, database 9187).
+  const shop = await row("[data-namespace='shop']");
+  assert.deepEqual(shop.slice(0, 8), ["▸ shop", "3", "3 of 3", "3 of 3", "present", "present", "reachable", "reaches metrics"]);
+  assert.equal(shop[8], "none");
   // monitoring: no policy at all, so lint's PAL001 and PAL002 (default deny missing).
-  const mon = await row("monitoring");
-  assert.deepEqual(mon.slice(0, 7), ["monitoring", "1", "0 of 1", "0 of 1", "missing", "missing", "reachable"]);
-  assert.match(mon[7], /^2 finding\(s\)/);
+  const mon = await row("[data-namespace='monitoring']");
+  assert.deepEqual(mon.slice(0, 8), ["▸ monitoring", "1", "0 of 1", "0 of 1", "missing", "missing", "reachable", "no metrics port"]);
+  assert.match(mon[8], /^2 finding\(s\)/);
   // kube-system is the platform's own: lint's coverage rules do not look there.
-  const sys = await row("kube-system");
+  const sys = await row("[data-namespace='kube-system']");
   assert.deepEqual(sys.slice(4, 6), ["not checked", "not checked"]);
-  await page.click("#coverage-table tr[data-namespace='monitoring'] summary");
-  const fixes = await page.textContent("#coverage-table tr[data-namespace='monitoring'] details");
-  assert.ok(fixes.includes("PAL001 no-default-deny-ingress") && fixes.includes("policyTypes"), fixes);
+  // A missing mark leads to its finding and fix.
+  await page.click("#coverage-table tr[data-namespace='monitoring'] td:nth-of-type(4) button");
+  const focused = await page.textContent("#coverage-table tr[data-namespace='monitoring'] details li.focus");
+  assert.ok(focused.startsWith("PAL001 no-default-deny-ingress") && focused.includes("policyTypes"), focused);
+  // shop's workloads, each isolated both ways, reaching DNS and scraped.
+  await page.click("#coverage-table tr[data-namespace='shop'] .ns-toggle");
+  assert.deepEqual(await row("[data-workload='shop/database']"), ["shop/database", "1", "yes", "yes", "", "", "reachable", "reaches metrics", ""]);
   await page.screenshot({ path: path.join(shots, "coverage.png"), fullPage: true });
   await page.close();
 });

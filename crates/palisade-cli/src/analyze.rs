@@ -312,7 +312,7 @@ struct ConnectionJson<'a> {
 }
 
 /// Display units: pods of one workload in one class, or one external block.
-pub(crate) struct Unit {
+pub struct Unit {
     pub(crate) name: String,
     pub(crate) namespace: Option<String>,
     pub(crate) members: Vec<usize>,

@@ -737,3 +737,67 @@ spec:
         .collect();
     assert_eq!(half.len(), 1, "{lint}");
 }
+
+#[test]
+fn coverage_per_workload_shows_dns_and_monitoring() {
+    // By hand from the fixture: app is default-deny both ways; only api may reach DNS
+    // (api-dns) and only api admits the monitoring namespace on its metrics port 9100
+    // (api-scraped). web is blind and cut off from DNS; lint's PAL003 says so for app.
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/coverage-workloads.yaml"
+    );
+    let s = start(&[fixture]);
+    let c = json(&s, "/api/coverage");
+    let app = c["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["namespace"] == "app")
+        .unwrap();
+    assert_eq!(
+        (&app["dns"], &app["monitoring"]),
+        (&Value::from(false), &Value::from(false))
+    );
+    let rules: Vec<&str> = app["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(rules, ["PAL003"]);
+    let workload = |name: &str| {
+        app["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {app}"))
+            .clone()
+    };
+    let (api, web) = (workload("app/api"), workload("app/web"));
+    assert_eq!(
+        (&api["dns"], &api["monitoring"]),
+        (&Value::from(true), &Value::from(true))
+    );
+    assert_eq!(
+        (&web["dns"], &web["monitoring"]),
+        (&Value::from(false), &Value::from(false))
+    );
+    assert_eq!(
+        (&web["isolated_ingress"], &web["isolated_egress"]),
+        (&Value::from(true), &Value::from(true))
+    );
+    // Without a metrics port there is nothing to scrape; kube-system is not checked.
+    let ns = |n: &str| {
+        c["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["namespace"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(ns("monitoring")["monitoring"], Value::Null);
+    assert_eq!(ns("kube-system")["default_deny_ingress"], Value::Null);
+}

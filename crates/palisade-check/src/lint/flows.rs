@@ -137,8 +137,9 @@ fn half_open(cx: &Ctx, out: &mut Vec<Finding>) {
     }
 }
 
-/// Metrics ports: container ports whose name says metrics.
-fn is_metrics(name: &str) -> bool {
+/// Metrics ports: container ports whose name says metrics (`metrics`, `http-metrics`,
+/// `prometheus`).
+pub fn is_metrics(name: &str) -> bool {
     name.contains("metrics") || name == "prometheus"
 }
 

@@ -6,6 +6,7 @@
 mod addresses;
 mod coverage;
 mod flows;
+pub use flows::is_metrics;
 mod hygiene;
 mod ports;
 mod redundancy;

@@ -2,7 +2,6 @@
 //! compiled form and the report (the same as `analyze`), or from `explain` (the same as
 //! `palisade explain -o json`). Fields are declared in alphabetical order.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -24,7 +23,7 @@ pub fn router(analysis: Arc<Live>) -> Router {
         .route("/api/map", get(super::map::map))
         .route("/api/matrix", get(super::matrix::matrix))
         .route("/api/matrix/workloads", get(super::matrix::workloads))
-        .route("/api/coverage", get(coverage))
+        .route("/api/coverage", get(super::coverage::coverage))
         .route("/api/policies", get(policies))
         .route("/api/change", get(change))
         .route("/api/explain", get(explain_pair))
@@ -99,101 +98,6 @@ impl Cache {
             .matrix
             .set(serde_json::to_string(&super::matrix::matrix_of(a)).expect("json"));
     }
-}
-
-/// `GET /api/coverage`: per namespace, the pods each direction isolates and lint's
-/// findings about it (lint with its default options, run once at start).
-#[derive(Serialize)]
-struct CoverageJson {
-    namespaces: Vec<NamespaceCoverageJson>,
-}
-
-#[derive(Serialize)]
-struct NamespaceCoverageJson {
-    /// Pods a ClusterNetworkPolicy selects.
-    cluster_policy_pods: usize,
-    /// `true`/`false` from lint's PAL001 (PAL002); `null` where lint's coverage rules do
-    /// not look (kube-system and the platform's own namespaces).
-    default_deny_egress: Option<bool>,
-    default_deny_ingress: Option<bool>,
-    /// No DNS finding (PAL003/PAL004) names a pod of the namespace.
-    dns: bool,
-    findings: Vec<FindingJson>,
-    isolated_egress: usize,
-    isolated_ingress: usize,
-    namespace: String,
-    pods: usize,
-}
-
-#[derive(Serialize)]
-struct FindingJson {
-    fix: Option<String>,
-    message: String,
-    name: &'static str,
-    /// `Kind namespace/name`.
-    object: Option<String>,
-    rule: &'static str,
-    severity: String,
-}
-
-async fn coverage(State(live): Shared) -> Json<CoverageJson> {
-    let a = live.current();
-    let c = &a.cluster;
-    let mut by_ns: BTreeMap<&str, NamespaceCoverageJson> = BTreeMap::new();
-    for n in &c.namespaces {
-        let skipped = a.skipped_namespaces.contains(&n.name);
-        by_ns.insert(
-            &n.name,
-            NamespaceCoverageJson {
-                cluster_policy_pods: 0,
-                default_deny_egress: (!skipped).then_some(true),
-                default_deny_ingress: (!skipped).then_some(true),
-                dns: true,
-                findings: Vec::new(),
-                isolated_egress: 0,
-                isolated_ingress: 0,
-                namespace: n.name.clone(),
-                pods: 0,
-            },
-        );
-    }
-    for (i, p) in c.pods.iter().enumerate() {
-        let Some(ns) = by_ns.get_mut(p.namespace.as_str()) else {
-            continue;
-        };
-        let class = &a.compiled.classes[a.compiled.pod_class(i)];
-        ns.pods += 1;
-        ns.isolated_ingress += usize::from(!class.ingress_policies.is_empty());
-        ns.isolated_egress += usize::from(!class.egress_policies.is_empty());
-        ns.cluster_policy_pods += usize::from(!class.cluster_policies.is_empty());
-    }
-    for f in &a.lint.findings {
-        let Some(o) = &f.object else { continue };
-        let ns = o
-            .namespace
-            .as_deref()
-            .or((o.kind == "Namespace").then_some(o.name.as_str()));
-        let Some(ns) = ns.and_then(|ns| by_ns.get_mut(ns)) else {
-            continue;
-        };
-        match f.rule {
-            "PAL001" => ns.default_deny_ingress = Some(false),
-            "PAL002" => ns.default_deny_egress = Some(false),
-            "PAL003" | "PAL004" => ns.dns = false,
-            _ => {}
-        }
-        ns.findings.push(FindingJson {
-            fix: f.fix.clone(),
-            message: f.message.clone(),
-            name: f.name,
-            object: Some(f.object_text()),
-            rule: f.rule,
-            severity: f.severity.to_string(),
-        });
-    }
-    Json(CoverageJson {
-        namespaces: by_ns.into_values().collect(),
-    })
 }
 
 /// One policy for the policy view (`GET /api/policies`): its text as written, the pods it

@@ -10,6 +10,7 @@
 
 mod api;
 mod assets;
+mod coverage;
 mod feed;
 mod map;
 mod matrix;

@@ -492,17 +492,54 @@ async function drawCoverage() {
   const tbody = $("coverage-table").querySelector("tbody");
   tbody.replaceChildren();
   for (const n of c.namespaces) {
-    const findings = n.findings.length === 0 ? "none" : el("details", {},
-      el("summary", {}, `${n.findings.length} finding(s)`),
-      el("ul", {}, ...n.findings.map((f) => el("li", {}, `${f.rule} ${f.name} (${f.severity}): ${f.message}`,
-        ...(f.fix ? [el("pre", {}, f.fix)] : [])))));
+    const list = el("ul", {}, ...n.findings.map((f) => {
+      const li = el("li", { "data-rule": f.rule }, `${f.rule} ${f.name} (${f.severity}): ${f.message}`, ...(f.fix ? [el("pre", {}, f.fix)] : []));
+      return li;
+    }));
+    const details = el("details", {}, el("summary", {}, `${n.findings.length} finding(s)`), list);
+    // A negative mark opens the findings and points at the rule's.
+    const toFindings = (rules) => () => {
+      details.open = true;
+      for (const li of list.children) li.classList.toggle("focus", rules.includes(li.dataset.rule));
+      list.querySelector("li.focus")?.scrollIntoView({ block: "nearest" });
+    };
+    const linked = (value, yes, no, rules) => {
+      const m = mark(value, yes, no);
+      if (value === false && n.findings.some((f) => rules.includes(f.rule))) {
+        return el("button", { type: "button", class: "to-findings", onclick: toFindings(rules), title: "show the finding" }, m);
+      }
+      return m;
+    };
+    const workloads = [];
+    const toggle = el("button", { type: "button", class: "ns-toggle", "aria-expanded": "false", onclick: () => {
+      const open = toggle.getAttribute("aria-expanded") !== "true";
+      toggle.setAttribute("aria-expanded", open);
+      toggle.textContent = `${open ? "▾" : "▸"} ${n.namespace}`;
+      for (const w of workloads) w.hidden = !open;
+    } }, `▸ ${n.namespace}`);
     const row = el("tr", {},
-      el("th", { scope: "row" }, n.namespace), el("td", {}, String(n.pods)),
+      el("th", { scope: "row" }, toggle), el("td", {}, String(n.pods)),
       el("td", {}, `${n.isolated_ingress} of ${n.pods}`), el("td", {}, `${n.isolated_egress} of ${n.pods}`),
-      el("td", {}, mark(n.default_deny_ingress, "present", "missing")), el("td", {}, mark(n.default_deny_egress, "present", "missing")),
-      el("td", {}, mark(n.dns, "reachable", "blocked")), el("td", {}, findings));
+      el("td", {}, linked(n.default_deny_ingress, "present", "missing", ["PAL001"])),
+      el("td", {}, linked(n.default_deny_egress, "present", "missing", ["PAL002"])),
+      el("td", {}, linked(n.dns, "reachable", "blocked", ["PAL003", "PAL004"])),
+      el("td", {}, n.monitoring === null ? el("span", { title: "no pod declares a metrics port" }, "no metrics port") : mark(n.monitoring, "reaches metrics", "blind")),
+      el("td", {}, n.findings.length === 0 ? "none" : details));
     row.dataset.namespace = n.namespace;
     tbody.append(row);
+    for (const w of n.workloads) {
+      const yesNo = (v) => el("span", { class: v ? "allowed" : "denied" }, v ? "yes" : "no");
+      const wr = el("tr", { class: "workload" },
+        el("th", { scope: "row" }, w.name), el("td", {}, String(w.pods)),
+        el("td", {}, yesNo(w.isolated_ingress)), el("td", {}, yesNo(w.isolated_egress)), el("td", {}), el("td", {}),
+        el("td", {}, w.dns === null ? el("span", { title: "the input has no cluster DNS pod" }, "unknown") : mark(w.dns, "reachable", "blocked")),
+        el("td", {}, w.monitoring === null ? "no metrics port" : mark(w.monitoring, "reaches metrics", "blind")),
+        el("td", {}, w.findings.length ? w.findings.map((i) => n.findings[i].rule).join(", ") : ""));
+      wr.dataset.workload = w.name;
+      wr.hidden = true;
+      workloads.push(wr);
+      tbody.append(wr);
+    }
   }
 }
 
