@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for pkg in nftables iproute2 procps git python3 python3-venv chromium; do
+for pkg in nftables iproute2 procps git python3 python3-venv chromium firefox-esr; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 # Node.js for the browser tests: Debian's only where no node is installed (a machine's
@@ -50,7 +50,9 @@ cargo build --locked -q -p palisade-cli
 # The web UI's JSON API against its OpenAPI description (every path, every status).
 "$venv/bin/python" scripts/validate-openapi.py target/debug/palisade examples/shop crates/palisade-cli/src/ui/openapi.yaml
 
-# The web UI in a real browser: Debian's Chromium driven by playwright-core (from the npm
-# registry, pinned by ui-tests/package-lock.json; no browser download), node's own test
-# runner. The screenshots it takes land in docs/screenshots/.
+# The web UI in real browsers: Debian's Chromium driven by playwright-core, and Debian's
+# Firefox ESR driven by puppeteer-core over WebDriver BiDi (both from the npm registry,
+# pinned by ui-tests/package-lock.json; no browser download), node's own test runner. As
+# root the lab's live test runs an agent and Chromium in a lab node's namespace. The
+# screenshots the tests take land in docs/screenshots/.
 (cd ui-tests && npm ci --no-audit --no-fund --silent && PALISADE="$PWD/../target/debug/palisade" node --test)
