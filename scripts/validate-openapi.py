@@ -30,6 +30,7 @@ REQUESTS = {
     "/api/matrix/workloads": [("?from=shop&to=shop", 200), ("?from=monitoring&to=shop", 200), ("?from=nowhere&to=shop", 400), ("?from=shop", 400)],
     "/api/coverage": [("", 200)],
     "/api/policies": [("", 200)],
+    "/api/policy": [("?kind=NetworkPolicy&namespace=shop&name=database-ingress", 200), ("?kind=NetworkPolicy&namespace=shop&name=nope", 404), ("?name=x", 400)],
     # The main server compares the shop with itself (--old): an empty change.
     "/api/change": [("", 200)],
     "/api/explain": [

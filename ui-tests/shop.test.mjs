@@ -73,7 +73,7 @@ test("frontend to database is DENIED, with the policies explain names", async ()
   // Each policy named links to its view.
   await page.click("#explain-result a.policy-link:text-is('shop/database-ingress')");
   assert.equal(await page.isVisible("#policies"), true);
-  assert.equal(await page.textContent("#policy-title"), "NetworkPolicy shop/database-ingress");
+  await page.waitForFunction(() => document.getElementById("policy-title").textContent === "NetworkPolicy shop/database-ingress");
   await page.screenshot({ path: path.join(shots, "explain.png"), fullPage: true });
   await page.close();
 });
@@ -134,6 +134,7 @@ test("a policy's pods are listed and highlighted on the map", async () => {
   const { page } = await open();
   await page.click("#tab-policies");
   await page.selectOption("#policy-select", { label: "NetworkPolicy shop/database-ingress" });
+  await page.waitForFunction(() => document.getElementById("policy-title").textContent === "NetworkPolicy shop/database-ingress");
   // database-ingress selects app=database: the database pod only.
   assert.deepEqual(await page.$$eval("#policy-pods li", (lis) => lis.map((l) => l.textContent)), ["shop/database"]);
   assert.ok((await page.textContent("#policy-yaml")).includes("name: database-ingress"));
@@ -141,11 +142,13 @@ test("a policy's pods are listed and highlighted on the map", async () => {
   assert.deepEqual(await page.$$eval("#policy-allows li", (lis) => lis.map((l) => l.textContent)),
     ["ingress rule 0: from pods app=backend in namespace shop (1 pod(s) now: shop/backend), on TCP 5432"]);
   await page.selectOption("#policy-select", { label: "NetworkPolicy shop/default-deny-all" });
+  await page.waitForFunction(() => document.getElementById("policy-title").textContent === "NetworkPolicy shop/default-deny-all");
   assert.deepEqual(await page.$$eval("#policy-allows li", (lis) => lis.map((l) => l.textContent)), [
     "ingress: nothing (it isolates its pods for ingress and allows no ingress)",
     "egress: nothing (it isolates its pods for egress and allows no egress)",
   ]);
   await page.selectOption("#policy-select", { label: "NetworkPolicy shop/database-ingress" });
+  await page.waitForFunction(() => document.getElementById("policy-title").textContent === "NetworkPolicy shop/database-ingress");
   await page.screenshot({ path: path.join(shots, "policy.png"), fullPage: true });
   await page.click("#policy-on-map");
   assert.equal(await page.isVisible("#map"), true);

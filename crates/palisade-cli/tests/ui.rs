@@ -257,7 +257,20 @@ fn policies_with_their_pods_and_text() {
         9,
         "the shop's 8 NetworkPolicies and the ClusterNetworkPolicy"
     );
-    let find = |name: &str| list.iter().find(|p| p["name"] == name).unwrap();
+    // The list is short; each policy's detail is asked for by kind, namespace and name.
+    let find = |name: &str| {
+        let p = list.iter().find(|p| p["name"] == name).unwrap();
+        let q = match p["namespace"].as_str() {
+            Some(ns) => format!("kind={}&namespace={ns}&name={name}", p["kind"].as_str().unwrap()),
+            None => format!("kind={}&name={name}", p["kind"].as_str().unwrap()),
+        };
+        let detail = json(&s, &format!("/api/policy?{q}"));
+        assert_eq!(
+            detail["pods"].as_array().unwrap().len() as u64,
+            p["pod_count"].as_u64().unwrap()
+        );
+        detail
+    };
     // database-ingress selects app=database: the database pod only.
     let db = find("database-ingress");
     assert_eq!(db["kind"], "NetworkPolicy");
@@ -282,6 +295,9 @@ fn policies_with_their_pods_and_text() {
         .collect();
     pods.sort();
     assert_eq!(pods, ["shop/backend", "shop/database", "shop/frontend"]);
+    let (status, body) = get(&s, "/api/policy?kind=NetworkPolicy&namespace=shop&name=nope");
+    assert_eq!(status, 404);
+    assert!(body.contains("no NetworkPolicy shop/nope"), "{body}");
 }
 
 /// Seed 001 without allow-from-monitoring (old), and the same with the dash mistake in

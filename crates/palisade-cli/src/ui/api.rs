@@ -25,6 +25,7 @@ pub fn router(analysis: Arc<Live>) -> Router {
         .route("/api/matrix/workloads", get(super::matrix::workloads))
         .route("/api/coverage", get(super::coverage::coverage))
         .route("/api/policies", get(policies))
+        .route("/api/policy", get(policy))
         .route("/api/change", get(change))
         .route("/api/explain", get(explain_pair))
         .route("/api/flows", get(flows))
@@ -85,10 +86,12 @@ pub struct Cache {
     pub(super) map: std::sync::OnceLock<String>,
     pub(super) matrix: std::sync::OnceLock<String>,
     policies: std::sync::OnceLock<String>,
+    pub(super) coverage: std::sync::OnceLock<String>,
 }
 
 impl Cache {
-    /// Computes the default map and the matrix now (at start, before the first page).
+    /// Computes the default map, the matrix and the coverage now (at start, before the
+    /// first page).
     pub fn warm(a: &Analysis) {
         let map =
             super::map::map_of(a, &Default::default()).expect("the default map has no parameters to refuse");
@@ -97,6 +100,11 @@ impl Cache {
             .cache
             .matrix
             .set(serde_json::to_string(&super::matrix::matrix_of(a)).expect("json"));
+        let coverage = super::coverage::coverage_of(a);
+        let _ = a
+            .cache
+            .coverage
+            .set(serde_json::to_string(&coverage).expect("json"));
     }
 }
 
@@ -299,13 +307,70 @@ pub fn policy_views(
     out
 }
 
+/// `GET /api/policies`: every policy, in short (the detail is `/api/policy`, one at a
+/// time: at 2,000 policies the whole detail is megabytes).
+#[derive(Serialize)]
+struct PolicySummary<'a> {
+    kind: &'a str,
+    name: &'a str,
+    namespace: Option<&'a str>,
+    /// How many pods it selects.
+    pod_count: usize,
+    tier: Option<&'static str>,
+}
+
 async fn policies(State(live): Shared) -> Response {
     let a = live.current();
-    let body = a
-        .cache
-        .policies
-        .get_or_init(|| serde_json::to_string(&a.policies).expect("json"));
+    let body = a.cache.policies.get_or_init(|| {
+        let list: Vec<PolicySummary> = a
+            .policies
+            .iter()
+            .map(|p| PolicySummary {
+                kind: &p.kind,
+                name: &p.name,
+                namespace: p.namespace.as_deref(),
+                pod_count: p.pods.len(),
+                tier: p.tier,
+            })
+            .collect();
+        serde_json::to_string(&list).expect("json")
+    });
     json_text(body.clone())
+}
+
+#[derive(Deserialize)]
+struct PolicyQuery {
+    kind: String,
+    name: String,
+    namespace: Option<String>,
+}
+
+/// `GET /api/policy`: one policy in full, or 404.
+async fn policy(State(live): Shared, q: Asked<PolicyQuery>) -> Response {
+    let q = match q {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_request(e.body_text()),
+    };
+    let a = live.current();
+    match a
+        .policies
+        .iter()
+        .find(|p| p.kind == q.kind && p.name == q.name && p.namespace == q.namespace)
+    {
+        Some(p) => Json(p).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(ErrorJson {
+                error: format!(
+                    "no {} {}{} in the input",
+                    q.kind,
+                    q.namespace.map(|n| n + "/").unwrap_or_default(),
+                    q.name
+                ),
+            }),
+        )
+            .into_response(),
+    }
 }
 
 /// `GET /api/change`: what the input opens and closes against `--old`/`--git` (the

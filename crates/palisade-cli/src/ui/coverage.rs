@@ -5,11 +5,11 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::Json;
+use axum::response::Response;
 use palisade_core::Protocol;
 use serde::Serialize;
 
-use super::api::Shared;
+use super::api::{json_text, Shared};
 use super::Analysis;
 use crate::analyze::{units, Unit};
 
@@ -70,8 +70,17 @@ struct FindingJson {
 
 const DNS_RULES: [&str; 2] = ["PAL003", "PAL004"];
 
-pub async fn coverage(State(live): Shared) -> Json<CoverageJson> {
+pub async fn coverage(State(live): Shared) -> Response {
     let a = live.current();
+    let body = a
+        .cache
+        .coverage
+        .get_or_init(|| serde_json::to_string(&coverage_of(&a)).expect("json"));
+    json_text(body.clone())
+}
+
+/// The coverage of an analysis (computed once, kept as JSON).
+pub fn coverage_of(a: &Analysis) -> CoverageJson {
     let by_unit = units(&a.report, |i| a.report.endpoints[i].is_pod);
     let mut namespaces = Vec::new();
     for n in &a.cluster.namespaces {
@@ -79,9 +88,9 @@ pub async fn coverage(State(live): Shared) -> Json<CoverageJson> {
             .iter()
             .filter(|u| u.namespace.as_deref() == Some(&n.name))
             .collect();
-        namespaces.push(namespace_coverage(&a, &n.name, &mine));
+        namespaces.push(namespace_coverage(a, &n.name, &mine));
     }
-    Json(CoverageJson { namespaces })
+    CoverageJson { namespaces }
 }
 
 fn namespace_coverage(a: &Analysis, ns: &str, units: &[&Unit]) -> NamespaceCoverageJson {

@@ -311,61 +311,82 @@ pub fn map_of(a: &Analysis, q: &MapQuery) -> Result<MapJson, String> {
         }
         _ => None,
     };
-    let mut acc: BTreeMap<(usize, usize), Pair> = BTreeMap::new();
+    // Per node pair, in order, what its group pairs give.
+    let mut acc: Vec<((usize, usize), Pair)> = Vec::new();
+    let mut by_node: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+    for &(g, x) in &reps {
+        by_node[g].push(x);
+    }
+    // With a namespace asked for, a source outside it is paired with its nodes only.
+    let in_namespace = |node: usize| {
+        q.namespace
+            .as_ref()
+            .is_none_or(|ns| nodes[node].namespace.as_ref() == Some(ns))
+    };
+    let every: Vec<usize> = (0..nodes.len()).collect();
+    let of_namespace: Vec<usize> = every.iter().copied().filter(|&g| in_namespace(g)).collect();
     // Inside one node (a unit's own pods, a collapsed namespace's) nothing is drawn, as a
     // unit's own row is not a map edge.
-    for &(ga, x) in &reps {
-        for &(gb, y) in &reps {
+    for ga in 0..nodes.len() {
+        let targets = if in_namespace(ga) { &every } else { &of_namespace };
+        for &gb in targets {
             if ga == gb || !keep(ga, gb) {
                 continue;
             }
-            let pair = acc.entry((ga, gb)).or_default();
-            let mut allows = false;
-            for &p in &n.protocols {
-                let ranges = r.ranges(x, y, p);
-                let on_port = n
-                    .port
-                    .is_none_or(|port| ranges.iter().any(|&(lo, hi)| lo <= port && port <= hi));
-                if ranges.is_empty() || !on_port {
-                    continue;
-                }
-                allows = true;
-                let lists = &mut pair.lists[p.index()];
-                if !lists.iter().any(|l| std::ptr::eq(*l, ranges)) {
-                    lists.push(ranges);
-                }
-            }
-            pair.allowed |= allows;
-            let of_kind = match q.pairs {
-                Pairs::Allowed => allows,
-                Pairs::Denied => !allows,
-                Pairs::HalfOpen => {
-                    // As lint's half-open rule: both sides are isolated (someone wrote a
-                    // rule on each) and they disagree.
-                    let (cx, cy) = (r.endpoints[x].class, r.endpoints[y].class);
-                    let classes = &a.compiled.classes;
-                    let isolated = !classes[cx].egress_policies.is_empty()
-                        && !classes[cy].ingress_policies.is_empty()
-                        && r.endpoints[y].is_pod
-                        && r.endpoints[x].is_pod
-                        && !a.cluster.pods[x].host_network
-                        && !r.node_local(x, y);
-                    let half = sides
-                        .as_ref()
-                        .filter(|_| isolated && !allows)
-                        .and_then(|(eg, ig)| {
-                            let (e, i) = (eg.rows[cx].contains(cy), ig.rows[cx].contains(cy));
-                            (e != i).then_some(if e { "egress" } else { "ingress" })
-                        });
-                    if let Some(side) = half {
-                        pair.open_sides.insert(side);
+            let mut pair = Pair::default();
+            for (&x, &y) in by_node[ga]
+                .iter()
+                .flat_map(|x| by_node[gb].iter().map(move |y| (x, y)))
+            {
+                let pair = &mut pair;
+                let mut allows = false;
+                for &p in &n.protocols {
+                    let ranges = r.ranges(x, y, p);
+                    let on_port = n
+                        .port
+                        .is_none_or(|port| ranges.iter().any(|&(lo, hi)| lo <= port && port <= hi));
+                    if ranges.is_empty() || !on_port {
+                        continue;
                     }
-                    half.is_some()
+                    allows = true;
+                    let lists = &mut pair.lists[p.index()];
+                    if !lists.iter().any(|l| std::ptr::eq(*l, ranges)) {
+                        lists.push(ranges);
+                    }
                 }
-            };
-            if of_kind && pair.example.is_none() {
-                pair.example = Some((x, y));
+                pair.allowed |= allows;
+                let of_kind = match q.pairs {
+                    Pairs::Allowed => allows,
+                    Pairs::Denied => !allows,
+                    Pairs::HalfOpen => {
+                        // As lint's half-open rule: both sides are isolated (someone wrote a
+                        // rule on each) and they disagree.
+                        let (cx, cy) = (r.endpoints[x].class, r.endpoints[y].class);
+                        let classes = &a.compiled.classes;
+                        let isolated = !classes[cx].egress_policies.is_empty()
+                            && !classes[cy].ingress_policies.is_empty()
+                            && r.endpoints[y].is_pod
+                            && r.endpoints[x].is_pod
+                            && !a.cluster.pods[x].host_network
+                            && !r.node_local(x, y);
+                        let half = sides
+                            .as_ref()
+                            .filter(|_| isolated && !allows)
+                            .and_then(|(eg, ig)| {
+                                let (e, i) = (eg.rows[cx].contains(cy), ig.rows[cx].contains(cy));
+                                (e != i).then_some(if e { "egress" } else { "ingress" })
+                            });
+                        if let Some(side) = half {
+                            pair.open_sides.insert(side);
+                        }
+                        half.is_some()
+                    }
+                };
+                if of_kind && pair.example.is_none() {
+                    pair.example = Some((x, y));
+                }
             }
+            acc.push(((ga, gb), pair));
         }
     }
     let opened: HashSet<(&str, &str)> = a

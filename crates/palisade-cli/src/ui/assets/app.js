@@ -436,9 +436,15 @@ function highlight(pods) {
     r.classList.toggle("highlight", on);
   }
 }
-function showPolicy() {
-  const p = policyList[$("policy-select").selectedIndex];
-  if (!p) return;
+// The policy shown: its detail from /api/policy.
+let policyShown = null;
+async function showPolicy() {
+  const s = policyList[$("policy-select").selectedIndex];
+  if (!s) return;
+  const q = new URLSearchParams({ kind: s.kind, name: s.name });
+  if (s.namespace) q.set("namespace", s.namespace);
+  const p = await api("/api/policy?" + q);
+  policyShown = p;
   const id = p.namespace ? `${p.namespace}/${p.name}` : p.name;
   $("policy-title").textContent = `${p.kind}${p.tier ? ` (${p.tier})` : ""} ${id}`;
   $("policy-source").textContent = p.source ? `read from ${p.source}` : "read from the Kubernetes API";
@@ -469,8 +475,8 @@ function openPolicy(key) {
   const i = policyList.findIndex((p) => (p.namespace ? `${p.namespace}/${p.name}` : p.name) === key);
   if (i < 0) return;
   $("policy-select").selectedIndex = i;
-  showPolicy();
   show("policies");
+  showPolicy();
 }
 const policyLink = (key) => el("a", { href: "#", class: "policy-link", onclick: (ev) => { ev.preventDefault(); openPolicy(key); } }, key);
 async function loadPolicies() {
@@ -510,11 +516,13 @@ async function drawCoverage() {
       }
       return m;
     };
-    const workloads = [];
+    // Workload rows are made on the first expand (a large cluster has thousands).
+    let workloads = null;
     const toggle = el("button", { type: "button", class: "ns-toggle", "aria-expanded": "false", onclick: () => {
       const open = toggle.getAttribute("aria-expanded") !== "true";
       toggle.setAttribute("aria-expanded", open);
       toggle.textContent = `${open ? "▾" : "▸"} ${n.namespace}`;
+      if (!workloads) { workloads = n.workloads.map((w) => workloadRow(n, w)); row.after(...workloads); }
       for (const w of workloads) w.hidden = !open;
     } }, `▸ ${n.namespace}`);
     const row = el("tr", {},
@@ -527,20 +535,18 @@ async function drawCoverage() {
       el("td", {}, n.findings.length === 0 ? "none" : details));
     row.dataset.namespace = n.namespace;
     tbody.append(row);
-    for (const w of n.workloads) {
-      const yesNo = (v) => el("span", { class: v ? "allowed" : "denied" }, v ? "yes" : "no");
-      const wr = el("tr", { class: "workload" },
-        el("th", { scope: "row" }, w.name), el("td", {}, String(w.pods)),
-        el("td", {}, yesNo(w.isolated_ingress)), el("td", {}, yesNo(w.isolated_egress)), el("td", {}), el("td", {}),
-        el("td", {}, w.dns === null ? el("span", { title: "the input has no cluster DNS pod" }, "unknown") : mark(w.dns, "reachable", "blocked")),
-        el("td", {}, w.monitoring === null ? "no metrics port" : mark(w.monitoring, "reaches metrics", "blind")),
-        el("td", {}, w.findings.length ? w.findings.map((i) => n.findings[i].rule).join(", ") : ""));
-      wr.dataset.workload = w.name;
-      wr.hidden = true;
-      workloads.push(wr);
-      tbody.append(wr);
-    }
   }
+}
+function workloadRow(n, w) {
+  const yesNo = (v) => el("span", { class: v ? "allowed" : "denied" }, v ? "yes" : "no");
+  const wr = el("tr", { class: "workload" },
+    el("th", { scope: "row" }, w.name), el("td", {}, String(w.pods)),
+    el("td", {}, yesNo(w.isolated_ingress)), el("td", {}, yesNo(w.isolated_egress)), el("td", {}), el("td", {}),
+    el("td", {}, w.dns === null ? el("span", { title: "the input has no cluster DNS pod" }, "unknown") : mark(w.dns, "reachable", "blocked")),
+    el("td", {}, w.monitoring === null ? "no metrics port" : mark(w.monitoring, "reaches metrics", "blind")),
+    el("td", {}, w.findings.length ? w.findings.map((i) => n.findings[i].rule).join(", ") : ""));
+  wr.dataset.workload = w.name;
+  return wr;
 }
 
 // Explain: the engine's reasoning as a tree.
@@ -625,8 +631,7 @@ async function start() {
   $("map-filter").addEventListener("submit", (ev) => { ev.preventDefault(); drawMap(); });
   $("policy-select").addEventListener("change", showPolicy);
   $("policy-on-map").addEventListener("click", () => {
-    const p = policyList[$("policy-select").selectedIndex];
-    highlight(new Set(p ? p.pods : []));
+    highlight(new Set(policyShown ? policyShown.pods : []));
     show("map");
   });
   for (const id of ["live-namespace", "live-verdict"]) $(id).addEventListener("change", followFlows);
