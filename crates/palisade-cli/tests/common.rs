@@ -80,3 +80,76 @@ pub fn namespace(name: &str, labels: &str) -> String {
 mod root;
 #[allow(unused_imports)]
 pub use root::root_or_skip;
+
+/// `palisade ui` on a loopback port, and plain GETs of its API.
+pub mod ui_server {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::{Child, Command, Stdio};
+
+    use serde_json::Value;
+
+    /// `palisade ui ARGS --listen 127.0.0.1:0`, and the address it printed.
+    pub struct Server {
+        child: Child,
+        pub addr: String,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    pub fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("palisade"))
+            .arg("ui")
+            .args(args)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("palisade ui: http://")
+            .and_then(|s| s.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("{line:?}"))
+            .to_string();
+        Server { child, addr }
+    }
+
+    /// A GET over a plain socket: status and body.
+    pub fn get(s: &Server, path: &str) -> (u16, String) {
+        let mut c = std::net::TcpStream::connect(&s.addr).unwrap();
+        write!(c, "GET {path} HTTP/1.1\r\nHost: ui\r\nConnection: close\r\n\r\n").unwrap();
+        let mut raw = String::new();
+        c.read_to_string(&mut raw).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, body.to_string())
+    }
+
+    pub fn json(s: &Server, path: &str) -> Value {
+        let (status, body) = get(s, path);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Polls `/api/overview` until `done` holds of it (at most 15 s).
+    pub fn wait_for(s: &Server, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let o = json(s, "/api/overview");
+            if done(&o) {
+                return o;
+            }
+            assert!(std::time::Instant::now() < deadline, "gave up waiting: {o}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}

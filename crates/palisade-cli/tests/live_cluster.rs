@@ -364,3 +364,73 @@ fn scaffold_reads_the_cluster_once_and_scaffolds_its_namespaces() {
         .count();
     assert_eq!(pod_lists, 1, "{:?}", s.api.requests());
 }
+
+#[test]
+fn the_ui_follows_the_cluster_as_it_changes() {
+    use common::ui_server::{json, start, wait_for};
+    let s = setup(shop());
+    let ui = start(&["--cluster", "--kubeconfig", &s.kubeconfig]);
+    // As served: shop isolates ingress; frontend -> backend on 8080 is the one edge among
+    // the shop's pods (pods without a workload are drawn by their app label).
+    let edges = |m: &Value| -> Vec<String> {
+        let name = |i: &Value| {
+            m["units"][i.as_u64().unwrap() as usize]["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        let mut v: Vec<String> = m["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} -> {}: {}",
+                    name(&e["from"]),
+                    name(&e["to"]),
+                    e["tcp"].as_str().unwrap()
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        edges(&json(&ui, "/api/map")),
+        ["shop/app=frontend -> shop/app=backend: 8080"]
+    );
+    assert_eq!(json(&ui, "/api/overview")["input"], "the live cluster");
+    // The reflectors are up once the watches are open; then a policy appears in the
+    // cluster: backend may reach the database on 5432.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !s
+        .api
+        .requests()
+        .iter()
+        .any(|r| r.contains("networkpolicies") && r.contains("watch=true"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no watch: {:?}",
+            s.api.requests()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    s.api.add(
+        "networkpolicies",
+        policy(
+            "allow-database",
+            json!({"podSelector": {"matchLabels": {"app": "database"}},
+                   "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "backend"}}}],
+                                "ports": [{"port": 5432}]}]}),
+        ),
+    );
+    wait_for(&ui, |o| o["policies"] == 3);
+    assert_eq!(
+        edges(&json(&ui, "/api/map")),
+        [
+            "shop/app=backend -> shop/app=database: 5432",
+            "shop/app=frontend -> shop/app=backend: 8080"
+        ]
+    );
+}

@@ -4,65 +4,13 @@
 //! `palisade explain -o json`. The server is the real binary on a loopback port.
 
 mod common;
+use common::ui_server::{get, json, start, wait_for};
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
 
 use serde_json::Value;
 
 const SHOP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/shop");
-
-/// `palisade ui ARGS --listen 127.0.0.1:0`, and the address it printed.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(args: &[&str]) -> Server {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("palisade"))
-        .arg("ui")
-        .args(args)
-        .args(["--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("palisade ui: http://")
-        .and_then(|s| s.strip_suffix('/'))
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_string();
-    Server { child, addr }
-}
-
-/// A GET over a plain socket: status and body.
-fn get(s: &Server, path: &str) -> (u16, String) {
-    let mut c = std::net::TcpStream::connect(&s.addr).unwrap();
-    write!(c, "GET {path} HTTP/1.1\r\nHost: ui\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = String::new();
-    c.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, body.to_string())
-}
-
-fn json(s: &Server, path: &str) -> Value {
-    let (status, body) = get(s, path);
-    assert_eq!(status, 200, "{path}: {body}");
-    serde_json::from_str(&body).unwrap()
-}
 
 /// The map's edges as `from -> to: tcp/udp/sctp`.
 fn edges(m: &Value) -> Vec<String> {
@@ -413,19 +361,6 @@ fn collapsed_namespaces_carry_the_union_of_their_pods_ports() {
     // kube-system <-> monitoring (2), into shop's three workloads from kube-system (1) and
     // monitoring (3), shop's three to kube-system (3), and the two inside shop: 11.
     assert_eq!(e.len(), 11);
-}
-
-/// Polls `/api/overview` until `done` holds of it (at most 15 s).
-fn wait_for(s: &Server, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let o = json(s, "/api/overview");
-        if done(&o) {
-            return o;
-        }
-        assert!(std::time::Instant::now() < deadline, "gave up waiting: {o}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
 }
 
 #[test]

@@ -2,8 +2,9 @@
 //! reads a live cluster (no API server can run where Palisade is tested): it serves lists
 //! of the kinds Palisade reads, in pages (`limit`, `continue`), answers a chosen status
 //! for a resource (403, 500, …), 404 for resources it does not serve, and holds watch
-//! requests open without events. Objects can be generated per page, so serving 10,000
-//! pods does not hold them all in memory. It writes the kubeconfig a client needs.
+//! requests open, sending an `ADDED` event for each object [`MockApi::add`] adds. Objects
+//! can be generated per page, so serving 10,000 pods does not hold them all in memory. It
+//! writes the kubeconfig a client needs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -113,7 +114,29 @@ fn page_params(query: &str) -> (Option<usize>, usize, bool) {
     (limit, offset, watch)
 }
 
-fn answer(objects: &ApiObjects, req: &Request<Body>) -> Response<Body> {
+/// Open watch streams, by resource: each gets the events of objects added later.
+type Watchers = Arc<Mutex<BTreeMap<String, Vec<tokio::sync::mpsc::UnboundedSender<axum::body::Bytes>>>>>;
+
+/// A watch of `resource`: held open, sending the events of objects added from now on.
+fn watch_stream(watchers: &Watchers, resource: &str) -> Response<Body> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    watchers
+        .lock()
+        .expect("lock")
+        .entry(resource.to_string())
+        .or_default()
+        .push(tx);
+    let events = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/json")
+        .body(Body::from_stream(events))
+        .expect("response")
+}
+
+fn answer(objects: &ApiObjects, watchers: &Watchers, req: &Request<Body>) -> Response<Body> {
     let Some(resource) = resource_of(req.uri().path()) else {
         return status(
             404,
@@ -141,14 +164,7 @@ fn answer(objects: &ApiObjects, req: &Request<Body>) -> Response<Body> {
     };
     let (limit, offset, watch) = page_params(req.uri().query().unwrap_or(""));
     if watch {
-        // A watch that never sends an event (the state does not change).
-        let body = Body::from_stream(futures::stream::pending::<
-            Result<axum::body::Bytes, std::io::Error>,
-        >());
-        return Response::builder()
-            .status(StatusCode::OK)
-            .body(body)
-            .expect("response");
+        return watch_stream(watchers, resource);
     }
     let end = limit.map_or(items.len(), |l| (offset + l).min(items.len()));
     let page: Vec<Value> = (offset.min(end)..end).map(|i| items.get(i)).collect();
@@ -169,6 +185,8 @@ pub struct MockApi {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     requests: Arc<Mutex<Vec<String>>>,
+    objects: Arc<Mutex<ApiObjects>>,
+    watchers: Watchers,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -180,7 +198,9 @@ impl MockApi {
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
-        let objects = Arc::new(objects);
+        let objects = Arc::new(Mutex::new(objects));
+        let watchers: Watchers = Arc::default();
+        let (served, watching) = (objects.clone(), watchers.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -190,12 +210,14 @@ impl MockApi {
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
                 let app = Router::new().fallback(move |req: Request<Body>| {
-                    let objects = objects.clone();
+                    let objects = served.clone();
+                    let watchers = watching.clone();
                     let seen = seen.clone();
                     async move {
                         let line = format!("{} {}", req.method(), req.uri());
                         seen.lock().expect("lock").push(line);
-                        answer(&objects, &req)
+                        let objects = objects.lock().expect("lock");
+                        answer(&objects, &watchers, &req)
                     }
                 });
                 let _ = axum::serve(listener, app)
@@ -208,7 +230,30 @@ impl MockApi {
         MockApi {
             url,
             requests,
+            objects,
+            watchers,
             _stop: stop,
+        }
+    }
+
+    /// Adds `object` to `resource` (one of fixed objects): later lists have it, and every
+    /// open watch of the resource gets an `ADDED` event.
+    pub fn add(&self, resource: &str, object: Value) {
+        {
+            let mut objects = self.objects.lock().expect("lock");
+            match objects.items.get_mut(resource) {
+                Some(Items::Fixed(v)) => v.push(object.clone()),
+                Some(Items::Generated(..)) => panic!("{resource} is generated: nothing can be added"),
+                None => {
+                    objects
+                        .items
+                        .insert(resource.to_string(), Items::Fixed(vec![object.clone()]));
+                }
+            }
+        }
+        let event = json!({"type": "ADDED", "object": object}).to_string() + "\n";
+        if let Some(open) = self.watchers.lock().expect("lock").get_mut(resource) {
+            open.retain(|tx| tx.send(axum::body::Bytes::from(event.clone())).is_ok());
         }
     }
 

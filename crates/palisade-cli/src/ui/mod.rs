@@ -24,7 +24,7 @@ use palisade_core::{compile, Cluster, Compiled, Options};
 
 use crate::inputs::{self, Failure, InputArgs};
 
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 #[command(
     after_help = "Examples:\n  palisade ui examples/shop\n  palisade ui --cluster --listen 127.0.0.1:9000\n  palisade ui examples/shop --old examples/shop-before\n  palisade ui manifests/ --flows /var/log/palisade/flows.jsonl"
 )]
@@ -175,8 +175,11 @@ pub fn run(args: &UiArgs) -> Result<(String, bool), Failure> {
         None => None,
     };
     let live = Arc::new(Live::new(analyse(args)?, feed));
+    if args.input.live.cluster {
+        follow_cluster(args, live.clone())?;
+    }
     // Kept alive while serving: dropping the watcher stops it.
-    let _watcher = if args.input.live.cluster || args.input.paths.iter().any(|p| p == "-") {
+    let _watcher = if args.input.paths.is_empty() || args.input.paths.iter().any(|p| p == "-") {
         None
     } else {
         Some(
@@ -262,31 +265,77 @@ fn watch(args: &UiArgs, live: Arc<Live>) -> notify::Result<notify::RecommendedWa
     for p in &args.input.paths {
         watcher.watch(std::path::Path::new(p), notify::RecursiveMode::Recursive)?;
     }
-    let args = UiArgs {
-        input: args.input.clone(),
-        old: args.old.clone(),
-        git: args.git.clone(),
-        listen: args.listen,
-        flows: None,
-    };
+    let args = args.clone();
     std::thread::spawn(move || {
         while rx.recv().is_ok() {
             // Let the burst settle (an editor writes a file in several steps).
             while rx.recv_timeout(std::time::Duration::from_millis(300)).is_ok() {}
-            match analyse(&args) {
-                Ok(a) => live.replace(a),
-                Err(f) => {
-                    let why = match f {
-                        Failure::Input(d) => d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
-                        Failure::Other(e) | Failure::Runtime(e) => format!("{e:#}"),
-                        Failure::Usage(e) => e,
-                    };
-                    *live.problem.lock().expect("lock") = Some(why);
-                }
-            }
+            reanalyse(&args, &live);
         }
     });
     Ok(watcher)
+}
+
+/// Analyses the input again and swaps the result in; an input that fails keeps the last
+/// good analysis and says why.
+fn reanalyse(args: &UiArgs, live: &Live) {
+    match analyse(args) {
+        Ok(a) => live.replace(a),
+        Err(f) => {
+            let why = match f {
+                Failure::Input(d) => d.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"),
+                Failure::Other(e) | Failure::Runtime(e) => format!("{e:#}"),
+                Failure::Usage(e) => e,
+            };
+            *live.problem.lock().expect("lock") = Some(why);
+        }
+    }
+}
+
+/// `--cluster`: the agent's reflectors on the same kinds tell when the cluster changes;
+/// after a burst settles (a second) the input is read and analysed again as at start (the
+/// files applied over it), so the page follows the cluster. The reflectors only signal:
+/// reading again keeps one path for the cluster with files over it.
+#[cfg(all(feature = "agent", feature = "cluster"))]
+fn follow_cluster(args: &UiArgs, live: Arc<Live>) -> Result<(), Failure> {
+    let target = palisade_kube::Target {
+        kubeconfig: args.input.live.kubeconfig.clone(),
+        context: args.input.live.context.clone(),
+    };
+    let opts = args.input.load_options()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        rt.block_on(async move {
+            match target.client().await {
+                Ok((client, _)) => palisade_agent::kube::run(client, opts, tx).await,
+                Err(e) => eprintln!("warning: not following the cluster: {e}"),
+            }
+        })
+    });
+    let args = args.clone();
+    std::thread::spawn(move || {
+        // Each whole state is read again, the reflectors' first too: a change between the
+        // read at start and their sync is in it (an invalid state too: the analysis says
+        // why).
+        while let Ok(input) = rx.recv() {
+            if matches!(input, palisade_agent::Input::Synced(..)) {
+                continue;
+            }
+            while rx.recv_timeout(std::time::Duration::from_secs(1)).is_ok() {}
+            reanalyse(&args, &live);
+        }
+    });
+    Ok(())
+}
+
+/// Without the agent's reflectors a live cluster is read once.
+#[cfg(not(all(feature = "agent", feature = "cluster")))]
+fn follow_cluster(_: &UiArgs, _: Arc<Live>) -> Result<(), Failure> {
+    Ok(())
 }
 
 /// The diff of the input against `--old` or `--git`, as `palisade diff` computes it.
