@@ -180,6 +180,7 @@ async function drawMap() {
     if (e.kind !== "allowed") { row.classList.add(`pair-${e.kind}`); row.cells[0].prepend(el("span", { class: "badge" }, e.kind === "denied" ? "✗ denied " : `◐ half-open (${e.open_side} allows) `)); }
     tbody.append(row);
   }
+  placeLabels(labels);
   s.append(...labels);
   drawn.overlay = svg("g", { class: "flow-overlay" });
   s.append(drawn.overlay);
@@ -313,6 +314,30 @@ function lightMap() {
 }
 
 const unitName = (id) => drawn.names[id];
+
+// Edge labels sit at their curve's middle; where two would overlap, the later one moves
+// down a line until it is clear (boxes estimated from the text's length; a grid of
+// cells keeps this linear in the number of labels).
+function placeLabels(labels) {
+  const W = 5.6, H = 12, CELL = 64;
+  const grid = new Map();
+  const cells = (b) => {
+    const out = [];
+    for (let gx = Math.floor(b.x / CELL); gx <= Math.floor((b.x + b.w) / CELL); gx++) {
+      for (let gy = Math.floor(b.y / CELL); gy <= Math.floor((b.y + b.h) / CELL); gy++) out.push(`${gx},${gy}`);
+    }
+    return out;
+  };
+  const hits = (b) => cells(b).some((c) => (grid.get(c) ?? []).some((o) => b.x < o.x + o.w && o.x < b.x + b.w && b.y < o.y + o.h && o.y < b.y + b.h));
+  for (const label of labels) {
+    const x = Number(label.getAttribute("x")), w = label.textContent.length * W;
+    let y = Number(label.getAttribute("y"));
+    for (let tries = 0; tries < 12 && hits({ x, y: y - H + 2, w, h: H }); tries++) y += H;
+    label.setAttribute("y", y);
+    const box = { x, y: y - H + 2, w, h: H };
+    for (const c of cells(box)) { if (!grid.has(c)) grid.set(c, []); grid.get(c).push(box); }
+  }
+}
 
 // An edge's label: its ports per protocol, shortened.
 function shortPorts(e) {
