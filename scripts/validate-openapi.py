@@ -23,6 +23,7 @@ spec = yaml.safe_load(open(spec_path))
 # Requests per path: (query, expected status).
 REQUESTS = {
     "/api/overview": [("", 200)],
+    "/api/status": [("", 200)],
     "/api/map": [("", 200), ("?namespace=shop", 200), ("?cross_namespace=true", 200), ("?expand=", 200), ("?expand=shop", 200),
                  ("?port=53/UDP", 200), ("?protocol=SCTP", 200), ("?labels=app%3Ddatabase", 200), ("?pairs=denied", 200),
                  ("?pairs=half-open&port=5432", 200), ("?pairs=half-open", 400), ("?port=http", 400)],

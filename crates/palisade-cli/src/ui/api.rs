@@ -20,6 +20,7 @@ pub(super) type Shared = State<Arc<Live>>;
 pub fn router(analysis: Arc<Live>) -> Router {
     Router::new()
         .route("/api/overview", get(overview))
+        .route("/api/status", get(status))
         .route("/api/map", get(super::map::map))
         .route("/api/matrix", get(super::matrix::matrix))
         .route("/api/matrix/workloads", get(super::matrix::workloads))
@@ -56,6 +57,20 @@ struct OverviewJson {
     policies: usize,
     /// Why the input's last change could not be analysed (the previous answer stays).
     problem: Option<String>,
+}
+
+/// `GET /api/status`: what the page polls (small, unlike the overview's pod list).
+#[derive(Serialize)]
+struct StatusJson {
+    generation: u64,
+    problem: Option<String>,
+}
+
+async fn status(State(live): Shared) -> Json<StatusJson> {
+    Json(StatusJson {
+        generation: live.generation(),
+        problem: live.problem(),
+    })
 }
 
 async fn overview(State(live): Shared) -> Json<OverviewJson> {

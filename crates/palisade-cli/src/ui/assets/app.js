@@ -617,9 +617,12 @@ $("explain-form").addEventListener("submit", runExplain);
 let generation = null;
 function showOverview(o) {
   $("input").textContent = `${o.input}: ${o.pods.length} pods, ${o.policies} policies, ${o.cluster_policies} cluster policies, ${o.classes} equivalence classes`;
+  showProblem(o.problem);
+}
+function showProblem(problem) {
   const banner = $("problem");
-  banner.hidden = !o.problem;
-  banner.textContent = o.problem ? `The input's last change could not be analysed (showing the previous analysis):\n${o.problem}` : "";
+  banner.hidden = !problem;
+  banner.textContent = problem ? `The input's last change could not be analysed (showing the previous analysis):\n${problem}` : "";
 }
 async function loadAll(o) {
   $("map-namespace").replaceChildren(el("option", { value: "" }, "all"), ...o.namespaces.map((n) => el("option", { value: n }, n)));
@@ -633,9 +636,12 @@ async function loadAll(o) {
 }
 async function poll() {
   try {
-    const o = await api("/api/overview");
-    showOverview(o);
-    if (o.generation !== generation) {
+    // The small status every tick; the overview (every pod's name) only on a change.
+    const st = await api("/api/status");
+    showProblem(st.problem);
+    if (st.generation !== generation) {
+      const o = await api("/api/overview");
+      showOverview(o);
       generation = o.generation;
       await loadAll(o);
       document.body.dataset.generation = String(generation);
