@@ -13,6 +13,8 @@ pub enum FailOn {
     Opened,
     Closed,
     Any,
+    /// The change cuts a connection the flow logs (`--flows`) saw.
+    Cut,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -24,7 +26,7 @@ pub enum Format {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  palisade diff old/ new/\n  palisade diff --git origin/main ./policies/ --fail-on opened\n  palisade diff --cluster ./policies/ --prune --to shop"
+    after_help = "Examples:\n  palisade diff old/ new/\n  palisade diff --git origin/main ./policies/ --fail-on opened\n  palisade diff --cluster ./policies/ --prune --to shop\n  palisade diff --git origin/main ./policies/ --flows flows.jsonl --fail-on cut"
 )]
 pub struct DiffArgs {
     /// OLD and NEW (files or directories); with --git, the working-tree paths to compare;
@@ -42,6 +44,11 @@ pub struct DiffArgs {
     pub output: Format,
     #[command(flatten)]
     pub filter: crate::filter::FilterArgs,
+    /// Flow logs (Palisade's JSON lines, or `hubble observe -o json`) to replay against
+    /// both sides: the observed connections the change cuts and those it newly allows
+    /// (repeatable).
+    #[arg(long = "flows", value_name = "FILE")]
+    pub flows: Vec<std::path::PathBuf>,
 }
 
 fn git(args: &[&str]) -> anyhow::Result<String> {
@@ -116,17 +123,139 @@ pub fn run(args: &DiffArgs) -> Result<(String, bool), Failure> {
     let progress = crate::progress::Progress::start("comparing the reachability of both sides");
     let d = palisade_check::diff::diff_scoped(&old.cluster, &new.cluster, &args.input.options(), &filter)?;
     progress.finish();
+    let flows = if args.flows.is_empty() {
+        if args.fail_on == FailOn::Cut {
+            return Err(Failure::Usage(
+                "--fail-on cut needs the flows to replay: --flows FILE".into(),
+            ));
+        }
+        None
+    } else {
+        let conns = crate::flows::read_connections(&args.flows)?;
+        let progress = crate::progress::Progress::start("replaying the observed connections");
+        let r = palisade_traffic::replay(&old.cluster, &new.cluster, &args.input.options(), &conns)
+            .map_err(anyhow::Error::from)?;
+        progress.finish();
+        Some(r)
+    };
     let fails = match args.fail_on {
         FailOn::Opened => !d.opened.is_empty(),
         FailOn::Closed => !d.closed.is_empty(),
         FailOn::Any => !d.opened.is_empty() || !d.closed.is_empty(),
+        FailOn::Cut => flows.as_ref().is_some_and(|r| !r.cut.is_empty()),
     };
     let text = match args.output {
-        Format::Table => d.table(),
-        Format::Json => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&d).map_err(anyhow::Error::from)?
-        ),
+        Format::Table => d.table() + &flows.as_ref().map(replay_table).unwrap_or_default(),
+        Format::Json => {
+            let doc = DiffJson {
+                diff: &d,
+                flows: flows.as_ref().map(ReplayJson::of),
+            };
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).map_err(anyhow::Error::from)?
+            )
+        }
     };
     Ok((text, !fails))
+}
+
+/// `diff -o json`: the diff, and with `--flows` what it does to observed traffic.
+#[derive(serde::Serialize)]
+struct DiffJson<'a> {
+    #[serde(flatten)]
+    diff: &'a palisade_check::diff::Diff,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flows: Option<ReplayJson>,
+}
+
+#[derive(serde::Serialize)]
+struct ReplayJson {
+    /// Distinct connections replayed.
+    connections: usize,
+    /// Observed connections the old side allowed and the new one denies.
+    cut: Vec<ConnectionJson>,
+    /// Observed connections the old side denied and the new one allows.
+    opened: Vec<ConnectionJson>,
+    /// Flow records read.
+    records: u64,
+    /// Connections between two addresses outside the pods (no policy judges them).
+    unjudged: usize,
+}
+
+#[derive(serde::Serialize)]
+struct ConnectionJson {
+    /// Flow records of it.
+    count: u64,
+    /// Records the dataplane denied when they were logged.
+    denied: u64,
+    first_seen: String,
+    from: String,
+    last_seen: String,
+    port: u16,
+    protocol: &'static str,
+    to: String,
+}
+
+impl ReplayJson {
+    fn of(r: &palisade_traffic::Replay) -> ReplayJson {
+        let list = |v: &[palisade_traffic::Replayed]| v.iter().map(ConnectionJson::of).collect();
+        ReplayJson {
+            connections: r.connections,
+            cut: list(&r.cut),
+            opened: list(&r.opened),
+            records: r.records,
+            unjudged: r.unjudged,
+        }
+    }
+}
+
+impl ConnectionJson {
+    fn of(c: &palisade_traffic::Replayed) -> ConnectionJson {
+        use palisade_traffic::observed::rfc3339;
+        ConnectionJson {
+            count: c.seen.count,
+            denied: c.seen.seen[1],
+            first_seen: rfc3339(c.seen.first),
+            from: c.key.src.to_string(),
+            last_seen: rfc3339(c.seen.last),
+            port: c.key.port,
+            protocol: c.key.protocol.as_str(),
+            to: c.key.dst.to_string(),
+        }
+    }
+}
+
+/// The replay as text, after the diff's table.
+fn replay_table(r: &palisade_traffic::Replay) -> String {
+    let lines = |v: &[palisade_traffic::Replayed]| -> String {
+        v.iter()
+            .map(|c| {
+                let j = ConnectionJson::of(c);
+                format!(
+                    "  {} -> {} {}/{}: {} flow record(s), first {}, last {}\n",
+                    j.from, j.to, j.port, j.protocol, j.count, j.first_seen, j.last_seen
+                )
+            })
+            .collect()
+    };
+    format!(
+        "\nObserved connections the change cuts (allowed before, denied after): {}\n{}\
+         Observed connections it newly allows: {}\n{}\
+         ({} connection(s) from {} flow record(s) replayed{})\n",
+        r.cut.len(),
+        lines(&r.cut),
+        r.opened.len(),
+        lines(&r.opened),
+        r.connections,
+        r.records,
+        if r.unjudged > 0 {
+            format!(
+                "; {} between two addresses outside the pods, which no policy judges",
+                r.unjudged
+            )
+        } else {
+            String::new()
+        }
+    )
 }

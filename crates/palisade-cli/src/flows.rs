@@ -160,3 +160,35 @@ pub fn flows(args: &FlowsArgs) -> Result<(String, bool), Failure> {
         }
     }
 }
+
+/// Flow logs (Palisade's or Hubble's JSON lines) folded into connections; lines that are
+/// not flow records are counted and said once on stderr.
+pub fn read_connections(files: &[PathBuf]) -> Result<palisade_traffic::Connections, Failure> {
+    let mut conns = palisade_traffic::Connections::default();
+    for path in files {
+        let f = File::open(path).map_err(|e| anyhow::anyhow!("--flows {}: {e}", path.display()))?;
+        let mut unreadable = 0u64;
+        let mut first_bad = None;
+        for (n, line) in BufReader::new(f).lines().enumerate() {
+            let line = line.map_err(|e| anyhow::anyhow!("--flows {}: {e}", path.display()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match palisade_traffic::observed::parse_line(&line) {
+                Ok(Some(o)) => conns.add(o),
+                Ok(None) => {}
+                Err(e) => {
+                    unreadable += 1;
+                    first_bad.get_or_insert((n + 1, e.to_string()));
+                }
+            }
+        }
+        if let Some((line, why)) = first_bad {
+            eprintln!(
+                "warning: {}: {unreadable} line(s) are not flow records, skipped (first: line {line}: {why})",
+                path.display()
+            );
+        }
+    }
+    Ok(conns)
+}

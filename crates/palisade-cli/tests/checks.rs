@@ -556,3 +556,137 @@ fn internet_egress_is_not_redundant() {
         "each copy is redundant given the other: {pal015:?}"
     );
 }
+
+/// A flow-log line of the agent's shape.
+fn flow(src: &str, dst: &str, dst_ip: &str, proto: &str, port: u16, verdict: &str, time: f64) -> String {
+    format!(
+        "{{\"time\":{time},\"src\":\"{src}\",\"dst\":\"{dst}\",\"src_ip\":\"10.244.1.10\",\"dst_ip\":\"{dst_ip}\",\"protocol\":\"{proto}\",\"port\":{port},\"verdict\":\"{verdict}\"}}\n"
+    )
+}
+
+#[test]
+fn diff_flows_says_which_observed_connections_a_change_cuts() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = shop_copy(&dir.path().join("new"), |t| without(t, "backend-ingress"));
+    // Observed: frontend -> backend 8080 three times (the change cuts it, as diff says
+    // above); backend -> database 5432 (kept); frontend -> database 5432, denied twice
+    // (denied on both sides); frontend -> 8.8.8.8 on 53/UDP (shop's DNS egress names only
+    // kube-dns pods: denied on both sides); prometheus -> backend 9090 from Hubble's log
+    // (allow-metrics-scraping, kept); a Hubble reply (not a connection) and a broken line.
+    let log = dir.path().join("flows.jsonl");
+    let hubble = r#"{"flow":{"time":"2024-05-01T10:00:00Z","verdict":"FORWARDED","IP":{"source":"10.244.2.5","destination":"10.244.1.11"},"l4":{"TCP":{"source_port":40000,"destination_port":9090}},"source":{"namespace":"monitoring","pod_name":"prometheus"},"destination":{"namespace":"shop","pod_name":"backend"},"is_reply":false}}"#;
+    let reply = hubble.replace("\"is_reply\":false", "\"is_reply\":true");
+    let text = [
+        flow(
+            "shop/frontend",
+            "shop/backend",
+            "10.244.1.11",
+            "TCP",
+            8080,
+            "allowed",
+            1_714_557_600.0,
+        ),
+        flow(
+            "shop/frontend",
+            "shop/backend",
+            "10.244.1.11",
+            "TCP",
+            8080,
+            "allowed",
+            1_714_557_660.0,
+        ),
+        flow(
+            "shop/frontend",
+            "shop/backend",
+            "10.244.1.11",
+            "TCP",
+            8080,
+            "allowed",
+            1_714_557_630.0,
+        ),
+        flow(
+            "shop/backend",
+            "shop/database",
+            "10.244.1.12",
+            "TCP",
+            5432,
+            "allowed",
+            1_714_557_600.0,
+        ),
+        flow(
+            "shop/frontend",
+            "shop/database",
+            "10.244.1.12",
+            "TCP",
+            5432,
+            "denied",
+            1_714_557_600.0,
+        ),
+        flow(
+            "shop/frontend",
+            "shop/database",
+            "10.244.1.12",
+            "TCP",
+            5432,
+            "denied",
+            1_714_557_601.0,
+        ),
+        flow(
+            "shop/frontend",
+            "8.8.8.8",
+            "8.8.8.8",
+            "UDP",
+            53,
+            "denied",
+            1_714_557_600.0,
+        ),
+        format!("{hubble}\n{reply}\nnot a flow\n"),
+    ]
+    .concat();
+    std::fs::write(&log, text).unwrap();
+    let flows = log.to_str().unwrap();
+    let r = run(&["diff", &shop(), &new, "--flows", flows, "--fail-on", "cut"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains(
+            "Observed connections the change cuts (allowed before, denied after): 1\n  shop/frontend -> shop/backend 8080/TCP: 3 flow record(s), first 2024-05-01T10:00:00Z, last 2024-05-01T10:01:00Z\nObserved connections it newly allows: 0\n(5 connection(s) from 8 flow record(s) replayed)"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("1 line(s) are not flow records"),
+        "{}",
+        r.stderr
+    );
+    // The other way round the change opens it, and cuts nothing: --fail-on cut passes.
+    let r = run(&[
+        "diff",
+        &new,
+        &shop(),
+        "--flows",
+        flows,
+        "--fail-on",
+        "cut",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["flows"]["cut"], serde_json::json!([]));
+    let opened = &v["flows"]["opened"];
+    assert_eq!(opened.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (&opened[0]["from"], &opened[0]["to"], &opened[0]["count"]),
+        (
+            &Value::from("shop/frontend"),
+            &Value::from("shop/backend"),
+            &Value::from(3)
+        )
+    );
+    assert_eq!(v["flows"]["records"], 8);
+    // The diff itself is unchanged by the flows.
+    assert_eq!(v["opened"].as_array().unwrap().len(), 1);
+    // --fail-on cut without flows is a usage error.
+    assert_eq!(run(&["diff", &shop(), &new, "--fail-on", "cut"]).code, 2);
+}

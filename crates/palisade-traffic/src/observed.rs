@@ -1,0 +1,291 @@
+//! One observed flow, read from a line of Palisade's flow log or of Hubble's
+//! `hubble observe -o json` output.
+
+use std::net::IpAddr;
+
+use palisade_core::Protocol;
+use palisade_nft::{FlowEnd, FlowRecord};
+use serde::Deserialize;
+
+/// One end of a flow: a pod by name, or an address no pod was named for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Peer {
+    /// `namespace/name`.
+    Pod {
+        /// The pod's namespace.
+        namespace: String,
+        /// The pod's name.
+        name: String,
+    },
+    /// An address.
+    Address(IpAddr),
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Peer::Pod { namespace, name } => write!(f, "{namespace}/{name}"),
+            Peer::Address(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// What the dataplane did with the flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Seen {
+    /// Let through.
+    Allowed,
+    /// Dropped.
+    Denied,
+    /// Would have been dropped; let through in audit mode.
+    Audit,
+}
+
+/// A flow as observed: its ends (with their addresses), protocol, destination port, what
+/// happened and when (seconds since the Unix epoch).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observation {
+    /// The source.
+    pub src: Peer,
+    /// The source's address.
+    pub src_ip: IpAddr,
+    /// The destination.
+    pub dst: Peer,
+    /// The destination's address.
+    pub dst_ip: IpAddr,
+    /// TCP, UDP or SCTP.
+    pub protocol: Protocol,
+    /// The destination port.
+    pub port: u16,
+    /// What happened.
+    pub seen: Seen,
+    /// When.
+    pub time: f64,
+}
+
+/// Why a line is not a flow.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not JSON, or not the shape of either log.
+    #[error("not a Palisade or Hubble flow record: {0}")]
+    Shape(String),
+}
+
+/// A line of a flow log: `Ok(None)` for a record that is not a new connection with a port
+/// (a reply, an ICMP packet, a verdict that is neither allowed, dropped nor audit).
+pub fn parse_line(line: &str) -> Result<Option<Observation>, ParseError> {
+    let line = line.trim();
+    if line.starts_with('{') && (line.contains("\"flow\"") || line.contains("\"IP\"")) {
+        return hubble(line);
+    }
+    let r: FlowRecord = serde_json::from_str(line).map_err(|e| ParseError::Shape(e.to_string()))?;
+    Ok(palisade(r))
+}
+
+/// A record of Palisade's own log.
+pub fn palisade(r: FlowRecord) -> Option<Observation> {
+    let seen = match r.verdict {
+        palisade_nft::Verdict::Allowed => Seen::Allowed,
+        palisade_nft::Verdict::Denied => Seen::Denied,
+        palisade_nft::Verdict::Audit => Seen::Audit,
+        palisade_nft::Verdict::Unknown => return None,
+    };
+    let peer = |e: FlowEnd| match e {
+        FlowEnd::Pod { namespace, name } => Peer::Pod { namespace, name },
+        FlowEnd::Address(ip) => Peer::Address(ip),
+    };
+    Some(Observation {
+        src: peer(r.src),
+        src_ip: r.src_ip,
+        dst: peer(r.dst),
+        dst_ip: r.dst_ip,
+        protocol: r.protocol?,
+        port: r.port.filter(|p| *p > 0)?,
+        seen,
+        time: r.time,
+    })
+}
+
+// Hubble's flow (api/v1/flow/flow.proto) as `hubble observe -o json` prints it: one
+// GetFlowsResponse per line, `{"flow": {...}, "node_name": …, "time": …}` (a bare flow is
+// read too). Only the fields read here are declared.
+
+#[derive(Deserialize)]
+struct HubbleLine {
+    flow: Option<HubbleFlow>,
+}
+
+#[derive(Deserialize)]
+struct HubbleFlow {
+    time: Option<String>,
+    verdict: Option<String>,
+    #[serde(rename = "IP")]
+    ip: Option<HubbleIp>,
+    l4: Option<HubbleL4>,
+    source: Option<HubbleEndpoint>,
+    destination: Option<HubbleEndpoint>,
+    #[serde(default)]
+    is_reply: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct HubbleIp {
+    source: IpAddr,
+    destination: IpAddr,
+}
+
+#[derive(Deserialize)]
+struct HubbleL4 {
+    #[serde(rename = "TCP")]
+    tcp: Option<HubblePorts>,
+    #[serde(rename = "UDP")]
+    udp: Option<HubblePorts>,
+    #[serde(rename = "SCTP")]
+    sctp: Option<HubblePorts>,
+}
+
+#[derive(Deserialize)]
+struct HubblePorts {
+    #[serde(default)]
+    destination_port: u16,
+}
+
+#[derive(Deserialize)]
+struct HubbleEndpoint {
+    namespace: Option<String>,
+    pod_name: Option<String>,
+}
+
+fn hubble(line: &str) -> Result<Option<Observation>, ParseError> {
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| ParseError::Shape(e.to_string()))?;
+    let flow: HubbleFlow = if value.get("flow").is_some() {
+        let l: HubbleLine = serde_json::from_value(value).map_err(|e| ParseError::Shape(e.to_string()))?;
+        l.flow.ok_or_else(|| ParseError::Shape("no flow".into()))?
+    } else {
+        serde_json::from_value(value).map_err(|e| ParseError::Shape(e.to_string()))?
+    };
+    if flow.is_reply == Some(true) {
+        return Ok(None);
+    }
+    let seen = match flow.verdict.as_deref() {
+        Some("FORWARDED") => Seen::Allowed,
+        Some("DROPPED") => Seen::Denied,
+        Some("AUDIT") => Seen::Audit,
+        _ => return Ok(None),
+    };
+    let (Some(ip), Some(l4)) = (flow.ip, flow.l4) else {
+        return Ok(None);
+    };
+    let (protocol, ports) = match (l4.tcp, l4.udp, l4.sctp) {
+        (Some(p), _, _) => (Protocol::Tcp, p),
+        (_, Some(p), _) => (Protocol::Udp, p),
+        (_, _, Some(p)) => (Protocol::Sctp, p),
+        _ => return Ok(None),
+    };
+    if ports.destination_port == 0 {
+        return Ok(None);
+    }
+    let peer = |e: Option<HubbleEndpoint>, ip: IpAddr| match e {
+        Some(HubbleEndpoint {
+            namespace: Some(namespace),
+            pod_name: Some(name),
+        }) if !namespace.is_empty() && !name.is_empty() => Peer::Pod { namespace, name },
+        _ => Peer::Address(ip),
+    };
+    Ok(Some(Observation {
+        src: peer(flow.source, ip.source),
+        src_ip: ip.source,
+        dst: peer(flow.destination, ip.destination),
+        dst_ip: ip.destination,
+        protocol,
+        port: ports.destination_port,
+        seen,
+        time: flow.time.as_deref().map(rfc3339_seconds).unwrap_or(0.0),
+    }))
+}
+
+/// Seconds since the Unix epoch of an RFC 3339 UTC time (`2024-05-01T10:00:00.123456789Z`),
+/// as protobuf's JSON writes Timestamps; 0 when it cannot be read.
+fn rfc3339_seconds(t: &str) -> f64 {
+    let parse = || -> Option<f64> {
+        let (date, rest) = t.split_once('T')?;
+        let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+        let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+        let rest = rest.strip_suffix('Z')?;
+        let mut hms = rest.split(':');
+        let (h, min) = (hms.next()?.parse::<i64>().ok()?, hms.next()?.parse::<i64>().ok()?);
+        let s: f64 = hms.next()?.parse().ok()?;
+        // Days from the civil date (Howard Hinnant's algorithm).
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Some((days * 86_400 + h * 3600 + min * 60) as f64 + s)
+    };
+    parse().unwrap_or(0.0)
+}
+
+/// An RFC 3339 UTC time of seconds since the Unix epoch, to the second
+/// (`2024-05-01T10:00:00Z`).
+pub fn rfc3339(secs: f64) -> String {
+    let t = secs.floor() as i64;
+    let (days, rem) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    // The civil date of a day count (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_hubble_flows_as_documented() {
+        // The shape of `hubble observe -o json` (flow.proto's field names).
+        let line = r#"{"flow":{"time":"2024-05-01T10:00:00.5Z","verdict":"FORWARDED","IP":{"source":"10.0.0.1","destination":"10.0.0.2","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":43210,"destination_port":8080,"flags":{"SYN":true}}},"source":{"ID":12,"identity":3456,"namespace":"shop","labels":["k8s:app=frontend"],"pod_name":"frontend-7d4b9c-x2x"},"destination":{"namespace":"shop","pod_name":"backend-0"},"Type":"L3_L4","node_name":"n1","traffic_direction":"EGRESS","is_reply":false},"node_name":"n1","time":"2024-05-01T10:00:00.5Z"}"#;
+        let o = parse_line(line).unwrap().unwrap();
+        assert_eq!(o.src.to_string(), "shop/frontend-7d4b9c-x2x");
+        assert_eq!(o.dst.to_string(), "shop/backend-0");
+        assert_eq!((o.protocol, o.port, o.seen), (Protocol::Tcp, 8080, Seen::Allowed));
+        // 2024-05-01T10:00:00Z is 1714557600 (date -u -d 2024-05-01T10:00:00Z +%s).
+        assert_eq!(o.time, 1_714_557_600.5);
+        // A reply is not a new connection; a world address stays an address.
+        let reply = line.replace("\"is_reply\":false", "\"is_reply\":true");
+        assert!(parse_line(&reply).unwrap().is_none());
+        let world = r#"{"flow":{"verdict":"DROPPED","IP":{"source":"10.0.0.1","destination":"1.1.1.1"},"l4":{"UDP":{"source_port":5353,"destination_port":53}},"source":{"namespace":"shop","pod_name":"frontend"},"destination":{"identity":2,"labels":["reserved:world"]}}}"#;
+        let o = parse_line(world).unwrap().unwrap();
+        assert_eq!(
+            (o.dst.to_string(), o.protocol, o.seen),
+            ("1.1.1.1".to_string(), Protocol::Udp, Seen::Denied)
+        );
+        // ICMP has no port: not a connection to replay.
+        let icmp = r#"{"flow":{"verdict":"FORWARDED","IP":{"source":"10.0.0.1","destination":"10.0.0.2"},"l4":{"ICMPv4":{"type":8}}}}"#;
+        assert!(parse_line(icmp).unwrap().is_none());
+        assert!(parse_line("not json").is_err());
+    }
+
+    #[test]
+    fn times_print_back() {
+        // date -u -d @1714557600 +%FT%TZ; date -u -d @951782400 (a leap day).
+        assert_eq!(rfc3339(1_714_557_600.9), "2024-05-01T10:00:00Z");
+        assert_eq!(rfc3339(951_782_400.0), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_seconds(&rfc3339(951_782_400.0)), 951_782_400.0);
+    }
+}
