@@ -1,5 +1,6 @@
 //! The `palisade` command: Kubernetes NetworkPolicy analysis from manifests.
 
+mod advise;
 #[cfg(feature = "agent")]
 mod agent;
 mod analyze;
@@ -90,6 +91,8 @@ enum Command {
     /// Starting policy sets (`zero-trust`), with what they would close.
     #[command(subcommand)]
     Scaffold(scaffold::ScaffoldCommand),
+    /// Least-privilege NetworkPolicies from observed flows, with the evidence.
+    Advise(advise::AdviseArgs),
     /// The nftables dataplane: render, apply, flush, log.
     #[command(subcommand)]
     Dataplane(dataplane::DataplaneCommand),
@@ -200,6 +203,7 @@ fn run_cli() -> ExitCode {
         Command::Agent(args) => agent::run(&args),
         Command::Flows(args) => flows::flows(&args),
         Command::Scaffold(cmd) => scaffold::run(&cmd),
+        Command::Advise(args) => advise::run(&args),
         Command::Dataplane(cmd) => dataplane::run(&cmd).map(ok),
         Command::Lab(cmd) => lab::run(&cmd),
         Command::Synth(args) => Ok(ok(synth::synth(&args))),

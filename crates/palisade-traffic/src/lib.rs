@@ -3,7 +3,8 @@
 //! [`Observation`]s, folded into [`Connections`] (one per source, destination, protocol
 //! and port, with counts and first and last seen), and replayed against policy sets
 //! through the compiled form ([`replay`]): which real connections a change would cut, and
-//! which it would newly allow. No I/O: callers hand in the text and the clusters.
+//! which it would newly allow; and least-privilege policies advised from them
+//! ([`advise()`]). No I/O: callers hand in the text and the clusters.
 //!
 //! ```
 //! use palisade_traffic::{observed, Connections};
@@ -19,10 +20,12 @@
 
 #![warn(missing_docs)]
 
+pub mod advise;
 pub mod connections;
 pub mod observed;
 pub mod replay;
 
+pub use advise::{advise, Advice, AdviseOptions, Advised};
 pub use connections::{Connection, Connections, Key};
 pub use observed::{Observation, Peer, Seen};
 pub use replay::{replay, Replay, Replayed};

@@ -1,0 +1,206 @@
+//! `palisade advise --flows FILE… PATH…`: least-privilege NetworkPolicies from observed
+//! traffic (palisade-traffic), loaded back through the loader, with the evidence: every
+//! observed connection replayed through the engine against the advice, what the advice
+//! allows beyond what was seen, what it changes against the current policies (diff), its
+//! lint, and a test spec asserting the observed connections.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use clap::Args;
+use palisade_check::lint::{self, LintOptions, Severity};
+use palisade_load::Source;
+use palisade_traffic::{advise, Advice, AdviseOptions, Connections};
+
+use crate::inputs::{self, Failure, InputArgs};
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  palisade advise --flows flows.jsonl examples/shop\n  palisade advise --flows hubble.json --cluster --out ./advised/\n  palisade advise --flows flows.jsonl ./manifests/ --cidr-prefix 24 --out ./advised/"
+)]
+pub struct AdviseArgs {
+    /// The manifests (or `--cluster`) that say which pods exist with which labels.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Flow logs: Palisade's JSON lines (agent, `dataplane log`, lab `--flow-log`) or
+    /// `hubble observe -o json` (repeatable).
+    #[arg(long = "flows", value_name = "FILE", required = true)]
+    pub flows: Vec<PathBuf>,
+    /// Addresses outside the pods are allowed by blocks of this many bits (IPv4; IPv6
+    /// addresses are allowed one by one).
+    #[arg(long = "cidr-prefix", default_value_t = 32, value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub cidr_prefix: u8,
+    /// Generalise nothing: pods selected by all their labels, each address its own block.
+    #[arg(long)]
+    pub strict: bool,
+    /// Write one file per namespace here (`NAMESPACE.yaml`), the test spec of the observed
+    /// connections (`observed.test.yaml`) and the report (`report.txt`) instead of
+    /// printing the YAML; the report then goes to standard output.
+    #[arg(long = "out", value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// The advice as YAML files, one per namespace.
+fn files(a: &Advice) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for p in &a.policies {
+        let doc = format!("---\n{}", palisade_load::emit::yaml(&p.object()));
+        match out.last_mut() {
+            Some((ns, text)) if *ns == p.namespace => text.push_str(&doc),
+            _ => out.push((
+                p.namespace.clone(),
+                format!(
+                    "# Advised for namespace {} from observed traffic (palisade advise).\n{doc}",
+                    p.namespace
+                ),
+            )),
+        }
+    }
+    out
+}
+
+/// The observed connections the advice was made for, as `palisade test` assertions.
+fn test_spec(conns: &Connections, advised: &BTreeSet<String>) -> String {
+    use palisade_traffic::Peer;
+    let peer = |p: &Peer| match p {
+        Peer::Pod { namespace, name } => format!("{{namespace: {namespace}, name: {name}}}"),
+        Peer::Address(ip) => format!("{{ip: \"{ip}\"}}"),
+    };
+    let mut out = String::from(
+        "# Every connection palisade advise saw go through; `palisade test` asserts them.\ntests:\n",
+    );
+    for (k, c) in conns.iter() {
+        let ns = |p: &Peer| match p {
+            Peer::Pod { namespace, .. } => advised.contains(namespace),
+            Peer::Address(_) => false,
+        };
+        if !c.went_through() || !(ns(&k.src) || ns(&k.dst)) {
+            continue;
+        }
+        out.push_str(&format!(
+            "- name: {} to {} on {}/{} (seen {} time(s))\n  from: {}\n  to: {}\n  port: {}/{}\n  expect: allow\n",
+            k.src,
+            k.dst,
+            k.port,
+            k.protocol,
+            c.count,
+            peer(&k.src),
+            peer(&k.dst),
+            k.port,
+            k.protocol
+        ));
+    }
+    out
+}
+
+pub fn run(args: &AdviseArgs) -> Result<(String, bool), Failure> {
+    let loaded = inputs::load(&args.input)?;
+    let conns = crate::flows::read_connections(&args.flows)?;
+    let progress = crate::progress::Progress::start("advising from the observed connections");
+    let opts = AdviseOptions {
+        cidr_prefix: args.cidr_prefix,
+        strict: args.strict,
+        ..Default::default()
+    };
+    let advice = advise(&loaded.cluster, &conns, &opts);
+    let files = files(&advice);
+    // The advice loaded back through the same validation; it replaces the policies of the
+    // namespaces it covers.
+    let sources: Vec<Source> = files
+        .iter()
+        .map(|(ns, yaml)| Source::Text {
+            name: format!("advised/{ns}.yaml"),
+            text: yaml.clone(),
+        })
+        .collect();
+    let advised_ns: BTreeSet<String> = files.iter().map(|(ns, _)| ns.clone()).collect();
+    let advised = inputs::load_sources(&args.input, &sources)?;
+    let mut after = loaded.cluster.clone();
+    after.policies.retain(|p| !advised_ns.contains(&p.namespace));
+    after.policies.extend(advised.cluster.policies);
+    let options = args.input.options();
+    // The guarantee: every connection that went through is allowed by the advice.
+    let verdicts =
+        palisade_traffic::replay::verdicts(&after, &options, &conns).map_err(anyhow::Error::from)?;
+    let missed: Vec<String> = conns
+        .iter()
+        .zip(&verdicts)
+        .filter(|((_, c), v)| c.went_through() && **v == Some(false))
+        .map(|((k, _), _)| format!("{} -> {} {}/{}", k.src, k.dst, k.port, k.protocol))
+        .collect();
+    let d = palisade_check::diff::diff(&loaded.cluster, &after, &options)?;
+    let findings = lint::lint(
+        &after,
+        &LintOptions {
+            engine: options.clone(),
+            ..Default::default()
+        },
+    )
+    .findings;
+    progress.finish();
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let mut report = format!(
+        "# palisade advise: {} flow record(s), {} connection(s); advised for {} that went through ({} only denied, not advised; {} left out)\n",
+        conns.records,
+        conns.len(),
+        advice.connections,
+        advice.denied_only,
+        advice.left_out.len()
+    );
+    for l in &advice.left_out {
+        report.push_str(&format!("#   left out: {l}\n"));
+    }
+    if missed.is_empty() {
+        report.push_str(
+            "# Every connection that went through is allowed by the advice (replayed through the engine).\n",
+        );
+    } else {
+        report.push_str(&format!(
+            "# NOT allowed by the advice ({}), a fault in palisade advise:\n",
+            missed.len()
+        ));
+        for m in &missed {
+            report.push_str(&format!("#   {m}\n"));
+        }
+    }
+    if advice.beyond.is_empty() {
+        report.push_str("# Beyond what was seen it allows nothing more.\n");
+    } else {
+        report.push_str("# Beyond what was seen it also allows:\n");
+        for b in &advice.beyond {
+            report.push_str(&format!("#   {b}\n"));
+        }
+    }
+    report.push_str("# Against the current policies (palisade diff):\n");
+    for line in d.table().lines() {
+        report.push_str(&format!("#   {line}\n"));
+    }
+    report.push_str(&format!(
+        "# Lint of the advice: {} error(s), {} warning(s), {} info\n",
+        count(Severity::Error),
+        count(Severity::Warning),
+        count(Severity::Info)
+    ));
+    let spec = test_spec(&conns, &advised_ns);
+    let ok = missed.is_empty();
+    match &args.out {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+            let write = |name: &str, text: &str| -> Result<(), Failure> {
+                let path = dir.join(name);
+                std::fs::write(&path, text)
+                    .map_err(|e| Failure::Other(anyhow::anyhow!("{}: {e}", path.display())))
+            };
+            for (ns, y) in &files {
+                write(&format!("{ns}.yaml"), y)?;
+            }
+            write("observed.test.yaml", &spec)?;
+            write("report.txt", &report)?;
+            Ok((report, ok))
+        }
+        None => {
+            eprint!("{report}");
+            Ok((files.iter().map(|(_, y)| y.as_str()).collect(), ok))
+        }
+    }
+}

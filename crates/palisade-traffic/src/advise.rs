@@ -1,0 +1,442 @@
+//! Least-privilege NetworkPolicies from observed traffic: per namespace a default deny
+//! both ways and DNS egress to cluster DNS; per destination workload an ingress policy
+//! admitting exactly the sources seen, per source workload an egress policy to exactly the
+//! destinations seen, on exactly the ports seen (by name where the destination declares
+//! one). Pods are chosen by their workload's stable labels (never `pod-template-hash` and
+//! the like), namespaces by `kubernetes.io/metadata.name`, addresses outside the pods by
+//! blocks of `cidr_prefix` bits. What that selects beyond what was seen is listed
+//! ([`Advice::beyond`]); `strict` generalises nothing (every label, one address per block).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use palisade_check::scaffold::{dns_egress_spec, ScaffoldOptions};
+use palisade_core::{Cidr, Cluster, Labels, Protocol};
+use serde_json::{json, Map, Value};
+
+use crate::connections::Connections;
+use crate::observed::Peer;
+
+/// Labels the controllers add per revision or per pod: never used to select.
+const VOLATILE: [&str; 7] = [
+    "pod-template-hash",
+    "controller-revision-hash",
+    "statefulset.kubernetes.io/pod-name",
+    "apps.kubernetes.io/pod-index",
+    "pod-template-generation",
+    "controller-uid",
+    "batch.kubernetes.io/controller-uid",
+];
+
+/// How far advice generalises.
+#[derive(Clone, Debug)]
+pub struct AdviseOptions {
+    /// Addresses outside the pods are allowed by blocks of this many bits (IPv4).
+    pub cidr_prefix: u8,
+    /// Every label of a pod selects it, and every address is its own block.
+    pub strict: bool,
+    /// Cluster DNS, and the namespaces left alone (as `scaffold zero-trust`).
+    pub scaffold: ScaffoldOptions,
+}
+
+impl Default for AdviseOptions {
+    fn default() -> Self {
+        AdviseOptions {
+            cidr_prefix: 32,
+            strict: false,
+            scaffold: ScaffoldOptions::default(),
+        }
+    }
+}
+
+/// One advised NetworkPolicy.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Advised {
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// Its `spec`.
+    pub spec: Value,
+}
+
+impl Advised {
+    /// The object (apiVersion, kind, metadata, spec).
+    pub fn object(&self) -> Value {
+        json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": self.name, "namespace": self.namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "palisade-advise"}},
+            "spec": self.spec,
+        })
+    }
+}
+
+/// The advice: the policies, and what they allow beyond what was seen.
+#[derive(Clone, Debug, Default)]
+pub struct Advice {
+    /// Policies by namespace, in order.
+    pub policies: Vec<Advised>,
+    /// Sentences: what a policy selects that was not seen doing what it allows.
+    pub beyond: Vec<String>,
+    /// Connections that went through and were advised for.
+    pub connections: usize,
+    /// Connections only ever denied: not advised (they were not traffic).
+    pub denied_only: usize,
+    /// Connections left out, with why (between addresses, or inside a namespace left
+    /// alone).
+    pub left_out: Vec<String>,
+}
+
+/// A peer of an advised rule: a group of pods, or a block of addresses.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Side {
+    Pods {
+        namespace: String,
+        labels: Labels,
+    },
+    /// A block's network address and prefix.
+    Block(IpAddr, u8),
+}
+
+/// A `ports` item: a number, or the destination's name for it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum PortItem {
+    Number(Protocol, u16),
+    Named(Protocol, String),
+}
+
+/// A workload as advice sees it: its namespace and the labels that select it.
+type Group = (String, Labels);
+
+fn selector_labels(labels: &Labels, strict: bool) -> Labels {
+    labels
+        .iter()
+        .filter(|(k, _)| strict || !VOLATILE.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+fn block(ip: IpAddr, prefix: u8, strict: bool) -> Side {
+    let bits = if ip.is_ipv4() { 32 } else { 128 };
+    let prefix = if strict { bits } else { prefix.min(bits) };
+    let network = match ip {
+        IpAddr::V4(a) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(prefix))
+            };
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = if prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(prefix))
+            };
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    };
+    Side::Block(network, prefix)
+}
+
+fn cidr(network: IpAddr, prefix: u8) -> Cidr {
+    Cidr::new(network, prefix).expect("host bits cleared")
+}
+
+fn match_labels(labels: &Labels) -> Value {
+    json!({"matchLabels": labels.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<Map<_, _>>()})
+}
+
+/// A `from`/`to` item; `own` is the policy's namespace (same-namespace pods need no
+/// namespaceSelector).
+fn peer_json(side: &Side, own: &str) -> Value {
+    match side {
+        Side::Pods { namespace, labels } if namespace == own => json!({"podSelector": match_labels(labels)}),
+        Side::Pods { namespace, labels } => json!({
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "podSelector": match_labels(labels),
+        }),
+        Side::Block(ip, prefix) => json!({"ipBlock": {"cidr": cidr(*ip, *prefix).to_string()}}),
+    }
+}
+
+/// A name Kubernetes takes: lowercase letters, digits and dashes, at most 63 characters.
+fn dns_name(base: &str, suffix: &str) -> String {
+    let mut s: String = base
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    s.truncate(63 - suffix.len() - 1);
+    let s = s.trim_matches('-');
+    format!("{}-{suffix}", if s.is_empty() { "pods" } else { s })
+}
+
+/// Rules from peers and their ports: peers with the same ports share a rule.
+fn rules(
+    peers: &BTreeMap<Side, BTreeSet<(Protocol, u16)>>,
+    own: &str,
+    key: &str,
+    name_of: &dyn Fn(&Side, Protocol, u16) -> Option<String>,
+) -> Vec<Value> {
+    // Ports as written (a number, or the destination's name for it) and the peers that
+    // share them.
+    let mut by_ports: BTreeMap<Vec<PortItem>, Vec<Value>> = BTreeMap::new();
+    for (side, ports) in peers {
+        let ports: Vec<PortItem> = ports
+            .iter()
+            .map(|&(proto, port)| match name_of(side, proto, port) {
+                Some(name) => PortItem::Named(proto, name),
+                None => PortItem::Number(proto, port),
+            })
+            .collect();
+        by_ports.entry(ports).or_default().push(peer_json(side, own));
+    }
+    by_ports
+        .into_iter()
+        .map(|(ports, peers)| {
+            let ports: Vec<Value> = ports
+                .into_iter()
+                .map(|p| match p {
+                    PortItem::Number(proto, n) => json!({"protocol": proto.as_str(), "port": n}),
+                    PortItem::Named(proto, name) => json!({"protocol": proto.as_str(), "port": name}),
+                })
+                .collect();
+            json!({ key: peers, "ports": ports })
+        })
+        .collect()
+}
+
+/// What to advise for `conns` over the pods of `cluster`.
+pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advice {
+    let by_name: HashMap<(&str, &str), usize> = cluster
+        .pods
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ((p.namespace.as_str(), p.name.as_str()), i))
+        .collect();
+    let mut by_ip: HashMap<IpAddr, usize> = HashMap::new();
+    for (i, p) in cluster.pods.iter().enumerate().filter(|(_, p)| !p.host_network) {
+        for ip in &p.ips {
+            by_ip.entry(*ip).or_insert(i);
+        }
+    }
+    let pod_of = |peer: &Peer| match peer {
+        Peer::Pod { namespace, name } => by_name.get(&(namespace.as_str(), name.as_str())).copied(),
+        Peer::Address(a) => by_ip.get(a).copied(),
+    };
+    let skipped = |ns: &str| o.scaffold.skip_namespaces.iter().any(|s| s == ns);
+    let group = |i: usize| -> Group {
+        let p = &cluster.pods[i];
+        (p.namespace.clone(), selector_labels(&p.labels, o.strict))
+    };
+    let mut advice = Advice::default();
+    // Per destination group, its sources and ports; per source group, its destinations.
+    let mut ingress: BTreeMap<Group, BTreeMap<Side, BTreeSet<(Protocol, u16)>>> = BTreeMap::new();
+    let mut egress: BTreeMap<Group, BTreeMap<Side, BTreeSet<(Protocol, u16)>>> = BTreeMap::new();
+    // What was seen, for what the policies allow beyond it: (group, peer) -> pods or addresses.
+    let mut seen_peers: BTreeMap<(Group, Side), BTreeSet<String>> = BTreeMap::new();
+    let mut rep: BTreeMap<Group, usize> = BTreeMap::new();
+    for (k, c) in conns.iter() {
+        if !c.went_through() {
+            advice.denied_only += 1;
+            continue;
+        }
+        let (s, d) = (pod_of(&k.src), pod_of(&k.dst));
+        if s.is_none() && d.is_none() {
+            advice.left_out.push(format!(
+                "{} -> {} {}/{}: neither end is a pod",
+                k.src, k.dst, k.port, k.protocol
+            ));
+            continue;
+        }
+        advice.connections += 1;
+        let side = |pod: Option<usize>, ip: IpAddr| match pod {
+            Some(i) => {
+                let (namespace, labels) = group(i);
+                Side::Pods { namespace, labels }
+            }
+            None => block(ip, o.cidr_prefix, o.strict),
+        };
+        let (src_side, dst_side) = (side(s, c.src_ip), side(d, c.dst_ip));
+        let name = |pod: Option<usize>, ip: IpAddr| pod.map_or(ip.to_string(), |i| cluster.pods[i].key());
+        if let Some(d) = d.filter(|&d| !skipped(&cluster.pods[d].namespace)) {
+            let g = group(d);
+            rep.entry(g.clone()).or_insert(d);
+            ingress
+                .entry(g.clone())
+                .or_default()
+                .entry(src_side.clone())
+                .or_default()
+                .insert((k.protocol, k.port));
+            seen_peers
+                .entry((g, src_side.clone()))
+                .or_default()
+                .insert(name(s, c.src_ip));
+        }
+        if let Some(s) = s.filter(|&s| !skipped(&cluster.pods[s].namespace) && !cluster.pods[s].host_network)
+        {
+            let g = group(s);
+            rep.entry(g.clone()).or_insert(s);
+            egress
+                .entry(g.clone())
+                .or_default()
+                .entry(dst_side.clone())
+                .or_default()
+                .insert((k.protocol, k.port));
+            seen_peers
+                .entry((g, dst_side))
+                .or_default()
+                .insert(name(d, c.dst_ip));
+        }
+    }
+    // Named ports: where the destination group declares the port by name (the group a
+    // policy selects for ingress, the peer for egress).
+    let declared = |g: &Group, proto: Protocol, port: u16| -> Option<String> {
+        let i = *rep.get(g)?;
+        cluster.pods[i]
+            .ports
+            .iter()
+            .find(|p| p.port == port && p.protocol == proto)
+            .and_then(|p| p.name.clone())
+    };
+    let peer_declares = |side: &Side, proto: Protocol, port: u16| -> Option<String> {
+        let Side::Pods { namespace, labels } = side else {
+            return None;
+        };
+        declared(&(namespace.clone(), labels.clone()), proto, port)
+    };
+    // Every namespace with pods, but the platform's own: default deny and DNS.
+    let namespaces: BTreeSet<&str> = cluster
+        .pods
+        .iter()
+        .filter(|p| !p.host_network && !skipped(&p.namespace))
+        .map(|p| p.namespace.as_str())
+        .collect();
+    let workload_name = |g: &Group| {
+        let i = rep[g];
+        let p = &cluster.pods[i];
+        p.workload.as_ref().map_or(p.name.clone(), |w| w.name.clone())
+    };
+    for ns in namespaces {
+        advice.policies.push(Advised {
+            namespace: ns.to_string(),
+            name: "default-deny".into(),
+            spec: json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        });
+        advice.policies.push(Advised {
+            namespace: ns.to_string(),
+            name: "allow-dns".into(),
+            spec: dns_egress_spec(&o.scaffold.dns_namespace, &o.scaffold.dns_labels),
+        });
+        let mut taken: BTreeSet<String> = ["default-deny".to_string(), "allow-dns".to_string()].into();
+        let mut unique = |base: String| {
+            let mut name = base.clone();
+            let mut n = 2;
+            while !taken.insert(name.clone()) {
+                name = format!("{base}-{n}");
+                n += 1;
+            }
+            name
+        };
+        for (dir, map, key) in [("ingress", &ingress, "from"), ("egress", &egress, "to")] {
+            for (g, peers) in map.iter().filter(|(g, _)| g.0 == ns) {
+                let name = unique(dns_name(&workload_name(g), dir));
+                let kind = if dir == "ingress" { "Ingress" } else { "Egress" };
+                let own_declares = |_: &Side, proto: Protocol, port: u16| declared(g, proto, port);
+                let rules = if dir == "ingress" {
+                    rules(peers, ns, key, &own_declares)
+                } else {
+                    rules(peers, ns, key, &peer_declares)
+                };
+                let spec = json!({
+                    "podSelector": match_labels(&g.1),
+                    "policyTypes": [kind],
+                    dir: rules,
+                });
+                advice
+                    .beyond
+                    .extend(beyond(cluster, &name, ns, g, peers, &seen_peers));
+                advice.policies.push(Advised {
+                    namespace: ns.to_string(),
+                    name,
+                    spec,
+                });
+            }
+        }
+    }
+    advice
+}
+
+/// What policy `name` of group `g` selects or admits that was not seen.
+fn beyond(
+    cluster: &Cluster,
+    name: &str,
+    ns: &str,
+    g: &Group,
+    peers: &BTreeMap<Side, BTreeSet<(Protocol, u16)>>,
+    seen: &BTreeMap<(Group, Side), BTreeSet<String>>,
+) -> Vec<String> {
+    let selects = |namespace: &str, labels: &Labels| -> Vec<String> {
+        cluster
+            .pods
+            .iter()
+            .filter(|p| {
+                !p.host_network
+                    && p.namespace == namespace
+                    && labels.iter().all(|(k, v)| p.labels.get(k) == Some(v))
+            })
+            .map(|p| p.key())
+            .collect()
+    };
+    let list = |v: &[String]| {
+        let shown: Vec<&str> = v.iter().take(5).map(String::as_str).collect();
+        format!("{}{}", shown.join(", "), if v.len() > 5 { ", …" } else { "" })
+    };
+    let mut out = Vec::new();
+    for side in peers.keys() {
+        let seen_here = seen.get(&(g.clone(), side.clone())).cloned().unwrap_or_default();
+        match side {
+            Side::Pods { namespace, labels } => {
+                let unseen: Vec<String> = selects(namespace, labels)
+                    .into_iter()
+                    .filter(|p| !seen_here.contains(p))
+                    .collect();
+                if !unseen.is_empty() {
+                    out.push(format!(
+                        "{ns}/{name} also allows {} other pod(s) of {} in {namespace}, which were not seen: {}",
+                        unseen.len(),
+                        labels_text(labels),
+                        list(&unseen)
+                    ));
+                }
+            }
+            Side::Block(ip, prefix) => {
+                let c = cidr(*ip, *prefix);
+                let host_bits = u32::from(c.family.bits() - c.prefix).min(127);
+                let size: u128 = 1u128 << host_bits;
+                let others = size.saturating_sub(seen_here.len() as u128);
+                if others > 0 {
+                    out.push(format!(
+                        "{ns}/{name} also allows {others} other address(es) of {c}, which were not seen"
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn labels_text(labels: &Labels) -> String {
+    if labels.is_empty() {
+        return "every pod".into();
+    }
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
