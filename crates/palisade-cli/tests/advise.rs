@@ -178,6 +178,21 @@ fn blocks_generalise_and_strict_does_not() {
         .unwrap();
     let yaml = String::from_utf8(strict.stdout).unwrap();
     assert!(yaml.contains("cidr: 93.184.216.34/32"), "{yaml}");
+    // --no-check: no diff nor lint, the replay still.
+    let quick = palisade()
+        .args(["advise", "--flows", &flows, &shop(), "--no-check"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(quick.stderr).unwrap();
+    assert!(
+        stderr.contains("Every connection that went through is allowed by the advice"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Not compared with the current policies nor linted (--no-check)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("palisade diff"), "{stderr}");
 }
 
 #[test]

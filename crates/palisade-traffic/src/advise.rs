@@ -316,6 +316,11 @@ pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advi
         .filter(|p| !p.host_network && !skipped(&p.namespace))
         .map(|p| p.namespace.as_str())
         .collect();
+    // Selectable pods by namespace, for what a peer selects.
+    let mut in_namespace: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, p) in cluster.pods.iter().enumerate().filter(|(_, p)| !p.host_network) {
+        in_namespace.entry(p.namespace.as_str()).or_default().push(i);
+    }
     let workload_name = |g: &Group| {
         let i = rep[g];
         let p = &cluster.pods[i];
@@ -359,7 +364,7 @@ pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advi
                 });
                 advice
                     .beyond
-                    .extend(beyond(cluster, &name, ns, g, peers, &seen_peers));
+                    .extend(beyond(cluster, &in_namespace, &name, ns, g, peers, &seen_peers));
                 advice.policies.push(Advised {
                     namespace: ns.to_string(),
                     name,
@@ -374,6 +379,7 @@ pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advi
 /// What policy `name` of group `g` selects or admits that was not seen.
 fn beyond(
     cluster: &Cluster,
+    in_namespace: &HashMap<&str, Vec<usize>>,
     name: &str,
     ns: &str,
     g: &Group,
@@ -381,14 +387,12 @@ fn beyond(
     seen: &BTreeMap<(Group, Side), BTreeSet<String>>,
 ) -> Vec<String> {
     let selects = |namespace: &str, labels: &Labels| -> Vec<String> {
-        cluster
-            .pods
-            .iter()
-            .filter(|p| {
-                !p.host_network
-                    && p.namespace == namespace
-                    && labels.iter().all(|(k, v)| p.labels.get(k) == Some(v))
-            })
+        in_namespace
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .map(|&i| &cluster.pods[i])
+            .filter(|p| labels.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
             .map(|p| p.key())
             .collect()
     };
