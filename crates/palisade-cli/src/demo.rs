@@ -53,6 +53,7 @@ pub fn run() -> Result<String, crate::inputs::Failure> {
             input: crate::inputs::InputArgs {
                 paths: vec![],
                 live: Default::default(),
+                with_shadow: false,
                 model: crate::inputs::ModelArgs {
                     namespace: "default".into(),
                     pod_cidrs: vec![],

@@ -38,6 +38,10 @@ pub struct InputArgs {
     pub live: ClusterArgs,
     #[command(flatten)]
     pub model: ModelArgs,
+    /// Count NetworkPolicies annotated `palisade.dev/mode: shadow` as enforced: the picture
+    /// if they were promoted (by default they are staged and change no answer).
+    #[arg(long = "with-shadow")]
+    pub with_shadow: bool,
 }
 
 /// The live cluster as input, found as kubectl finds it.
@@ -247,7 +251,7 @@ pub fn read_live(args: &InputArgs) -> Result<Loaded, Failure> {
         crate::progress::note(n);
     }
     let opts = args.load_options()?;
-    said(palisade_load::from_objects(read.objects, &opts))
+    said(palisade_load::from_objects(read.objects, &opts)).map(|l| shadow(args, l))
 }
 
 /// A load's outcome with its warnings said on stderr; its problems as an input failure.
@@ -299,5 +303,13 @@ pub fn load_sources(args: &InputArgs, sources: &[Source]) -> Result<Loaded, Fail
     let progress = crate::progress::Progress::start("reading the manifests");
     let loaded = palisade_load::load(sources, &opts);
     progress.finish();
-    said(loaded)
+    said(loaded).map(|l| shadow(args, l))
+}
+
+/// With `--with-shadow`, the staged policies counted as enforced.
+fn shadow(args: &InputArgs, mut loaded: Loaded) -> Loaded {
+    if args.with_shadow {
+        loaded.cluster = std::mem::take(&mut loaded.cluster).with_shadow_enforced();
+    }
+    loaded
 }

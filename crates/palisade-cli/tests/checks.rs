@@ -690,3 +690,73 @@ fn diff_flows_says_which_observed_connections_a_change_cuts() {
     // --fail-on cut without flows is a usage error.
     assert_eq!(run(&["diff", &shop(), &new, "--fail-on", "cut"]).code, 2);
 }
+
+/// monitoring/lockdown isolates prometheus for ingress, staged (shadow) unless `mode`
+/// says otherwise.
+fn lockdown(mode: &str) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: lockdown\n  namespace: monitoring\n  annotations: {{palisade.dev/mode: {mode}}}\nspec:\n  podSelector: {{}}\n  policyTypes: [Ingress]\n"
+    )
+}
+
+#[test]
+fn shadow_policies_are_staged_until_with_shadow() {
+    let dir = tempfile::tempdir().unwrap();
+    let staged = dir.path().join("lockdown.yaml");
+    std::fs::write(&staged, lockdown("shadow")).unwrap();
+    let staged = staged.to_str().unwrap();
+    // monitoring has no policy: coredns reaches prometheus on any port. The staged
+    // lockdown changes nothing...
+    let explain = |extra: &[&str]| {
+        let mut args = vec![
+            "explain",
+            "--from",
+            "kube-system/coredns",
+            "--to",
+            "monitoring/prometheus",
+            "--port",
+            "9090",
+            "--exit-code",
+        ];
+        args.extend_from_slice(extra);
+        run(&args).code
+    };
+    let shop = shop();
+    assert_eq!(explain(&[&shop, staged]), 0);
+    // ...until it is counted as enforced: prometheus is then isolated with no rule.
+    assert_eq!(explain(&[&shop, staged, "--with-shadow"]), 1);
+    // diff: nothing changes; with --with-shadow the ingress to prometheus closes.
+    let with_staged = shop_copy(&dir.path().join("both"), |t| {
+        format!("{t}\n---\n{}", lockdown("shadow"))
+    });
+    let r = run(&["diff", &shop, &with_staged]);
+    assert_eq!(r.code, 0, "a staged policy closes nothing: {}", r.stdout);
+    let r = run(&["diff", &shop, &with_staged, "--with-shadow"]);
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    assert!(
+        r.stdout.contains("kube-system/coredns -> monitoring/prometheus"),
+        "{}",
+        r.stdout
+    );
+    // The dataplane does not enforce it: the same ruleset as without it.
+    let render = |input: &str| run(&["dataplane", "render", input]).stdout;
+    assert_eq!(render(&with_staged), render(&shop));
+    // `mode: enforce` is an ordinary policy; any other mode is an error naming the file,
+    // line and column and the field.
+    let enforced = shop_copy(&dir.path().join("enforced"), |t| {
+        format!("{t}\n---\n{}", lockdown("enforce"))
+    });
+    assert_eq!(explain(&[&enforced]), 1);
+    let wrong = shop_copy(&dir.path().join("wrong"), |t| {
+        format!("{t}\n---\n{}", lockdown("staged"))
+    });
+    let r = run(&["analyze", &wrong]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("wrong/policies.yaml:")
+            && r.stderr
+                .contains(": metadata.annotations[palisade.dev/mode]: Invalid value: \"staged\""),
+        "{}",
+        r.stderr
+    );
+}

@@ -368,9 +368,22 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// ClusterNetworkPolicies (Admin and Baseline tiers).
     pub cluster_policies: Vec<crate::tiers::ClusterPolicy>,
+    /// NetworkPolicies annotated `palisade.dev/mode: shadow`: staged, not enforced; no
+    /// answer counts them until [`Cluster::with_shadow_enforced`] moves them in.
+    pub shadow_policies: Vec<Policy>,
 }
 
+/// The annotation that stages a NetworkPolicy (`shadow`) instead of enforcing it
+/// (`enforce`, the default).
+pub const MODE_ANNOTATION: &str = "palisade.dev/mode";
+
 impl Cluster {
+    /// The cluster as it would be with its shadow policies enforced (promoted).
+    pub fn with_shadow_enforced(mut self) -> Cluster {
+        self.policies.append(&mut self.shadow_policies);
+        self
+    }
+
     /// The namespace called `name`.
     pub fn namespace(&self, name: &str) -> Option<&Namespace> {
         self.namespaces.iter().find(|n| n.name == name)

@@ -147,6 +147,7 @@ mod tests {
             externals: Vec::new(),
             nodes: Vec::new(),
             cluster_policies: Vec::new(),
+            shadow_policies: Vec::new(),
         }
     }
 

@@ -213,7 +213,8 @@ struct State {
     namespaces: BTreeMap<String, Namespace>,
     nodes: BTreeMap<String, Node>,
     pods: BTreeMap<(String, String), Pod>,
-    policies: BTreeMap<(String, String), Policy>,
+    /// NetworkPolicies, each with whether it is in shadow mode.
+    policies: BTreeMap<(String, String), (Policy, bool)>,
     /// By kind (ClusterNetworkPolicy or a v1alpha1 kind) and name.
     cluster_policies: BTreeMap<(String, String), ClusterPolicy>,
     referenced_ns: BTreeSet<String>,
@@ -996,7 +997,7 @@ impl State {
                 self.workloads += 1;
                 self.add_pod(pod);
             }
-            Made::Policy(policy) => self.add_policy(policy),
+            Made::Policy(policy, shadow) => self.add_policy(policy, shadow),
             Made::ClusterPolicy(cnp) => self.add_cluster_policy(&object.kind, cnp),
             Made::Skipped(_) => unreachable!("handled above"),
         }
@@ -1048,7 +1049,7 @@ impl State {
         self.pods.insert(key, pod);
     }
 
-    fn add_policy(&mut self, policy: Policy) {
+    fn add_policy(&mut self, policy: Policy, shadow: bool) {
         self.referenced_ns.insert(policy.namespace.clone());
         let key = (policy.namespace.clone(), policy.name.clone());
         if self.policies.contains_key(&key) {
@@ -1057,7 +1058,7 @@ impl State {
                 key.0, key.1
             ));
         }
-        self.policies.insert(key, policy);
+        self.policies.insert(key, (policy, shadow));
     }
 
     fn add_cluster_policy(&mut self, kind: &str, cnp: ClusterPolicy) {
@@ -1109,14 +1110,24 @@ impl State {
                 Vec::new(),
             )
         })?;
+        let mut shadow = Vec::new();
+        let mut enforced = Vec::new();
+        for (p, staged) in self.policies.into_values() {
+            if staged {
+                shadow.push(p)
+            } else {
+                enforced.push(p)
+            }
+        }
         Ok(Loaded {
             cluster: Cluster {
                 namespaces: self.namespaces.into_values().collect(),
                 pods,
-                policies: self.policies.into_values().collect(),
+                policies: enforced,
                 externals: opts.externals.clone(),
                 nodes,
                 cluster_policies: self.cluster_policies.into_values().collect(),
+                shadow_policies: shadow,
             },
             skipped: self.skipped,
             files,

@@ -37,7 +37,8 @@ pub(crate) enum Made {
     Node(Node),
     Pod(Pod),
     Workload(Pod),
-    Policy(Policy),
+    /// A NetworkPolicy, and whether it is in shadow mode.
+    Policy(Policy, bool),
     ClusterPolicy(palisade_core::ClusterPolicy),
     Skipped(String),
 }
@@ -86,9 +87,9 @@ impl Converted {
                 (Made::ClusterPolicy(cnp), Some(object))
             }
             Typed::Policy(np) => {
-                let policy = convert_policy(*np, &mut errs, &mut remarks, opts);
+                let (policy, shadow) = convert_policy(*np, &mut errs, &mut remarks, opts);
                 let object = policy.object_ref();
-                (Made::Policy(policy), Some(object))
+                (Made::Policy(policy, shadow), Some(object))
             }
             Typed::Workload {
                 kind,
@@ -207,14 +208,38 @@ fn convert_workload(
     }
 }
 
-fn convert_policy(np: NetworkPolicy, errs: &mut Sink, remarks: &mut Sink, opts: &LoadOptions) -> Policy {
+/// A NetworkPolicy, and whether it is staged (`palisade.dev/mode: shadow`) rather than
+/// enforced.
+fn convert_policy(
+    np: NetworkPolicy,
+    errs: &mut Sink,
+    remarks: &mut Sink,
+    opts: &LoadOptions,
+) -> (Policy, bool) {
     let mp = FieldPath::root().key("metadata");
     let name = convert::object_name(&np.metadata, &mp, errs);
     let namespace = convert::object_namespace(&np.metadata, &opts.default_namespace, &mp, errs);
     convert::labels(np.metadata.labels.as_ref(), &mp.key("labels"), errs);
+    let mode = np
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(palisade_core::MODE_ANNOTATION));
+    let shadow = match mode.map(String::as_str) {
+        None | Some("enforce") => false,
+        Some("shadow") => true,
+        Some(other) => {
+            errs.push(FieldError::invalid(
+                mp.key("annotations").key(palisade_core::MODE_ANNOTATION),
+                other,
+                "expected `shadow` (staged: not enforced) or `enforce`",
+            ));
+            false
+        }
+    };
     let policy = convert::network_policy(namespace, name, np.spec.as_ref(), errs);
     remarks.extend(convert::cidr_remarks(np.spec.as_ref()));
-    policy
+    (policy, shadow)
 }
 
 /// The workload a pod belongs to, from its owner (a ReplicaSet's pods belong to its Deployment).

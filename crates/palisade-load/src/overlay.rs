@@ -75,12 +75,20 @@ pub fn overlay(base: Cluster, files: Loaded, prune: bool) -> (Loaded, OverlayRep
     let mut policy_namespaces: BTreeSet<&str> = BTreeSet::new();
     for p in &new.policies {
         policy_namespaces.insert(&p.namespace);
+        out.shadow_policies
+            .retain(|q| !(q.namespace == p.namespace && q.name == p.name));
         replace_or_add(
             &mut out.policies,
             p.clone(),
             |q| q.namespace == p.namespace && q.name == p.name,
             &mut report,
         );
+    }
+    // A policy staged in the files replaces the cluster's of that name, enforced or not.
+    for p in &new.shadow_policies {
+        let same = |q: &palisade_core::Policy| q.namespace == p.namespace && q.name == p.name;
+        out.policies.retain(|q| !same(q));
+        replace_or_add(&mut out.shadow_policies, p.clone(), same, &mut report);
     }
     for c in &new.cluster_policies {
         replace_or_add(

@@ -232,6 +232,7 @@ pub fn assemble(
         externals,
         nodes,
         cluster_policies,
+        shadow_policies: Vec::new(),
     }
 }
 
