@@ -90,7 +90,7 @@ impl Feed {
 /// Follows `path` from its start (so the page opens on the recent past), adding each
 /// flow record to `feed`; lines that are not records are counted and skipped.
 pub fn follow_file(path: PathBuf, feed: Arc<Feed>) -> anyhow::Result<()> {
-    let mut tail = Tail::open(&path)?;
+    let mut tail = Tail::open(&path).map_err(|e| anyhow::anyhow!("--flows {e}"))?;
     std::thread::spawn(move || loop {
         match tail.next_line() {
             Ok(Some(line)) => match serde_json::from_str::<FlowRecord>(line) {
