@@ -36,11 +36,14 @@ pub fn run(
         m.set_ready(reason.is_empty(), reason);
     };
     let mut failing = false;
+    // Shadow-mode policies of the latest state (logged, never enforced).
+    let mut staged = 0;
     while !stop.load(Ordering::Relaxed) {
         metrics.beat();
         let outcome = match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Input::State { cluster, seen }) => {
                 let (pods, policies) = (cluster.pods.len(), cluster.policies.len());
+                staged = cluster.shadow_policies.len();
                 last_try = Instant::now();
                 Some((rec.apply(*cluster, seen), pods, policies, seen))
             }
@@ -85,8 +88,13 @@ pub fn run(
                         Applied::Updated => "changed sets and chains updated".to_string(),
                         Applied::Unchanged => "nothing to change".to_string(),
                     };
+                    let staged = if staged > 0 {
+                        format!(" ({staged} staged in shadow mode, not enforced)")
+                    } else {
+                        String::new()
+                    };
                     tracing::info!(
-                        "enforcing {pods} pod(s), {policies} polic(ies): {how} in {:.1} ms",
+                        "enforcing {pods} pod(s), {policies} polic(ies){staged}: {how} in {:.1} ms",
                         seen.elapsed().as_secs_f64() * 1000.0
                     );
                 }

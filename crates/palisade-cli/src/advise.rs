@@ -16,7 +16,7 @@ use crate::inputs::{self, Failure, InputArgs};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  palisade advise --flows flows.jsonl examples/shop\n  palisade advise --flows hubble.json --cluster --out ./advised/\n  palisade advise --flows flows.jsonl ./manifests/ --cidr-prefix 24 --out ./advised/"
+    after_help = "Examples:\n  palisade advise --flows flows.jsonl examples/shop\n  palisade advise --flows flows.jsonl ./manifests/ --shadow --out ./staged/\n  palisade advise --flows hubble.json --cluster --out ./advised/\n  palisade advise --flows flows.jsonl ./manifests/ --cidr-prefix 24 --out ./advised/"
 )]
 pub struct AdviseArgs {
     /// The manifests (or `--cluster`) that say which pods exist with which labels.
@@ -33,6 +33,11 @@ pub struct AdviseArgs {
     /// Generalise nothing: pods selected by all their labels, each address its own block.
     #[arg(long)]
     pub strict: bool,
+    /// Write the policies staged (`palisade.dev/mode: shadow`): loaded and shown, not
+    /// enforced until the annotation goes (`--with-shadow` shows them enforced). The
+    /// evidence is still computed as if they were enforced.
+    #[arg(long)]
+    pub shadow: bool,
     /// Skip the diff against the current policies and the lint of the advice (at 10,000
     /// pods they take most of the time); the replay of every observed connection stays.
     #[arg(long = "no-check")]
@@ -112,6 +117,7 @@ pub fn run(args: &AdviseArgs) -> Result<(String, bool), Failure> {
     let opts = AdviseOptions {
         cidr_prefix: args.cidr_prefix,
         strict: args.strict,
+        shadow: args.shadow,
         ..Default::default()
     };
     let advice = advise(&loaded.cluster, &conns, &opts);
@@ -127,10 +133,13 @@ pub fn run(args: &AdviseArgs) -> Result<(String, bool), Failure> {
         })
         .collect();
     let advised_ns: BTreeSet<String> = files.iter().map(|(ns, _)| ns.clone()).collect();
-    let advised = inputs::load_sources(&args.input, &sources)?;
+    // The evidence is about the advice enforced, staged or not.
+    let advised = inputs::load_sources(&args.input, &sources)?
+        .cluster
+        .with_shadow_enforced();
     let mut after = loaded.cluster.clone();
     after.policies.retain(|p| !advised_ns.contains(&p.namespace));
-    after.policies.extend(advised.cluster.policies);
+    after.policies.extend(advised.policies);
     lap("loaded back");
     let options = args.input.options();
     // The guarantee: every connection that went through is allowed by the advice.

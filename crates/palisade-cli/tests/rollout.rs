@@ -194,6 +194,60 @@ fn from_observed_traffic_to_enforced_least_privilege() {
         table.contains("Observed connections the change cuts (allowed before, denied after): 0"),
         "{table}"
     );
+    // 4b. Staged first (`--shadow`): the agent loads the advice and enforces none of it.
+    // x: default-deny, allow-dns, b's ingress, a's and b's egress; y: default-deny,
+    // allow-dns, c's ingress: 8 policies, staged.
+    let staged = lab.dir.path().join("staged");
+    let (code, _, err) = run(&[
+        "advise",
+        "--flows",
+        flows.to_str().unwrap(),
+        &m,
+        "--shadow",
+        "--no-check",
+        "--out",
+        staged.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for ns in ["x", "y"] {
+        let text = std::fs::read_to_string(staged.join(format!("{ns}.yaml"))).unwrap();
+        assert!(text.contains("palisade.dev/mode: shadow"), "{text}");
+        std::fs::write(manifests.join(format!(".{ns}.tmp")), text).unwrap();
+        std::fs::rename(
+            manifests.join(format!(".{ns}.tmp")),
+            manifests.join(format!("advised-{ns}.yaml")),
+        )
+        .unwrap();
+    }
+    let agent_log = lab.dir.path().join("agent.log");
+    eventually("the agent loads the staged advice", || {
+        std::fs::read_to_string(&agent_log)
+            .is_ok_and(|l| l.contains("0 polic(ies) (8 staged in shadow mode, not enforced)"))
+    });
+    // Nothing changed for packets: the never-seen y/c -> x/a still connects, as the
+    // engine says without --with-shadow; with it, the engine says it would be denied.
+    assert!(connects("y/c", "x/a"), "a staged policy was enforced");
+    assert_eq!(
+        run(&["lab", "probe", "--lab", LAB, "--port", "80/TCP", "-q", &m]).0,
+        0
+    );
+    let explain = |extra: &[&str]| {
+        let mut a = vec![
+            "explain",
+            "--from",
+            "y/c",
+            "--to",
+            "x/a",
+            "--port",
+            "80",
+            "--exit-code",
+            &m,
+        ];
+        a.extend_from_slice(extra);
+        run(&a).0
+    };
+    assert_eq!(explain(&[]), 0);
+    assert_eq!(explain(&["--with-shadow"]), 1);
     // 5. Enforced: the advice goes where the agent reads; the lab then matches the engine.
     for ns in ["x", "y"] {
         let text = std::fs::read_to_string(advised.join(format!("{ns}.yaml"))).unwrap();

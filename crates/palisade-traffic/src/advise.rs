@@ -37,6 +37,9 @@ pub struct AdviseOptions {
     pub strict: bool,
     /// Cluster DNS, and the namespaces left alone (as `scaffold zero-trust`).
     pub scaffold: ScaffoldOptions,
+    /// Write the policies staged (`palisade.dev/mode: shadow`): not enforced until the
+    /// annotation goes.
+    pub shadow: bool,
 }
 
 impl Default for AdviseOptions {
@@ -45,6 +48,7 @@ impl Default for AdviseOptions {
             cidr_prefix: 32,
             strict: false,
             scaffold: ScaffoldOptions::default(),
+            shadow: false,
         }
     }
 }
@@ -58,16 +62,22 @@ pub struct Advised {
     pub name: String,
     /// Its `spec`.
     pub spec: Value,
+    /// Staged (`palisade.dev/mode: shadow`) rather than enforced.
+    pub shadow: bool,
 }
 
 impl Advised {
     /// The object (apiVersion, kind, metadata, spec).
     pub fn object(&self) -> Value {
+        let mut metadata = json!({"name": self.name, "namespace": self.namespace,
+                                  "labels": {"app.kubernetes.io/managed-by": "palisade-advise"}});
+        if self.shadow {
+            metadata["annotations"] = json!({ palisade_core::MODE_ANNOTATION: "shadow" });
+        }
         json!({
             "apiVersion": "networking.k8s.io/v1",
             "kind": "NetworkPolicy",
-            "metadata": {"name": self.name, "namespace": self.namespace,
-                         "labels": {"app.kubernetes.io/managed-by": "palisade-advise"}},
+            "metadata": metadata,
             "spec": self.spec,
         })
     }
@@ -331,11 +341,13 @@ pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advi
             namespace: ns.to_string(),
             name: "default-deny".into(),
             spec: json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+            shadow: o.shadow,
         });
         advice.policies.push(Advised {
             namespace: ns.to_string(),
             name: "allow-dns".into(),
             spec: dns_egress_spec(&o.scaffold.dns_namespace, &o.scaffold.dns_labels),
+            shadow: o.shadow,
         });
         let mut taken: BTreeSet<String> = ["default-deny".to_string(), "allow-dns".to_string()].into();
         let mut unique = |base: String| {
@@ -369,6 +381,7 @@ pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advi
                     namespace: ns.to_string(),
                     name,
                     spec,
+                    shadow: o.shadow,
                 });
             }
         }
