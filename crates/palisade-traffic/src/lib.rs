@@ -2,7 +2,7 @@
 //! `dataplane log`, lab) or Hubble's `hubble observe -o json` — are read into
 //! [`Observation`]s, folded into [`Connections`] (one per source, destination, protocol
 //! and port, with counts and first and last seen), and replayed against policy sets
-//! through the compiled form ([`replay`]): which real connections a change would cut, and
+//! through the compiled form ([`replay()`]): which real connections a change would cut, and
 //! which it would newly allow; and least-privilege policies advised from them
 //! ([`advise()`]). No I/O: callers hand in the text and the clusters.
 //!
