@@ -752,3 +752,42 @@ fn coverage_per_workload_shows_dns_and_monitoring() {
     assert_eq!(ns("monitoring")["monitoring"], Value::Null);
     assert_eq!(ns("kube-system")["default_deny_ingress"], Value::Null);
 }
+
+#[test]
+fn staged_policies_are_listed_as_staged() {
+    // monitoring/lockdown, staged: it would isolate prometheus for ingress (no rule).
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lockdown.yaml"),
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: lockdown\n  namespace: monitoring\n  annotations: {palisade.dev/mode: shadow}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n",
+    )
+    .unwrap();
+    let s = start(&[SHOP, dir.path().to_str().unwrap()]);
+    let list = json(&s, "/api/policies");
+    let staged: Vec<&Value> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["staged"] == true)
+        .collect();
+    assert_eq!(staged.len(), 1, "{list}");
+    assert_eq!(
+        (&staged[0]["name"], &staged[0]["pod_count"]),
+        (&Value::from("lockdown"), &Value::from(1))
+    );
+    // The shop's own policies are enforced; the overview counts only those.
+    assert_eq!(json(&s, "/api/overview")["policies"], 8);
+    let p = json(
+        &s,
+        "/api/policy?kind=NetworkPolicy&namespace=monitoring&name=lockdown",
+    );
+    assert_eq!(p["pods"], serde_json::json!(["monitoring/prometheus"]));
+    assert_eq!(p["isolates"], serde_json::json!(["ingress"]));
+    assert!(
+        p["yaml"].as_str().unwrap().contains("palisade.dev/mode: shadow"),
+        "{p}"
+    );
+    // Not enforced: the map still has coredns -> prometheus.
+    assert!(edges(&json(&s, "/api/map"))
+        .contains(&"kube-system/coredns -> monitoring/prometheus: all/all/all".to_string()));
+}

@@ -141,6 +141,8 @@ pub struct PolicyView {
     pods: Vec<String>,
     /// The file it was read from; `null` for objects from the API.
     source: Option<String>,
+    /// Staged (`palisade.dev/mode: shadow`): loaded, not enforced.
+    staged: bool,
     /// Admin or Baseline for ClusterNetworkPolicies.
     tier: Option<&'static str>,
     /// The object as YAML (from the file's document); `null` for objects from the API.
@@ -279,7 +281,24 @@ pub fn policy_views(
         l.origins.get(r).map(|o| l.texts[o.file].0.clone())
     };
     let mut out = Vec::new();
-    for (i, p) in c.policies.iter().enumerate() {
+    let staged_from = refs.len();
+    refs.extend(c.shadow_policies.iter().map(|p| p.object_ref()));
+    let staged_values = match loaded {
+        Some(l) => l.object_values(&refs[staged_from..].iter().collect::<Vec<_>>()),
+        None => vec![None; refs.len() - staged_from],
+    };
+    let network_policies = c
+        .policies
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p, false, &refs[i], values[i].as_ref()))
+        .chain(
+            c.shadow_policies
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p, true, &refs[staged_from + i], staged_values[i].as_ref())),
+        );
+    for (p, staged, r, value) in network_policies {
         let isolates = [("ingress", p.types.ingress), ("egress", p.types.egress)];
         out.push(PolicyView {
             allows: Some(rule_views(c, p)),
@@ -292,9 +311,10 @@ pub fn policy_views(
             name: p.name.clone(),
             namespace: Some(p.namespace.clone()),
             pods: c.subject_pods(p).into_iter().map(|i| c.pods[i].key()).collect(),
-            source: file(&refs[i]),
+            source: file(r),
+            staged,
             tier: None,
-            yaml: values[i].as_ref().map(palisade_load::emit::yaml),
+            yaml: value.map(palisade_load::emit::yaml),
         });
     }
     let n = c.policies.len();
@@ -315,6 +335,7 @@ pub fn policy_views(
             namespace: None,
             pods,
             source: file(&refs[n + k]),
+            staged: false,
             tier: Some(p.tier.as_str()),
             yaml: values[n + k].as_ref().map(palisade_load::emit::yaml),
         });
@@ -331,6 +352,8 @@ struct PolicySummary<'a> {
     namespace: Option<&'a str>,
     /// How many pods it selects.
     pod_count: usize,
+    /// Staged (`palisade.dev/mode: shadow`): loaded, not enforced.
+    staged: bool,
     tier: Option<&'static str>,
 }
 
@@ -345,6 +368,7 @@ async fn policies(State(live): Shared) -> Response {
                 name: &p.name,
                 namespace: p.namespace.as_deref(),
                 pod_count: p.pods.len(),
+                staged: p.staged,
                 tier: p.tier,
             })
             .collect();

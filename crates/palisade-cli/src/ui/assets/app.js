@@ -471,7 +471,7 @@ async function showPolicy() {
   const p = await api("/api/policy?" + q);
   policyShown = p;
   const id = p.namespace ? `${p.namespace}/${p.name}` : p.name;
-  $("policy-title").textContent = `${p.kind}${p.tier ? ` (${p.tier})` : ""} ${id}`;
+  $("policy-title").textContent = `${p.kind}${p.tier ? ` (${p.tier})` : ""} ${id}${p.staged ? " — staged (palisade.dev/mode: shadow): not enforced; what it would do if promoted" : ""}`;
   $("policy-source").textContent = p.source ? `read from ${p.source}` : "read from the Kubernetes API";
   $("policy-pods").replaceChildren(...(p.pods.length ? p.pods.map((x) => el("li", {}, x)) : [el("li", {}, "none: it selects no pod")]));
   $("policy-yaml").textContent = p.yaml ?? "(not kept for objects read from the API)";
@@ -508,7 +508,7 @@ async function loadPolicies() {
   policyList = await api("/api/policies");
   for (const p of policyList) {
     const id = p.namespace ? `${p.namespace}/${p.name}` : p.name;
-    $("policy-select").append(el("option", {}, `${p.kind} ${id}`));
+    $("policy-select").append(el("option", {}, `${p.kind} ${id}${p.staged ? " (staged)" : ""}`));
   }
   showPolicy();
 }
