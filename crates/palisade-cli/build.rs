@@ -52,17 +52,8 @@ fn build_time() -> i64 {
         })
 }
 
-/// `YYYY-MM-DD` of a Unix time (the days-to-civil algorithm of Howard Hinnant's
-/// `chrono`-compatible date library, public domain).
+/// `YYYY-MM-DD` (UTC) of a Unix time.
 fn civil_date(secs: i64) -> String {
-    let z = secs.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    jiff::Timestamp::from_second(secs)
+        .map_or_else(|_| "unknown".into(), |t| t.strftime("%Y-%m-%d").to_string())
 }

@@ -98,14 +98,6 @@ impl Drop for Lab {
     }
 }
 
-fn node_ns(n: &str) -> String {
-    format!("pal-{LAB}-node@{n}")
-}
-
-fn pod_ns(key: &str) -> String {
-    format!("pal-{LAB}-{}", key.replace('/', "."))
-}
-
 /// Writes `text` to `path` atomically (as editors and config management do).
 fn write(path: &Path, text: &str) {
     let tmp = path.with_extension("tmp");
@@ -137,7 +129,12 @@ impl Lab {
         let flows = self.flows(node).display().to_string();
         // `ip netns exec` execs the agent: the child is the agent itself.
         let child = Command::new("ip")
-            .args(["netns", "exec", &node_ns(name), env!("CARGO_BIN_EXE_palisade")])
+            .args([
+                "netns",
+                "exec",
+                &lab::node_ns(LAB, name),
+                env!("CARGO_BIN_EXE_palisade"),
+            ])
             .args(["agent", "--source", &source, "--node", name, "--flow-log", &flows])
             .args(extra)
             .stdin(Stdio::null())
@@ -151,7 +148,7 @@ impl Lab {
 
     /// Polls `/readyz` inside the node's namespace.
     fn wait_ready(&self, node: usize) {
-        let ns = node_ns(["n1", "n2"][node]);
+        let ns = lab::node_ns(LAB, ["n1", "n2"][node]);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if http_get(&ns, "/readyz").is_some_and(|(code, _)| code == 200) {
@@ -278,7 +275,7 @@ fn agents_enforce_follow_changes_survive_kill_and_restart() {
                     .is_some_and(|p| p.iter().any(|x| x == "x/deny"))),
         "{flows}"
     );
-    let metrics = http_get(&node_ns("n1"), "/metrics").unwrap().1;
+    let metrics = http_get(&lab::node_ns(LAB, "n1"), "/metrics").unwrap().1;
     assert!(
         metrics.contains(
             "palisade_flows_total{verdict=\"denied\",policy=\"default-deny\",tier=\"NetworkPolicy\"}"
@@ -313,7 +310,7 @@ fn agents_enforce_follow_changes_survive_kill_and_restart() {
     );
     let v = lab.probe_until_agrees();
     assert!(allowed(&v, "y/c", "x/b") && allowed(&v, "y/d", "x/b"));
-    let metrics = http_get(&node_ns("n2"), "/metrics").unwrap().1;
+    let metrics = http_get(&lab::node_ns(LAB, "n2"), "/metrics").unwrap().1;
     assert!(metrics.contains("palisade_policies 3"), "{metrics}");
     assert!(
         metrics.contains("palisade_change_to_enforcement_seconds_count 2"),
@@ -321,14 +318,14 @@ fn agents_enforce_follow_changes_survive_kill_and_restart() {
     );
 
     // 3. An invalid file: rules unchanged, the error logged with file and line.
-    let before = nft_table(&node_ns("n1"));
+    let before = nft_table(&lab::node_ns(LAB, "n1"));
     write(
         &lab.manifests().join("broken.yaml"),
         "apiVersion: v1\nkind: Pod\nmetadata: {name: Bad_Name, namespace: x}\n",
     );
     std::thread::sleep(Duration::from_millis(600));
     assert_eq!(
-        nft_table(&node_ns("n1")),
+        nft_table(&lab::node_ns(LAB, "n1")),
         before,
         "an invalid input changed the rules"
     );
@@ -367,9 +364,9 @@ fn agents_enforce_follow_changes_survive_kill_and_restart() {
     let (opened, tries) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let prober = {
         let (stop, opened, tries) = (stop.clone(), opened.clone(), tries.clone());
-        let target = SocketAddr::new(pod_ip("x/a"), 80);
+        let target = SocketAddr::new(lab::pod_ip(LAB, "x/a"), 80);
         std::thread::spawn(move || {
-            palisade_lab::netns::enter(&pod_ns("x/b")).unwrap();
+            palisade_lab::netns::enter(&lab::pod_ns(LAB, "x/b")).unwrap();
             while !stop.load(Ordering::Relaxed) {
                 tries.fetch_add(1, Ordering::Relaxed);
                 if palisade_lab::probe::tcp_reaches(target, Duration::from_millis(50)) {
@@ -401,12 +398,9 @@ fn agents_enforce_follow_changes_survive_kill_and_restart() {
     let mut c = c;
     let status = c.wait().unwrap();
     assert!(status.success(), "agent exit: {status}");
-    assert!(nft_table(&node_ns("n1")).is_empty(), "the table is still there");
-    assert!(!nft_table(&node_ns("n2")).is_empty());
-}
-
-/// A pod's address in the lab (from the state `lab up` saved).
-fn pod_ip(key: &str) -> std::net::IpAddr {
-    let state = palisade_lab::load_state(LAB).unwrap();
-    state.topology.pods.iter().find(|p| p.key == key).unwrap().ips[0]
+    assert!(
+        nft_table(&lab::node_ns(LAB, "n1")).is_empty(),
+        "the table is still there"
+    );
+    assert!(!nft_table(&lab::node_ns(LAB, "n2")).is_empty());
 }

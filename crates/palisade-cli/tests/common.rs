@@ -153,3 +153,22 @@ pub mod ui_server {
         }
     }
 }
+
+/// Names and addresses of a lab made by `palisade lab up --lab LAB`.
+pub mod lab {
+    /// The network namespace of lab node `node`.
+    pub fn node_ns(lab: &str, node: &str) -> String {
+        format!("pal-{lab}-node@{node}")
+    }
+
+    /// The network namespace of pod `ns/name`.
+    pub fn pod_ns(lab: &str, key: &str) -> String {
+        format!("pal-{lab}-{}", key.replace('/', "."))
+    }
+
+    /// A pod's address (from the state `lab up` saved).
+    pub fn pod_ip(lab: &str, key: &str) -> std::net::IpAddr {
+        let state = palisade_lab::load_state(lab).unwrap();
+        state.topology.pods.iter().find(|p| p.key == key).unwrap().ips[0]
+    }
+}

@@ -57,19 +57,10 @@ impl Drop for Lab {
     }
 }
 
-fn pod_ns(key: &str) -> String {
-    format!("pal-{LAB}-{}", key.replace('/', "."))
-}
-
-fn pod_ip(key: &str) -> std::net::IpAddr {
-    let state = palisade_lab::load_state(LAB).unwrap();
-    state.topology.pods.iter().find(|p| p.key == key).unwrap().ips[0]
-}
-
 /// A TCP connection from one pod to another's port 80: whether it was accepted.
 fn connects(from: &str, to: &str) -> bool {
-    let ns = pod_ns(from);
-    let target = SocketAddr::new(pod_ip(to), 80);
+    let ns = lab::pod_ns(LAB, from);
+    let target = SocketAddr::new(lab::pod_ip(LAB, to), 80);
     std::thread::spawn(move || {
         palisade_lab::netns::enter(&ns).unwrap();
         palisade_lab::probe::tcp_reaches(target, Duration::from_millis(300))
@@ -125,7 +116,7 @@ fn from_observed_traffic_to_enforced_least_privilege() {
             .args([
                 "netns",
                 "exec",
-                &format!("pal-{LAB}-node@n1"),
+                &lab::node_ns(LAB, "n1"),
                 env!("CARGO_BIN_EXE_palisade"),
             ])
             .args([

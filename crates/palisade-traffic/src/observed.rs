@@ -74,12 +74,11 @@ pub enum ParseError {
 /// A line of a flow log: `Ok(None)` for a record that is not a new connection with a port
 /// (a reply, an ICMP packet, a verdict that is neither allowed, dropped nor audit).
 pub fn parse_line(line: &str) -> Result<Option<Observation>, ParseError> {
-    let line = line.trim();
-    if line.starts_with('{') && (line.contains("\"flow\"") || line.contains("\"IP\"")) {
-        return hubble(line);
+    // Palisade's own records first (what the agent writes); else Hubble's.
+    match serde_json::from_str::<FlowRecord>(line) {
+        Ok(r) => Ok(palisade(r)),
+        Err(own) => hubble(line).map_err(|_| ParseError::Shape(own.to_string())),
     }
-    let r: FlowRecord = serde_json::from_str(line).map_err(|e| ParseError::Shape(e.to_string()))?;
-    Ok(palisade(r))
 }
 
 /// A record of Palisade's own log.
@@ -157,13 +156,17 @@ struct HubbleEndpoint {
 }
 
 fn hubble(line: &str) -> Result<Option<Observation>, ParseError> {
-    let value: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| ParseError::Shape(e.to_string()))?;
-    let flow: HubbleFlow = if value.get("flow").is_some() {
-        let l: HubbleLine = serde_json::from_value(value).map_err(|e| ParseError::Shape(e.to_string()))?;
-        l.flow.ok_or_else(|| ParseError::Shape("no flow".into()))?
-    } else {
-        serde_json::from_value(value).map_err(|e| ParseError::Shape(e.to_string()))?
+    let shape = |e: serde_json::Error| ParseError::Shape(e.to_string());
+    let flow = match serde_json::from_str::<HubbleLine>(line).map_err(shape)?.flow {
+        Some(f) => f,
+        // A bare flow (`hubble observe` prints responses; other tools print flows).
+        None => {
+            let f = serde_json::from_str::<HubbleFlow>(line).map_err(shape)?;
+            if f.verdict.is_none() && f.ip.is_none() {
+                return Err(ParseError::Shape("neither a Palisade nor a Hubble flow".into()));
+            }
+            f
+        }
     };
     if flow.is_reply == Some(true) {
         return Ok(None);
@@ -205,51 +208,18 @@ fn hubble(line: &str) -> Result<Option<Observation>, ParseError> {
     }))
 }
 
-/// Seconds since the Unix epoch of an RFC 3339 UTC time (`2024-05-01T10:00:00.123456789Z`),
-/// as protobuf's JSON writes Timestamps; 0 when it cannot be read.
+/// Seconds since the Unix epoch of an RFC 3339 time, as protobuf's JSON writes
+/// Timestamps (`2024-05-01T10:00:00.123456789Z`); 0 when it cannot be read.
 fn rfc3339_seconds(t: &str) -> f64 {
-    let parse = || -> Option<f64> {
-        let (date, rest) = t.split_once('T')?;
-        let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-        let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-        let rest = rest.strip_suffix('Z')?;
-        let mut hms = rest.split(':');
-        let (h, min) = (hms.next()?.parse::<i64>().ok()?, hms.next()?.parse::<i64>().ok()?);
-        let s: f64 = hms.next()?.parse().ok()?;
-        // Days from the civil date (Howard Hinnant's algorithm).
-        let y = if m <= 2 { y - 1 } else { y };
-        let era = y.div_euclid(400);
-        let yoe = y - era * 400;
-        let mp = (m + 9) % 12;
-        let doy = (153 * mp + 2) / 5 + day - 1;
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-        let days = era * 146_097 + doe - 719_468;
-        Some((days * 86_400 + h * 3600 + min * 60) as f64 + s)
-    };
-    parse().unwrap_or(0.0)
+    t.parse::<jiff::Timestamp>().map_or(0.0, |ts| {
+        ts.as_second() as f64 + f64::from(ts.subsec_nanosecond()) / 1e9
+    })
 }
 
 /// An RFC 3339 UTC time of seconds since the Unix epoch, to the second
 /// (`2024-05-01T10:00:00Z`).
 pub fn rfc3339(secs: f64) -> String {
-    let t = secs.floor() as i64;
-    let (days, rem) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    // The civil date of a day count (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    jiff::Timestamp::from_second(secs.floor() as i64).map_or_else(|_| "?".into(), |t| t.to_string())
 }
 
 #[cfg(test)]
@@ -279,6 +249,9 @@ mod tests {
         let icmp = r#"{"flow":{"verdict":"FORWARDED","IP":{"source":"10.0.0.1","destination":"10.0.0.2"},"l4":{"ICMPv4":{"type":8}}}}"#;
         assert!(parse_line(icmp).unwrap().is_none());
         assert!(parse_line("not json").is_err());
+        // Another object, or a Palisade record missing a field, is not a flow either.
+        assert!(parse_line(r#"{"a":1}"#).is_err());
+        assert!(parse_line(r#"{"time":1.0,"src":"x/a","verdict":"allowed"}"#).is_err());
     }
 
     #[test]
