@@ -142,7 +142,12 @@ pub mod ui_server {
 
     /// Polls `/api/overview` until `done` holds of it (at most 15 s).
     pub fn wait_for(s: &Server, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        wait_for_within(s, 15, done)
+    }
+
+    /// [`wait_for`], at most `secs` seconds.
+    pub fn wait_for_within(s: &Server, secs: u64, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         loop {
             let o = json(s, "/api/overview");
             if done(&o) {

@@ -367,7 +367,7 @@ fn scaffold_reads_the_cluster_once_and_scaffolds_its_namespaces() {
 
 #[test]
 fn the_ui_follows_the_cluster_as_it_changes() {
-    use common::ui_server::{json, start, wait_for};
+    use common::ui_server::{json, start, wait_for_within};
     let s = setup(shop());
     let ui = start(&["--cluster", "--kubeconfig", &s.kubeconfig]);
     // As served: shop isolates ingress; frontend -> backend on 8080 is the one edge among
@@ -425,7 +425,9 @@ fn the_ui_follows_the_cluster_as_it_changes() {
                                 "ports": [{"port": 5432}]}]}),
         ),
     );
-    wait_for(&ui, |o| o["policies"] == 3);
+    // The reflectors' sync takes seconds here (9 s on an idle machine, more under the
+    // test suite's load): a minute at most.
+    wait_for_within(&ui, 60, |o| o["policies"] == 3);
     assert_eq!(
         edges(&json(&ui, "/api/map")),
         [
