@@ -314,6 +314,7 @@ pub fn run(args: &Args) -> anyhow::Result<String> {
         nodes: Vec::new(),
         cluster_policies: Vec::new(),
         shadow_policies: Vec::new(),
+        shadow_cluster_policies: Vec::new(),
     };
     let topo = Topology::plan(&sub, LAB, &[(port, Protocol::Tcp)]);
     palisade_lab::up(&topo, &[palisade_nft::Ruleset::default()])?;

@@ -762,6 +762,13 @@ fn staged_policies_are_listed_as_staged() {
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: lockdown\n  namespace: monitoring\n  annotations: {palisade.dev/mode: shadow}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n",
     )
     .unwrap();
+    // And a staged ClusterNetworkPolicy whose subject is the shop namespace (by hand:
+    // examples/shop's frontend, backend and database: 3 pods).
+    std::fs::write(
+        dir.path().join("freeze.yaml"),
+        "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata:\n  name: freeze\n  annotations: {palisade.dev/mode: shadow}\nspec:\n  tier: Admin\n  priority: 5\n  subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: shop}}}\n  ingress:\n  - {action: Deny, from: [{namespaces: {}}]}\n",
+    )
+    .unwrap();
     let s = start(&[SHOP, dir.path().to_str().unwrap()]);
     let list = json(&s, "/api/policies");
     let staged: Vec<&Value> = list
@@ -770,10 +777,24 @@ fn staged_policies_are_listed_as_staged() {
         .iter()
         .filter(|p| p["staged"] == true)
         .collect();
-    assert_eq!(staged.len(), 1, "{list}");
+    assert_eq!(staged.len(), 2, "{list}");
     assert_eq!(
         (&staged[0]["name"], &staged[0]["pod_count"]),
         (&Value::from("lockdown"), &Value::from(1))
+    );
+    assert_eq!(
+        (
+            &staged[1]["name"],
+            &staged[1]["kind"],
+            &staged[1]["tier"],
+            &staged[1]["pod_count"]
+        ),
+        (
+            &Value::from("freeze"),
+            &Value::from("ClusterNetworkPolicy"),
+            &Value::from("Admin"),
+            &Value::from(3)
+        )
     );
     // The shop's own policies are enforced; the overview counts only those.
     assert_eq!(json(&s, "/api/overview")["policies"], 8);

@@ -371,6 +371,8 @@ pub struct Cluster {
     /// NetworkPolicies annotated `palisade.dev/mode: shadow`: staged, not enforced; no
     /// answer counts them until [`Cluster::with_shadow_enforced`] moves them in.
     pub shadow_policies: Vec<Policy>,
+    /// ClusterNetworkPolicies annotated `palisade.dev/mode: shadow`, staged the same way.
+    pub shadow_cluster_policies: Vec<crate::tiers::ClusterPolicy>,
 }
 
 /// The annotation that stages a NetworkPolicy (`shadow`) instead of enforcing it
@@ -381,7 +383,13 @@ impl Cluster {
     /// The cluster as it would be with its shadow policies enforced (promoted).
     pub fn with_shadow_enforced(mut self) -> Cluster {
         self.policies.append(&mut self.shadow_policies);
+        self.cluster_policies.append(&mut self.shadow_cluster_policies);
         self
+    }
+
+    /// Whether some policy of either kind is staged.
+    pub fn has_shadow(&self) -> bool {
+        !self.shadow_policies.is_empty() || !self.shadow_cluster_policies.is_empty()
     }
 
     /// The namespace called `name`.

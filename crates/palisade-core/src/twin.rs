@@ -148,6 +148,7 @@ mod tests {
             nodes: Vec::new(),
             cluster_policies: Vec::new(),
             shadow_policies: Vec::new(),
+            shadow_cluster_policies: Vec::new(),
         }
     }
 

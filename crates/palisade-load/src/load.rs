@@ -216,7 +216,8 @@ struct State {
     /// NetworkPolicies, each with whether it is in shadow mode.
     policies: BTreeMap<(String, String), (Policy, bool)>,
     /// By kind (ClusterNetworkPolicy or a v1alpha1 kind) and name.
-    cluster_policies: BTreeMap<(String, String), ClusterPolicy>,
+    /// ClusterNetworkPolicies by kind and name, each with whether it is in shadow mode.
+    cluster_policies: BTreeMap<(String, String), (ClusterPolicy, bool)>,
     referenced_ns: BTreeSet<String>,
     skipped: BTreeMap<String, usize>,
     warnings: Vec<String>,
@@ -998,7 +999,7 @@ impl State {
                 self.add_pod(pod);
             }
             Made::Policy(policy, shadow) => self.add_policy(policy, shadow),
-            Made::ClusterPolicy(cnp) => self.add_cluster_policy(&object.kind, cnp),
+            Made::ClusterPolicy(cnp, shadow) => self.add_cluster_policy(&object.kind, cnp, shadow),
             Made::Skipped(_) => unreachable!("handled above"),
         }
         if errs.is_empty() {
@@ -1061,7 +1062,7 @@ impl State {
         self.policies.insert(key, (policy, shadow));
     }
 
-    fn add_cluster_policy(&mut self, kind: &str, cnp: ClusterPolicy) {
+    fn add_cluster_policy(&mut self, kind: &str, cnp: ClusterPolicy, shadow: bool) {
         let key = (kind.to_string(), cnp.name.clone());
         if self.cluster_policies.contains_key(&key) {
             self.warnings.push(format!(
@@ -1069,7 +1070,7 @@ impl State {
                 cnp.name
             ));
         }
-        self.cluster_policies.insert(key, cnp);
+        self.cluster_policies.insert(key, (cnp, shadow));
     }
 
     fn finish(mut self, files: usize, opts: &LoadOptions) -> Result<Loaded, LoadError> {
@@ -1119,6 +1120,10 @@ impl State {
                 enforced.push(p)
             }
         }
+        let (staged, cluster_policies): (Vec<_>, Vec<_>) = self
+            .cluster_policies
+            .into_values()
+            .partition(|(_, shadow)| *shadow);
         Ok(Loaded {
             cluster: Cluster {
                 namespaces: self.namespaces.into_values().collect(),
@@ -1126,8 +1131,9 @@ impl State {
                 policies: enforced,
                 externals: opts.externals.clone(),
                 nodes,
-                cluster_policies: self.cluster_policies.into_values().collect(),
+                cluster_policies: cluster_policies.into_iter().map(|(p, _)| p).collect(),
                 shadow_policies: shadow,
+                shadow_cluster_policies: staged.into_iter().map(|(p, _)| p).collect(),
             },
             skipped: self.skipped,
             files,

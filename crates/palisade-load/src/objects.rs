@@ -39,7 +39,8 @@ pub(crate) enum Made {
     Workload(Pod),
     /// A NetworkPolicy, and whether it is in shadow mode.
     Policy(Policy, bool),
-    ClusterPolicy(palisade_core::ClusterPolicy),
+    /// A ClusterNetworkPolicy (or v1alpha1 admin policy), and whether it is in shadow mode.
+    ClusterPolicy(palisade_core::ClusterPolicy, bool),
     Skipped(String),
 }
 
@@ -73,18 +74,20 @@ impl Converted {
                 (Made::Pod(pod), Some(object))
             }
             Typed::ClusterPolicy(cnp) => {
+                let shadow = staged(&cnp.metadata, &mut errs);
                 let cnp = crate::cnp::convert(&cnp, &mut errs);
                 let object = ObjectRef::new("ClusterNetworkPolicy", None, &cnp.name);
-                (Made::ClusterPolicy(cnp), Some(object))
+                (Made::ClusterPolicy(cnp, shadow), Some(object))
             }
             Typed::AdminPolicy(anp, tier) => {
+                let shadow = staged(&anp.metadata, &mut errs);
                 let cnp = crate::anp::convert(&anp, tier, &mut errs);
                 let kind = match tier {
                     palisade_core::Tier::Admin => "AdminNetworkPolicy",
                     palisade_core::Tier::Baseline => "BaselineAdminNetworkPolicy",
                 };
                 let object = ObjectRef::new(kind, None, &cnp.name);
-                (Made::ClusterPolicy(cnp), Some(object))
+                (Made::ClusterPolicy(cnp, shadow), Some(object))
             }
             Typed::Policy(np) => {
                 let (policy, shadow) = convert_policy(*np, &mut errs, &mut remarks, opts);
@@ -220,26 +223,35 @@ fn convert_policy(
     let name = convert::object_name(&np.metadata, &mp, errs);
     let namespace = convert::object_namespace(&np.metadata, &opts.default_namespace, &mp, errs);
     convert::labels(np.metadata.labels.as_ref(), &mp.key("labels"), errs);
-    let mode = np
-        .metadata
+    let shadow = staged(&np.metadata, errs);
+    let policy = convert::network_policy(namespace, name, np.spec.as_ref(), errs);
+    remarks.extend(convert::cidr_remarks(np.spec.as_ref()));
+    (policy, shadow)
+}
+
+/// Whether a policy is staged: `palisade.dev/mode: shadow` (not enforced, only logged
+/// where its verdict would differ) rather than `enforce` (the default). Any other value is
+/// an error at the annotation.
+fn staged(meta: &ObjectMeta, errs: &mut Sink) -> bool {
+    let mode = meta
         .annotations
         .as_ref()
         .and_then(|a| a.get(palisade_core::MODE_ANNOTATION));
-    let shadow = match mode.map(String::as_str) {
+    match mode.map(String::as_str) {
         None | Some("enforce") => false,
         Some("shadow") => true,
         Some(other) => {
             errs.push(FieldError::invalid(
-                mp.key("annotations").key(palisade_core::MODE_ANNOTATION),
+                FieldPath::root()
+                    .key("metadata")
+                    .key("annotations")
+                    .key(palisade_core::MODE_ANNOTATION),
                 other,
                 "expected `shadow` (staged: not enforced) or `enforce`",
             ));
             false
         }
-    };
-    let policy = convert::network_policy(namespace, name, np.spec.as_ref(), errs);
-    remarks.extend(convert::cidr_remarks(np.spec.as_ref()));
-    (policy, shadow)
+    }
 }
 
 /// The workload a pod belongs to, from its owner (a ReplicaSet's pods belong to its Deployment).

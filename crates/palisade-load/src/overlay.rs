@@ -91,12 +91,19 @@ pub fn overlay(base: Cluster, files: Loaded, prune: bool) -> (Loaded, OverlayRep
         replace_or_add(&mut out.shadow_policies, p.clone(), same, &mut report);
     }
     for c in &new.cluster_policies {
+        out.shadow_cluster_policies
+            .retain(|q| !(q.name == c.name && q.tier == c.tier));
         replace_or_add(
             &mut out.cluster_policies,
             c.clone(),
             |q| q.name == c.name && q.tier == c.tier,
             &mut report,
         );
+    }
+    for c in &new.shadow_cluster_policies {
+        let same = |q: &palisade_core::ClusterPolicy| q.name == c.name && q.tier == c.tier;
+        out.cluster_policies.retain(|q| !same(q));
+        replace_or_add(&mut out.shadow_cluster_policies, c.clone(), same, &mut report);
     }
     if prune {
         let keep: HashSet<(&str, &str)> = new

@@ -233,6 +233,7 @@ pub fn assemble(
         nodes,
         cluster_policies,
         shadow_policies: Vec::new(),
+        shadow_cluster_policies: Vec::new(),
     }
 }
 

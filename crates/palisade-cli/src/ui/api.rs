@@ -246,10 +246,16 @@ pub fn policy_views(
     loaded: Option<&palisade_load::Loaded>,
 ) -> Vec<PolicyView> {
     let mut refs: Vec<palisade_core::ObjectRef> = c.policies.iter().map(|p| p.object_ref()).collect();
-    let cnp_kinds: Vec<String> = c
+    // Enforced ClusterNetworkPolicies, then staged ones; each with the kind it was read as.
+    let cnps: Vec<(&palisade_core::ClusterPolicy, bool)> = c
         .cluster_policies
         .iter()
-        .map(|p| {
+        .map(|p| (p, false))
+        .chain(c.shadow_cluster_policies.iter().map(|p| (p, true)))
+        .collect();
+    let cnp_kinds: Vec<String> = cnps
+        .iter()
+        .map(|(p, _)| {
             [
                 "ClusterNetworkPolicy",
                 "AdminNetworkPolicy",
@@ -267,10 +273,9 @@ pub fn policy_views(
         })
         .collect();
     refs.extend(
-        c.cluster_policies
-            .iter()
+        cnps.iter()
             .zip(&cnp_kinds)
-            .map(|(p, k)| palisade_core::ObjectRef::new(k, None, &p.name)),
+            .map(|((p, _), k)| palisade_core::ObjectRef::new(k, None, &p.name)),
     );
     let values = match loaded {
         Some(l) => l.object_values(&refs.iter().collect::<Vec<_>>()),
@@ -318,12 +323,19 @@ pub fn policy_views(
         });
     }
     let n = c.policies.len();
-    for (k, p) in c.cluster_policies.iter().enumerate() {
+    let ns_labels = |ns: &str| c.namespace(ns).map(|n| n.labels.clone()).unwrap_or_default();
+    for (k, (p, staged)) in cnps.iter().enumerate() {
+        // Enforced: the pods of the classes it applies to; staged: its subject read
+        // directly (the compiled form does not know it).
         let pods = (0..c.pods.len())
             .filter(|&i| {
-                compiled.classes[compiled.pod_class(i)]
-                    .cluster_policies
-                    .contains(&k)
+                if *staged {
+                    p.subject.picks(&c.pods[i], &ns_labels(&c.pods[i].namespace))
+                } else {
+                    compiled.classes[compiled.pod_class(i)]
+                        .cluster_policies
+                        .contains(&k)
+                }
             })
             .map(|i| c.pods[i].key())
             .collect();
@@ -335,7 +347,7 @@ pub fn policy_views(
             namespace: None,
             pods,
             source: file(&refs[n + k]),
-            staged: false,
+            staged: *staged,
             tier: Some(p.tier.as_str()),
             yaml: values[n + k].as_ref().map(palisade_load::emit::yaml),
         });
