@@ -61,6 +61,8 @@ pub struct Metrics {
     pub pods: Gauge,
     /// Policies in the current state (`palisade_policies`).
     pub policies: Gauge,
+    /// Policies staged in shadow mode, of either kind (`palisade_staged_policies`).
+    pub staged: Gauge,
     /// Rules in the table (`palisade_rules`).
     pub rules: Gauge,
     /// Set and map elements in the table (`palisade_elements`).
@@ -103,6 +105,11 @@ impl Default for Metrics {
         };
         let pods = gauge(&mut registry, "palisade_pods", "Pods known");
         let policies = gauge(&mut registry, "palisade_policies", "NetworkPolicies known");
+        let staged = gauge(
+            &mut registry,
+            "palisade_staged_policies",
+            "Policies staged in shadow mode: not enforced, connections they would change logged",
+        );
         let rules = gauge(&mut registry, "palisade_rules", "nftables rules programmed");
         let elements = gauge(
             &mut registry,
@@ -152,6 +159,7 @@ impl Default for Metrics {
         Metrics {
             pods,
             policies,
+            staged,
             rules,
             elements,
             reconciles,
@@ -275,6 +283,9 @@ mod tests {
         m.flow("denied", "NetworkPolicy", "default-deny");
         m.flow("allowed", "NetworkPolicy", "shop/say \"hi\"");
         m.flow("denied", "Admin", "lockdown");
+        m.flow("shadow-denied", "NetworkPolicy", "shop/lockdown");
+        m.flow("shadow-denied", "NetworkPolicy", "shop/lockdown");
+        m.staged.set(1);
         m.set_ready(true, "");
         let text = m.render();
         // Lines written by hand from the OpenMetrics text format.
@@ -286,6 +297,9 @@ mod tests {
             "palisade_change_to_enforcement_seconds_bucket{le=\"0.025\"} 0",
             "palisade_flows_total{verdict=\"denied\",policy=\"default-deny\",tier=\"NetworkPolicy\"} 1",
             "palisade_flows_total{verdict=\"denied\",policy=\"lockdown\",tier=\"Admin\"} 1",
+            // Shadow verdicts are counted per staged policy.
+            "palisade_flows_total{verdict=\"shadow-denied\",policy=\"shop/lockdown\",tier=\"NetworkPolicy\"} 2",
+            "palisade_staged_policies 1",
             "# HELP palisade_pods Pods known.\n",
             // A quote in a policy name is escaped, not replaced.
             "palisade_flows_total{verdict=\"allowed\",policy=\"shop/say \\\"hi\\\"\",tier=\"NetworkPolicy\"} 1",

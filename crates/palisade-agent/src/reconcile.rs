@@ -106,9 +106,14 @@ impl Reconciler {
     /// The changes that take the table from its current cluster to `new`.
     fn plan(table: &mut NodeTable, new: Cluster) -> Change {
         let old = table.cluster();
+        // Everything but the pods (whose churn takes the incremental path).
         let same_rules = old.namespaces == new.namespaces
             && old.policies == new.policies
-            && old.externals == new.externals;
+            && old.externals == new.externals
+            && old.nodes == new.nodes
+            && old.cluster_policies == new.cluster_policies
+            && old.shadow_policies == new.shadow_policies
+            && old.shadow_cluster_policies == new.shadow_cluster_policies;
         if !same_rules {
             return table.set_cluster(new);
         }
@@ -188,7 +193,13 @@ impl Reconciler {
                 m.observe_latency(seen.elapsed());
                 m.pods.set(table.cluster().pods.len() as i64);
                 m.policies.set(table.cluster().policies.len() as i64);
+                let c = table.cluster();
+                m.staged
+                    .set((c.shadow_policies.len() + c.shadow_cluster_policies.len()) as i64);
                 m.rules.set(table.ruleset().rule_count() as i64);
+                if let Some(why) = &table.ruleset().shadow_unlogged {
+                    tracing::warn!("the connections staged policies would change are not logged: {why}");
+                }
                 m.elements.set(table.ruleset().element_count() as i64);
                 *self.snapshot.write().expect("snapshot lock") =
                     Arc::new(Decoder::new(table.cluster(), table.ruleset()));

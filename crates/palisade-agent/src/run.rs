@@ -43,7 +43,7 @@ pub fn run(
         let outcome = match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(Input::State { cluster, seen }) => {
                 let (pods, policies) = (cluster.pods.len(), cluster.policies.len());
-                staged = cluster.shadow_policies.len();
+                staged = cluster.shadow_policies.len() + cluster.shadow_cluster_policies.len();
                 last_try = Instant::now();
                 Some((rec.apply(*cluster, seen), pods, policies, seen))
             }

@@ -80,26 +80,7 @@ pub fn with_address_space(clusters: &[&Cluster]) -> (Vec<Cluster>, Option<String
     (out, note)
 }
 
-/// `a − b` for sorted, merged port ranges.
-pub fn subtract(a: &[(u16, u16)], b: &[(u16, u16)]) -> Vec<(u16, u16)> {
-    let mut out = Vec::new();
-    for &(lo, hi) in a {
-        let mut cur = lo as u32;
-        for &(blo, bhi) in b {
-            if (bhi as u32) < cur || blo > hi {
-                continue;
-            }
-            if (blo as u32) > cur {
-                out.push((cur as u16, blo - 1));
-            }
-            cur = bhi as u32 + 1;
-        }
-        if cur <= hi as u32 {
-            out.push((cur as u16, hi));
-        }
-    }
-    out
-}
+use palisade_core::ranges::subtract;
 
 /// Policies deciding an explained connection (see [`FlowChange::policies`]).
 pub fn deciding_policies(cluster: &Cluster, e: &Explanation) -> Vec<String> {
@@ -319,21 +300,5 @@ impl Diff {
             }
         }
         o
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subtract_ranges() {
-        assert_eq!(subtract(&[(1, 65535)], &[(80, 80)]), vec![(1, 79), (81, 65535)]);
-        assert_eq!(subtract(&[(80, 80)], &[(1, 65535)]), vec![]);
-        assert_eq!(
-            subtract(&[(53, 53), (80, 90)], &[(85, 100)]),
-            vec![(53, 53), (80, 84)]
-        );
-        assert_eq!(subtract(&[(10, 20)], &[]), vec![(10, 20)]);
     }
 }

@@ -100,13 +100,19 @@ pub fn ruleset(input: &InputArgs, flags: &DataplaneFlags) -> Result<palisade_nft
     Ok(rs)
 }
 
-/// Says which ClusterNetworkPolicy rules the table cannot enforce (`domainNames`).
+/// Says which ClusterNetworkPolicy rules the table cannot enforce (`domainNames`), and
+/// when staged policies' differences are not logged.
 pub fn warn_unenforced(rs: &palisade_nft::Ruleset) {
     for (policy, ingress, rule) in &rs.unenforced {
         eprintln!(
             "warning: ClusterNetworkPolicy {} {} rule {rule}: domainNames are not enforced by nftables; those peers match nothing",
             policy.name,
             if *ingress { "ingress" } else { "egress" }
+        );
+    }
+    if let Some(why) = &rs.shadow_unlogged {
+        eprintln!(
+            "warning: the connections staged (shadow-mode) policies would change are not logged: {why}"
         );
     }
 }

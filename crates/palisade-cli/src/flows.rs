@@ -18,6 +18,14 @@ pub enum Verdict {
     Allowed,
     Denied,
     Audit,
+    /// Staged policies would deny it (logged only).
+    #[value(name = "shadow-denied")]
+    #[serde(rename = "shadow-denied")]
+    ShadowDenied,
+    /// Staged policies would allow it (logged only).
+    #[value(name = "shadow-allowed")]
+    #[serde(rename = "shadow-allowed")]
+    ShadowAllowed,
 }
 
 impl Verdict {
@@ -26,6 +34,8 @@ impl Verdict {
             Verdict::Allowed => palisade_nft::Verdict::Allowed,
             Verdict::Denied => palisade_nft::Verdict::Denied,
             Verdict::Audit => palisade_nft::Verdict::Audit,
+            Verdict::ShadowDenied => palisade_nft::Verdict::ShadowDenied,
+            Verdict::ShadowAllowed => palisade_nft::Verdict::ShadowAllowed,
         }
     }
 }

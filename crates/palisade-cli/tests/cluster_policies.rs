@@ -402,3 +402,58 @@ fn scaffold_cluster_wide_writes_the_tiers() {
     assert!(!verdict("80", "monitoring/prometheus", "kube-system/coredns"));
     assert!(verdict("9090", "monitoring/prometheus", "shop/backend"));
 }
+
+/// A ClusterNetworkPolicy staged with `palisade.dev/mode: shadow`: no answer counts it
+/// until `--with-shadow`; the dataplane enforces nothing of it and logs what it would
+/// deny (by hand: backend -> database on 5432, which the shop allows, is the Admin Deny's
+/// to log), and the UI lists it as staged with the pods its subject picks.
+#[test]
+fn a_staged_cluster_network_policy_is_logged_not_enforced() {
+    let staged = ADMIN_DENY.replace(
+        "metadata: {name: freeze-database}",
+        "metadata:\n  name: freeze-database\n  annotations: {palisade.dev/mode: shadow}",
+    );
+    let dir = shop_with(&staged);
+    let path = dir.path().to_str().unwrap();
+    let explain = |extra: &[&str]| {
+        let mut a = vec![
+            "explain",
+            path,
+            "--from",
+            "shop/backend",
+            "--to",
+            "shop/database",
+            "--port",
+            "5432",
+            "--exit-code",
+        ];
+        a.extend_from_slice(extra);
+        run(&a)
+    };
+    let (code, out, _) = explain(&[]);
+    assert_eq!(code, 0, "staged: not counted\n{out}");
+    let (code, out, _) = explain(&["--with-shadow"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("decided by Admin ClusterNetworkPolicy freeze-database rule 0 (nobody): Deny"),
+        "{out}"
+    );
+    // The dataplane: no Admin chain (nothing enforced), a log-only rule naming it.
+    let (code, out, err) = run(&["dataplane", "render", path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("comment \"Admin freeze-database"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("comment \"shadow-denied freeze-database\""))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("log prefix \"S:") && !line.contains(" drop") && !line.contains(" accept"));
+    // A mode that is neither is refused at the annotation.
+    let dir = shop_with(&staged.replace("mode: shadow", "mode: later"));
+    let (code, _, err) = run(&["analyze", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cnp.yaml:")
+            && err.contains(": metadata.annotations[palisade.dev/mode]: Invalid value: \"later\""),
+        "{err}"
+    );
+}

@@ -339,6 +339,109 @@ fn lab_multi_node_enforces_on_each_side() {
         && l["direction"] == "ingress"));
 }
 
+/// The matrix of `analyze FILE --port PORT -o json` (with `extra`), as
+/// `(src, dst) -> allowed`.
+fn engine_matrix(
+    file: &str,
+    port: &str,
+    extra: &[&str],
+) -> std::collections::BTreeMap<(String, String), bool> {
+    let mut args = vec!["analyze", file, "--port", port, "-o", "json"];
+    args.extend(extra);
+    let out = palisade().args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut m = std::collections::BTreeMap::new();
+    for (s, row) in v["matrix"].as_object().unwrap() {
+        for (d, ok) in row.as_object().unwrap() {
+            m.insert((s.clone(), d.clone()), ok.as_bool().unwrap());
+        }
+    }
+    m
+}
+
+#[test]
+fn lab_shadow_policies_log_exactly_what_they_would_change() {
+    if !common::root_or_skip("creates network namespaces and nftables tables") {
+        return;
+    }
+    // Enforced: x admits y on TCP 80. Staged: y/lock isolates y, admitting x/a on TCP 81;
+    // x/more admits z to x/a on TCP 80 and 81. x/a and y/b on node n1, the rest on n2.
+    let staged = |ns: &str, name: &str, spec: &str| {
+        format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n  name: {name}\n  namespace: {ns}\n  annotations: {{palisade.dev/mode: shadow}}\nspec:\n{spec}"
+        )
+    };
+    let policies = np("x", "in", "  podSelector: {}\n  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {ns: y}}\n    ports: [{port: 80}]\n")
+        + &staged("y", "lock", "  podSelector: {}\n  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {ns: x}}\n      podSelector: {matchLabels: {pod: a}}\n    ports: [{port: 81}]\n")
+        + &staged("x", "more", "  podSelector: {matchLabels: {pod: a}}\n  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {ns: z}}\n    ports: [{port: 80}, {port: 81}]\n");
+    let mut yaml = xyz(&policies).replace("spec:\n  containers:", "spec:\n  nodeName: n2\n  containers:");
+    yaml = yaml.replacen("spec:\n  nodeName: n2", "spec:\n  nodeName: n1", 1); // x/a
+    let pos = yaml.find("name: b, namespace: y").unwrap();
+    let (head, tail) = yaml.split_at(pos);
+    let yaml = format!("{head}{}", tail.replacen("nodeName: n2", "nodeName: n1", 1));
+    let f = write_temp(&yaml);
+    let file = f.path().display().to_string();
+    let ports = ["80/TCP", "81/TCP", "80/UDP"];
+    // The packets do what the enforced policies say (the staged ones change nothing)...
+    let lines = lab_matches_engine("shadow", &file, &ports, &[]);
+    // ...and the flow log's shadow records are exactly the pairs where two engine runs,
+    // as enforced and with the staged policies counted, disagree.
+    let mut want = std::collections::BTreeSet::new();
+    for p in ports {
+        let (enforced, promoted) = (
+            engine_matrix(&file, p, &[]),
+            engine_matrix(&file, p, &["--with-shadow"]),
+        );
+        for (pair, now) in &enforced {
+            let then = promoted[pair];
+            if *now != then {
+                let verdict = if then { "shadow-allowed" } else { "shadow-denied" };
+                want.insert((pair.0.clone(), pair.1.clone(), p.to_string(), verdict.to_string()));
+            }
+        }
+    }
+    assert!(want.iter().any(|w| w.3 == "shadow-allowed") && want.iter().any(|w| w.3 == "shadow-denied"));
+    let mut got = std::collections::BTreeSet::new();
+    let mut nodes: std::collections::BTreeMap<(String, String, String), std::collections::BTreeSet<String>> =
+        Default::default();
+    for l in lines
+        .iter()
+        .filter(|l| l["verdict"].as_str().unwrap().starts_with("shadow-"))
+    {
+        let port = format!("{}/{}", l["port"], l["protocol"].as_str().unwrap());
+        let (s, d) = (
+            l["src"].as_str().unwrap().to_string(),
+            l["dst"].as_str().unwrap().to_string(),
+        );
+        // Named with the staged policy that would decide.
+        let policy = l["policy"].as_str().unwrap();
+        assert!(["y/lock", "x/more"].contains(&policy), "{l}");
+        if l["verdict"] == "shadow-allowed" {
+            assert_eq!((policy, l["rule"].as_u64()), ("x/more", Some(0)), "{l}");
+        } else {
+            assert_eq!(policy, "y/lock", "{l}");
+            assert_eq!(l["isolated_by"], serde_json::json!(["y/lock"]), "{l}");
+        }
+        nodes
+            .entry((s.clone(), d.clone(), port.clone()))
+            .or_default()
+            .insert(l["node"].as_str().unwrap().to_string());
+        got.insert((s, d, port, l["verdict"].as_str().unwrap().to_string()));
+    }
+    assert_eq!(got, want, "flow log (left) != engine difference (right)");
+    // Each connection is logged by one node: its destination's.
+    for ((s, d, p), n) in nodes {
+        assert_eq!(n.len(), 1, "{s} -> {d} {p} logged on {n:?}");
+        let dst_node = if ["x/a", "y/b"].contains(&d.as_str()) {
+            "n1"
+        } else {
+            "n2"
+        };
+        assert_eq!(n.iter().next().unwrap(), dst_node, "{s} -> {d} {p}");
+    }
+}
+
 #[test]
 fn lab_audit_mode_logs_and_lets_through() {
     if !common::root_or_skip("creates network namespaces and nftables tables") {

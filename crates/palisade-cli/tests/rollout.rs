@@ -218,6 +218,24 @@ fn from_observed_traffic_to_enforced_least_privilege() {
     // Nothing changed for packets: the never-seen y/c -> x/a still connects, as the
     // engine says without --with-shadow; with it, the engine says it would be denied.
     assert!(connects("y/c", "x/a"), "a staged policy was enforced");
+    // The agent logs that connection as one the staged advice would deny. The packet
+    // meets egress first, and the advice isolates y/c's egress (DNS only): the record
+    // names that direction and y's staged policies.
+    eventually("y/c -> x/a is logged shadow-denied", || {
+        std::fs::read_to_string(&flows).is_ok_and(|t| {
+            t.lines().any(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["verdict"] == "shadow-denied"
+                    && v["src"] == "y/c"
+                    && v["dst"] == "x/a"
+                    && v["direction"] == "egress"
+                    && v["policy"].as_str().is_some_and(|p| p.starts_with("y/"))
+                    && v["isolated_by"]
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|p| p == "y/default-deny"))
+            })
+        })
+    });
     assert_eq!(
         run(&["lab", "probe", "--lab", LAB, "--port", "80/TCP", "-q", &m]).0,
         0

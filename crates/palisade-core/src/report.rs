@@ -187,6 +187,19 @@ impl Report {
         &self.lists[p][self.pair[p][r as usize * self.cols + c as usize] as usize]
     }
 
+    /// Allowed ranges from class `s` to class `d` as the policies give them: without the
+    /// exceptions [`Report::ranges`] makes for a pod's own traffic and its node's, which
+    /// hold for a pair of endpoints, not for a pair of classes. `None` when a class is out
+    /// of the report's scope on its side.
+    pub fn class_ranges(&self, s: usize, d: usize, proto: Protocol) -> Option<&[(u16, u16)]> {
+        let (r, c) = (self.row[s], self.col[d]);
+        if r == NONE || c == NONE {
+            return None;
+        }
+        let p = proto.index();
+        Some(&self.lists[p][self.pair[p][r as usize * self.cols + c as usize] as usize])
+    }
+
     /// Whether endpoint `i` is a source in the report's scope.
     pub fn is_source(&self, i: usize) -> bool {
         self.scope.from(i)

@@ -16,6 +16,27 @@ use crate::{Cidr, Cluster, External, Peer};
 /// pods and of the ipBlocks; without any ipBlock a family's whole space is one class.
 /// `extra` policies (the other side of a diff) add their boundaries too.
 pub fn address_representatives(clusters: &[&Cluster]) -> Vec<External> {
+    address_classes(clusters)
+        .into_iter()
+        .map(|c| c.external)
+        .collect()
+}
+
+/// One class of the address space outside the pods: every address in its ranges is
+/// matched by the same ipBlocks (and `networks`, and node addresses).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressClass {
+    /// Its representative, as [`address_representatives`] gives it.
+    pub external: External,
+    /// IPv4 or IPv6.
+    pub family: Family,
+    /// All its ranges, as numbers, in order (they may hold pod addresses).
+    pub ranges: Vec<(u128, u128)>,
+}
+
+/// [`address_representatives`] with each class's ranges: what the dataplane needs to
+/// match a whole class by address.
+pub fn address_classes(clusters: &[&Cluster]) -> Vec<AddressClass> {
     let mut families: Vec<Family> = Vec::new();
     // Per ipBlock peer: its cidr and excepts, by family.
     let mut blocks: Vec<(&Cidr, &[Cidr])> = Vec::new();
@@ -93,15 +114,15 @@ fn tag(i: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Ranges with one match set: its hash, its first range, a representative address (none
-/// while every address seen was a pod's), and how many ranges it has.
-type RangeClass = (u64, (u128, u128), Option<u128>, usize);
+/// Ranges with one match set: its hash, its ranges, and a representative address (none
+/// while every address seen was a pod's).
+type RangeClass = (u64, Vec<(u128, u128)>, Option<u128>);
 
 fn family_representatives(
     family: Family,
     blocks: &[(&Cidr, &[Cidr])],
     pod_ips: &HashSet<IpAddr>,
-) -> Vec<External> {
+) -> Vec<AddressClass> {
     // Events at range starts and one past range ends: (position, block, +1 cidr / -1 cidr /
     // +1 except / -1 except). Positions past the top of the space are dropped.
     let top = if family == Family::V4 {
@@ -155,28 +176,33 @@ fn family_representatives(
             .find(|n| !pod_ips.contains(&num_to_ip(family, *n)));
         match index.get(&hash) {
             Some(&c) => {
-                classes[c].3 += 1;
+                classes[c].1.push((lo, hi));
                 if classes[c].2.is_none() {
                     classes[c].2 = rep;
                 }
             }
             None => {
                 index.insert(hash, classes.len());
-                classes.push((hash, (lo, hi), rep, 1));
+                classes.push((hash, vec![(lo, hi)], rep));
             }
         }
     }
     classes
         .into_iter()
-        .filter_map(|(_, (lo, hi), rep, n)| {
+        .filter_map(|(_, ranges, rep)| {
             let rep = rep?;
+            let (lo, hi) = ranges[0];
             let mut name = range_name(family, lo, hi);
-            if n > 1 {
-                name.push_str(&format!(" (+{} ranges)", n - 1));
+            if ranges.len() > 1 {
+                name.push_str(&format!(" (+{} ranges)", ranges.len() - 1));
             }
-            Some(External {
-                name,
-                cidr: Cidr::host(num_to_ip(family, rep)),
+            Some(AddressClass {
+                external: External {
+                    name,
+                    cidr: Cidr::host(num_to_ip(family, rep)),
+                },
+                family,
+                ranges,
             })
         })
         .collect()
@@ -252,6 +278,34 @@ mod tests {
                 ("10.0.0.0/8 (+2 ranges)".into(), "10.0.0.0/32".into()),
             ]
         );
+    }
+
+    #[test]
+    fn classes_hold_all_their_ranges() {
+        // By hand: the four public ranges around 10/8, 172.16/12 and 192.168/16, and the
+        // three private ones.
+        let cl = cluster_with(&[("0.0.0.0/0", &["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"])]);
+        let n = |s: &str| crate::ip::ip_to_num(s.parse().unwrap()).1;
+        let classes = address_classes(&[&cl]);
+        assert_eq!(classes.len(), 2);
+        assert_eq!(
+            classes[0].ranges,
+            vec![
+                (n("0.0.0.0"), n("9.255.255.255")),
+                (n("11.0.0.0"), n("172.15.255.255")),
+                (n("172.32.0.0"), n("192.167.255.255")),
+                (n("192.169.0.0"), n("255.255.255.255")),
+            ]
+        );
+        assert_eq!(
+            classes[1].ranges,
+            vec![
+                (n("10.0.0.0"), n("10.255.255.255")),
+                (n("172.16.0.0"), n("172.31.255.255")),
+                (n("192.168.0.0"), n("192.168.255.255")),
+            ]
+        );
+        assert!(classes.iter().all(|c| c.family == Family::V4));
     }
 
     #[test]

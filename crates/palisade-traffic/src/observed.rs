@@ -87,6 +87,9 @@ pub fn palisade(r: FlowRecord) -> Option<Observation> {
         palisade_nft::Verdict::Allowed => Seen::Allowed,
         palisade_nft::Verdict::Denied => Seen::Denied,
         palisade_nft::Verdict::Audit => Seen::Audit,
+        // A shadow record restates a connection under staged policies; the connection's
+        // own record (with `--log-allowed`, or its denial) is the observation.
+        palisade_nft::Verdict::ShadowDenied | palisade_nft::Verdict::ShadowAllowed => return None,
         palisade_nft::Verdict::Unknown => return None,
     };
     let peer = |e: FlowEnd| match e {

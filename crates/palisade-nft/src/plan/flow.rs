@@ -108,6 +108,13 @@ pub enum Verdict {
     Denied,
     /// Would have been denied; let through in audit mode.
     Audit,
+    /// Allowed (or denied) as enforced, and staged policies would deny it if promoted.
+    /// Logged beside the connection's own record; traffic is unaffected.
+    #[serde(rename = "shadow-denied")]
+    ShadowDenied,
+    /// Denied (or allowed) as enforced, and staged policies would allow it if promoted.
+    #[serde(rename = "shadow-allowed")]
+    ShadowAllowed,
     /// The log prefix is not one the rules in force wrote.
     Unknown,
 }
@@ -119,6 +126,8 @@ impl Verdict {
             Verdict::Allowed => "allowed",
             Verdict::Denied => "denied",
             Verdict::Audit => "audit",
+            Verdict::ShadowDenied => "shadow-denied",
+            Verdict::ShadowAllowed => "shadow-allowed",
             Verdict::Unknown => "unknown",
         }
     }
@@ -207,7 +216,8 @@ impl<'de> Deserialize<'de> for NotIsolated {
 /// always had them in (it was written through a sorted JSON map).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FlowRecord {
-    /// For a denial: the direction that denied.
+    /// For a denial: the direction that denied; for a shadow verdict: the direction whose
+    /// verdict would change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direction: Option<Direction>,
     /// The destination: a pod, or the address.
@@ -220,14 +230,15 @@ pub struct FlowRecord {
     /// For an allowed flow: how ingress allowed it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressRecord>,
-    /// For a denial: the policies isolating the pod in that direction (`namespace/name`).
+    /// For a denial: the policies isolating the pod in that direction (`namespace/name`);
+    /// for a shadow denial by isolation: those that would isolate it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolated_by: Option<Vec<String>>,
     /// The lab node whose table logged it (lab flow logs only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     /// For a denial: `default-deny` (nothing allowed it), or the ClusterNetworkPolicy whose
-    /// rule denied.
+    /// rule denied. For a shadow verdict: the staged policy that would decide.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
     /// The destination port (TCP, UDP, SCTP).
@@ -238,14 +249,16 @@ pub struct FlowRecord {
     /// The protocol (`null` for others).
     #[serde(with = "protocol_text")]
     pub protocol: Option<Protocol>,
-    /// For a denial by a ClusterNetworkPolicy: the rule's index in that direction's list.
+    /// For a denial by a ClusterNetworkPolicy, or a shadow verdict with a rule: the rule's
+    /// index in that direction's list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<usize>,
     /// The source: a pod, or the address.
     pub src: FlowEnd,
     /// The source address.
     pub src_ip: IpAddr,
-    /// For a denial by a ClusterNetworkPolicy: its tier (`Admin` or `Baseline`).
+    /// For a denial by a ClusterNetworkPolicy (or a shadow verdict of one): its tier
+    /// (`Admin` or `Baseline`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
     /// Seconds since the Unix epoch.
@@ -417,6 +430,20 @@ impl Decoder {
                 f.direction = Some(Direction::of(rule.ingress));
                 f.rule = Some(rule.rule);
                 f.tier = rule.tier.map(|t| t.as_str().to_string());
+            }
+            Some(LogMeaning::Shadow(m)) => {
+                f.verdict = if m.allowed {
+                    Verdict::ShadowAllowed
+                } else {
+                    Verdict::ShadowDenied
+                };
+                f.policy = Some(m.policy.key());
+                f.direction = Some(Direction::of(m.ingress));
+                f.rule = m.rule;
+                f.tier = m.tier.map(|t| t.as_str().to_string());
+                if !m.isolated_by.is_empty() {
+                    f.isolated_by = Some(m.isolated_by.iter().map(|p| p.key()).collect());
+                }
             }
             None => f.prefix = Some(p.prefix.clone()),
         }

@@ -6,7 +6,9 @@
 //! compile and render would produce, reached in microseconds, and written to the kernel
 //! as an [`ElementDelta`]. Anything else (policies, namespaces, labels, pods without a
 //! twin) recompiles and re-renders, keeping the installed set names, and updates only
-//! elements when the chains stay, or only the sets and chains that changed.
+//! elements when the chains stay, or only the sets and chains that changed. While some
+//! policy is staged (shadow mode), every change re-renders: twins are alike under the
+//! enforced policies, not necessarily under the staged ones.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -247,7 +249,10 @@ impl NodeTable {
 
     fn insert_pod(&mut self, pod: Pod) -> (Change, Path) {
         let shared = pod.ips.iter().any(|ip| self.pod_ips.contains_key(ip));
-        let pairs = (!pod.host_network && !shared)
+        // A twin is judged alike by the enforced policies only: with staged ones, whose
+        // log rules hold addresses too, the table is rendered again.
+        let staged = self.cluster.has_shadow();
+        let pairs = (!pod.host_network && !shared && !staged)
             .then(|| twin(&self.cluster, &pod))
             .flatten()
             .and_then(|t| paired_ips(&self.cluster.pods[t], &pod));
@@ -294,7 +299,7 @@ impl NodeTable {
             }
         }
         let taken = |ip: &IpAddr| self.pod_ips.contains_key(ip);
-        let likes: Option<Vec<(IpAddr, IpAddr)>> = (!pod.host_network)
+        let likes: Option<Vec<(IpAddr, IpAddr)>> = (!pod.host_network && !self.cluster.has_shadow())
             .then(|| {
                 pod.ips
                     .iter()

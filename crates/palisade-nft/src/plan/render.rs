@@ -12,6 +12,8 @@
 //!   by logging to NFLOG and dropping (or, in audit mode, logging and letting it through).
 //!   A node's own traffic with its pods (always allowed, see `palisade_core::nodes`) passes
 //!   the output and input hooks, never this one, so it needs no rule.
+//! - Staged (shadow-mode) policies are not enforced: the connections whose verdict they
+//!   would change are logged at the top of the egress base chain (module `shadow`).
 //! - Names are stable under pod churn: chains are numbered in profile order and rules
 //!   come in port order, so sets keep their names while policy shapes stay (what lets
 //!   [`crate::incremental`] reach the same ruleset by element changes alone).
@@ -19,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use palisade_core::ip::{ip_to_num, Family};
-use palisade_core::ranges::merge;
+use palisade_core::ranges::{merge, subtract};
 use std::net::IpAddr;
 
 use palisade_core::bits::BitSet;
@@ -31,6 +33,7 @@ use palisade_core::{
 use crate::rule::{End, Expr, LogTag, Rule};
 use crate::ruleset::{AddrSet, LogMeaning, RuleRef, Ruleset, VerdictMap};
 
+mod shadow;
 mod tiers;
 
 /// Namespace annotation that turns enforcement into logging for that namespace's pods.
@@ -73,33 +76,6 @@ fn extend(dst: &mut Addrs, src: &Addrs) {
     for (d, s) in dst.iter_mut().zip(src) {
         d.extend(s.iter().copied());
     }
-}
-
-/// `ranges` minus the sorted, merged `holes`.
-fn subtract(ranges: &[(u128, u128)], holes: &[(u128, u128)]) -> Vec<(u128, u128)> {
-    let mut out = Vec::new();
-    for &(lo, hi) in ranges {
-        let mut cur = lo;
-        let mut open = true;
-        let start = holes.partition_point(|h| h.1 < lo);
-        for &(hl, hh) in &holes[start..] {
-            if hl > hi {
-                break;
-            }
-            if hl > cur {
-                out.push((cur, hl - 1));
-            }
-            if hh >= hi {
-                open = false;
-                break;
-            }
-            cur = cur.max(hh + 1);
-        }
-        if open && cur <= hi {
-            out.push((cur, hi));
-        }
-    }
-    out
 }
 
 struct Ctx<'a> {
@@ -742,27 +718,11 @@ pub fn render(cc: &CompiledCluster<'_>, opts: &Options) -> Ruleset {
         cx.rs.chains.insert(name.clone(), rules);
     }
     cx.rs.maps = verdict_maps(entries, &chains);
-    let (egress, ingress) = cx.base_chains();
+    let shadow = cx.shadow_lines();
+    let (mut egress, ingress) = cx.base_chains();
+    // After connection tracking, before any verdict: every new connection is compared.
+    egress.splice(2..2, shadow);
     cx.rs.egress_hook = egress;
     cx.rs.ingress_hook = ingress;
     cx.rs
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn subtract_holes() {
-        assert_eq!(
-            subtract(&[(0, 100)], &[(10, 19), (50, 50)]),
-            vec![(0, 9), (20, 49), (51, 100)]
-        );
-        assert_eq!(subtract(&[(0, 100)], &[(0, 100)]), vec![]);
-        assert_eq!(subtract(&[(10, 20)], &[(0, 12), (18, 30)]), vec![(13, 17)]);
-        assert_eq!(
-            subtract(&[(0, u128::MAX)], &[(5, 5)]),
-            vec![(0, 4), (6, u128::MAX)]
-        );
-    }
 }

@@ -63,6 +63,12 @@ pub enum LogTag {
         /// Audit mode: let through and logged.
         audit: bool,
     },
+    /// A staged (shadow-mode) policy would change the verdict: logged only, the packet
+    /// goes on. `S:N`, N numbering the differences' meanings.
+    Shadow {
+        /// The meaning's number in this ruleset.
+        id: usize,
+    },
 }
 
 impl fmt::Display for LogTag {
@@ -92,6 +98,7 @@ impl fmt::Display for LogTag {
                 if *audit { "U" } else { "D" },
                 if *ingress { "i" } else { "e" }
             ),
+            LogTag::Shadow { id } => write!(f, "S:{id}"),
         }
     }
 }

@@ -72,6 +72,27 @@ pub enum LogMeaning {
         /// Audit mode: let through and logged.
         audit: bool,
     },
+    /// Staged policies would change its verdict if they were enforced (only logged).
+    Shadow(ShadowMeaning),
+}
+
+/// What staged (shadow-mode) policies would change about a connection, and which.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShadowMeaning {
+    /// Promoted, the staged policies would allow the connection (else deny it).
+    pub allowed: bool,
+    /// The direction whose verdict would change (ingress, else egress).
+    pub ingress: bool,
+    /// The staged policy that would decide.
+    pub policy: ObjectRef,
+    /// The staged rule that would allow it, or the ClusterNetworkPolicy rule that would
+    /// deny it; `None` when a NetworkPolicy would deny it by isolating without allowing.
+    pub rule: Option<usize>,
+    /// The tier, for a ClusterNetworkPolicy.
+    pub tier: Option<Tier>,
+    /// For a denial by isolation: every policy that would isolate the pod in that
+    /// direction, staged or not.
+    pub isolated_by: Vec<ObjectRef>,
 }
 
 /// The `inet palisade` table as data: sets, maps, chains and what its log tags mean.
@@ -97,6 +118,9 @@ pub struct Ruleset {
     pub unenforced: Vec<(ObjectRef, bool, usize)>,
     /// Mark value -> the egress rule that allowed (with `log_allowed`).
     pub marks: BTreeMap<u32, RuleRef>,
+    /// Why the connections staged policies would change are not logged, when they are not
+    /// (the per-pair comparison was refused: too many classes).
+    pub shadow_unlogged: Option<String>,
 }
 
 fn type_of(f: Family) -> &'static str {

@@ -33,7 +33,8 @@ impl Ruleset {
             .into_iter()
             .map(|(n, s)| (map.get(&n).cloned().unwrap_or(n), s))
             .collect();
-        for rules in self.chains.values_mut() {
+        let hooks = [&mut self.egress_hook, &mut self.ingress_hook];
+        for rules in self.chains.values_mut().chain(hooks) {
             for r in rules.iter_mut() {
                 r.rename_sets(map);
             }
@@ -91,12 +92,12 @@ impl Ruleset {
     }
 
     /// One transaction that turns the installed `old` into `self` without replacing the
-    /// table; `None` when the base chains or maps differ, or a set name stands for other
-    /// contents (then the table must be replaced). Call [`Ruleset::adopt_names`] first.
+    /// table; `None` when the maps differ, or a set name stands for other contents (then
+    /// the table must be replaced). Call [`Ruleset::adopt_names`] first. Base chains whose
+    /// rules changed (the staged policies' log rules) are flushed and filled in the same
+    /// transaction, keeping their hooks.
     pub fn update_script(&self, old: &Ruleset) -> Option<String> {
-        if self.egress_hook != old.egress_hook
-            || self.ingress_hook != old.ingress_hook
-            || self.maps.keys().ne(old.maps.keys())
+        if self.maps.keys().ne(old.maps.keys())
             || self.maps.iter().any(|(n, m)| old.maps[n].family != m.family)
             || self
                 .sets
@@ -122,11 +123,27 @@ impl Ruleset {
         for name in self.chains.keys().filter(|c| !old.chains.contains_key(*c)) {
             writeln!(o, "add chain inet {TABLE} {name}").unwrap();
         }
+        let egress = "egress".to_string();
+        let ingress = "ingress".to_string();
         let changed: BTreeMap<&String, &Vec<Rule>> = self
             .chains
             .iter()
             .filter(|(c, rules)| old.chains.get(*c) != Some(rules))
             .collect();
+        // Base chains: always present, rewritten when their rules differ.
+        let mut hooks: Vec<(&String, &Vec<Rule>)> = Vec::new();
+        if self.egress_hook != old.egress_hook {
+            hooks.push((&egress, &self.egress_hook));
+        }
+        if self.ingress_hook != old.ingress_hook {
+            hooks.push((&ingress, &self.ingress_hook));
+        }
+        for (name, rules) in &hooks {
+            writeln!(o, "flush chain inet {TABLE} {name}").unwrap();
+            for r in rules.iter() {
+                writeln!(o, "add rule inet {TABLE} {name} {r}").unwrap();
+            }
+        }
         for (name, rules) in changed {
             if old.chains.contains_key(name) {
                 writeln!(o, "flush chain inet {TABLE} {name}").unwrap();

@@ -207,9 +207,11 @@ function flowQuery(after, wait) {
 function flowRow(f) {
   const r = f.record;
   const time = new Date(r.time * 1000).toISOString().slice(11, 23);
-  const decided = f.policy ? `${f.policy}${f.tier && f.tier !== "NetworkPolicy" ? ` (${f.tier})` : ""}` : (r.verdict === "allowed" ? "not isolated" : "—");
+  const shadow = r.verdict.startsWith("shadow-");
+  const decided = f.policy ? `${f.policy}${f.tier && f.tier !== "NetworkPolicy" ? ` (${f.tier})` : ""}${shadow ? " (staged)" : ""}` : (r.verdict === "allowed" ? "not isolated" : "—");
+  const mark = r.verdict === "allowed" ? "allowed" : r.verdict === "audit" ? "audit" : shadow ? "shadow" : "denied";
   const row = el("tr", { tabindex: 0, class: `flow-${r.verdict}` },
-    el("td", {}, time), el("td", {}, el("span", { class: r.verdict === "allowed" ? "allowed" : r.verdict === "audit" ? "audit" : "denied" }, r.verdict)),
+    el("td", {}, time), el("td", {}, el("span", { class: mark }, r.verdict)),
     el("td", {}, r.src), el("td", {}, r.dst), el("td", {}, flowText(f)), el("td", {}, decided));
   row.dataset.seq = f.seq;
   if (r.protocol && r.port) {
@@ -276,7 +278,8 @@ function lightMap() {
   const nodeOf = (name) => name == null ? undefined : drawn.node.get(name) ?? drawn.nsNode.get(name.split("/")[0]);
   const denied = new Map();
   for (const f of flowsSeen) {
-    if (f.record.time < newest - 60) continue;
+    // A shadow record restates a connection under staged policies: not drawn.
+    if (f.record.time < newest - 60 || f.record.verdict.startsWith("shadow-")) continue;
     const a = nodeOf(f.src), b = nodeOf(f.dst);
     if (a === undefined || b === undefined || a === b) continue;
     const path = drawn.edges.get(`${a} ${b}`);
