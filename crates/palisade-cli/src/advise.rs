@@ -1,4 +1,5 @@
-//! `palisade advise --flows FILE… PATH…`: least-privilege NetworkPolicies from observed
+//! `palisade advise --flows FILE… PATH…`: least-privilege NetworkPolicies (or, with
+//! `--cluster-wide`, ClusterNetworkPolicies) from observed
 //! traffic (palisade-traffic), loaded back through the loader, with the evidence: every
 //! observed connection replayed through the engine against the advice, what the advice
 //! allows beyond what was seen, what it changes against the current policies (diff), its
@@ -16,7 +17,7 @@ use crate::inputs::{self, Failure, InputArgs};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  palisade advise --flows flows.jsonl examples/shop\n  palisade advise --flows flows.jsonl ./manifests/ --shadow --out ./staged/\n  palisade advise --flows hubble.json --cluster --out ./advised/\n  palisade advise --flows flows.jsonl ./manifests/ --cidr-prefix 24 --out ./advised/"
+    after_help = "Examples:\n  palisade advise --flows flows.jsonl examples/shop\n  palisade advise --flows flows.jsonl ./manifests/ --shadow --out ./staged/\n  palisade advise --flows hubble.json --cluster --out ./advised/\n  palisade advise --flows flows.jsonl ./manifests/ --cidr-prefix 24 --out ./advised/\n  palisade advise --flows flows.jsonl ./manifests/ --cluster-wide --out ./advised/"
 )]
 pub struct AdviseArgs {
     /// The manifests (or `--cluster`) that say which pods exist with which labels.
@@ -38,20 +39,36 @@ pub struct AdviseArgs {
     /// evidence is still computed as if they were enforced.
     #[arg(long)]
     pub shadow: bool,
+    /// Advise ClusterNetworkPolicies instead (one file, `cluster-wide.yaml`): DNS in the
+    /// Admin tier, each workload's observed traffic accepted and then everything else
+    /// denied in the Baseline tier, below the namespaces' own NetworkPolicies (which stay).
+    #[arg(long = "cluster-wide")]
+    pub cluster_wide: bool,
     /// Skip the diff against the current policies and the lint of the advice (at 10,000
     /// pods they take most of the time); the replay of every observed connection stays.
     #[arg(long = "no-check")]
     pub no_check: bool,
-    /// Write one file per namespace here (`NAMESPACE.yaml`), the test spec of the observed
+    /// Write one file per namespace here (`NAMESPACE.yaml`, or `cluster-wide.yaml`), the test spec of the observed
     /// connections (`observed.test.yaml`) and the report (`report.txt`) instead of
     /// printing the YAML; the report then goes to standard output.
     #[arg(long = "out", value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
 
-/// The advice as YAML files, one per namespace.
+/// The advice as YAML files, one per namespace (or one, `cluster-wide`).
 fn files(a: &Advice) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
+    if a.policies.iter().any(|p| p.cluster_wide) {
+        let mut text = String::from(
+            "# Advised for the whole cluster from observed traffic (palisade advise --cluster-wide).\n\
+             # ClusterNetworkPolicy ingress peers are pods only: traffic from outside the cluster is\n\
+             # left as it is; NetworkPolicies still decide for the pods they isolate.\n",
+        );
+        for p in &a.policies {
+            text.push_str(&format!("---\n{}", palisade_load::emit::yaml(&p.object())));
+        }
+        return vec![("cluster-wide".into(), text)];
+    }
     for p in &a.policies {
         let doc = format!("---\n{}", palisade_load::emit::yaml(&p.object()));
         match out.last_mut() {
@@ -120,7 +137,11 @@ pub fn run(args: &AdviseArgs) -> Result<(String, bool), Failure> {
         shadow: args.shadow,
         ..Default::default()
     };
-    let advice = advise(&loaded.cluster, &conns, &opts);
+    let advice = if args.cluster_wide {
+        palisade_traffic::advise_cluster_wide(&loaded.cluster, &conns, &opts)
+    } else {
+        advise(&loaded.cluster, &conns, &opts)
+    };
     lap("advised");
     let files = files(&advice);
     // The advice loaded back through the same validation; it replaces the policies of the
@@ -132,25 +153,55 @@ pub fn run(args: &AdviseArgs) -> Result<(String, bool), Failure> {
             text: yaml.clone(),
         })
         .collect();
-    let advised_ns: BTreeSet<String> = files.iter().map(|(ns, _)| ns.clone()).collect();
+    let advised_ns: BTreeSet<String> = advice.namespaces.clone();
     // The evidence is about the advice enforced, staged or not.
     let advised = inputs::load_sources(&args.input, &sources)?
         .cluster
         .with_shadow_enforced();
     let mut after = loaded.cluster.clone();
-    after.policies.retain(|p| !advised_ns.contains(&p.namespace));
-    after.policies.extend(advised.policies);
+    if args.cluster_wide {
+        // Beside the namespaces' own policies; replacing ClusterNetworkPolicies of the
+        // same names.
+        after
+            .cluster_policies
+            .retain(|c| !advised.cluster_policies.iter().any(|a| a.name == c.name));
+        after.cluster_policies.extend(advised.cluster_policies);
+    } else {
+        after.policies.retain(|p| !advised_ns.contains(&p.namespace));
+        after.policies.extend(advised.policies);
+    }
     lap("loaded back");
     let options = args.input.options();
     // The guarantee: every connection that went through is allowed by the advice.
     let verdicts =
         palisade_traffic::replay::verdicts(&after, &options, &conns).map_err(anyhow::Error::from)?;
-    let missed: Vec<String> = conns
+    let mut missed: Vec<usize> = conns
         .iter()
         .zip(&verdicts)
-        .filter(|((_, c), v)| c.went_through() && **v == Some(false))
-        .map(|((k, _), _)| format!("{} -> {} {}/{}", k.src, k.dst, k.port, k.protocol))
+        .enumerate()
+        .filter(|(_, ((_, c), v))| c.went_through() && **v == Some(false))
+        .map(|(i, _)| i)
         .collect();
+    // Cluster-wide advice sits below the namespaces' NetworkPolicies: what those deny is
+    // theirs to allow, not a fault of the advice (told apart by a replay without them).
+    let mut below_policies: Vec<usize> = Vec::new();
+    if args.cluster_wide && !missed.is_empty() {
+        let mut without = after.clone();
+        without.policies.clear();
+        let v =
+            palisade_traffic::replay::verdicts(&without, &options, &conns).map_err(anyhow::Error::from)?;
+        (below_policies, missed) = missed.into_iter().partition(|&i| v[i] == Some(true));
+    }
+    let text = |list: &[usize]| -> Vec<String> {
+        let keys: Vec<_> = conns.iter().map(|(k, _)| k).collect();
+        list.iter()
+            .map(|&i| {
+                let k = keys[i];
+                format!("{} -> {} {}/{}", k.src, k.dst, k.port, k.protocol)
+            })
+            .collect()
+    };
+    let (missed, below_policies) = (text(&missed), text(&below_policies));
     lap("replayed");
     let checks = if args.no_check {
         None
@@ -180,10 +231,21 @@ pub fn run(args: &AdviseArgs) -> Result<(String, bool), Failure> {
     for l in &advice.left_out {
         report.push_str(&format!("#   left out: {l}\n"));
     }
-    if missed.is_empty() {
+    if !below_policies.is_empty() {
+        report.push_str(&format!(
+            "# Denied by the namespaces' NetworkPolicies, which decide before the Baseline tier ({}): theirs to allow:\n",
+            below_policies.len()
+        ));
+        for m in &below_policies {
+            report.push_str(&format!("#   {m}\n"));
+        }
+    }
+    if missed.is_empty() && below_policies.is_empty() {
         report.push_str(
             "# Every connection that went through is allowed by the advice (replayed through the engine).\n",
         );
+    } else if missed.is_empty() {
+        report.push_str("# Every other connection that went through is allowed by the advice (replayed through the engine).\n");
     } else {
         report.push_str(&format!(
             "# NOT allowed by the advice ({}), a fault in palisade advise:\n",

@@ -51,6 +51,26 @@ fn docs(yaml: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The ClusterNetworkPolicies of a YAML text as JSON values (read back by the loader).
+fn cluster_docs(yaml: &str) -> Vec<serde_json::Value> {
+    let source = palisade_load::Source::Text {
+        name: "cluster-wide.yaml".into(),
+        text: yaml.to_string(),
+    };
+    let loaded = palisade_load::load(&[source], &Default::default()).unwrap_or_else(|e| panic!("{:?}", e.0));
+    let refs: Vec<palisade_core::ObjectRef> = loaded
+        .cluster
+        .cluster_policies
+        .iter()
+        .map(|p| p.object_ref())
+        .collect();
+    loaded
+        .object_values(&refs.iter().collect::<Vec<_>>())
+        .into_iter()
+        .map(|v| v.unwrap())
+        .collect()
+}
+
 #[test]
 fn advice_allows_exactly_what_was_seen_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
@@ -232,4 +252,160 @@ fn pods_alike_but_unseen_are_named() {
     );
     // a1's egress names db alone, which was seen: nothing more there.
     assert!(!stderr.contains("a1-egress also allows"), "{stderr}");
+}
+
+/// `--cluster-wide`, on the shop without its NetworkPolicies (namespaces and workloads
+/// only). By hand from the same flows: DNS in the Admin tier; in the Baseline tier one
+/// Accept per workload and direction seen (backend's and database's ingress, frontend's,
+/// backend's and prometheus's egress), then the default deny of the advised namespaces.
+#[test]
+fn cluster_wide_advice_is_cluster_network_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = shop_flows(dir.path());
+    let bare = dir.path().join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    for f in ["namespaces.yaml", "workloads.yaml"] {
+        std::fs::copy(format!("{}/{f}", shop()), bare.join(f)).unwrap();
+    }
+    let bare = bare.to_str().unwrap().to_string();
+    let out = dir.path().join("advised");
+    let r = palisade()
+        .args([
+            "advise",
+            "--flows",
+            &flows,
+            &bare,
+            "--cluster-wide",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let report = String::from_utf8(r.stdout).unwrap();
+    assert!(
+        r.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(
+        report.contains("Every connection that went through is allowed by the advice"),
+        "{report}"
+    );
+    let text = std::fs::read_to_string(out.join("cluster-wide.yaml")).unwrap();
+    let objects = cluster_docs(&text);
+    let mut seen: Vec<(String, String, u64)> = objects
+        .iter()
+        .map(|o| {
+            assert_eq!(o["kind"].as_str(), Some("ClusterNetworkPolicy"));
+            (
+                o["metadata"]["name"].as_str().unwrap().to_string(),
+                o["spec"]["tier"].as_str().unwrap().to_string(),
+                o["spec"]["priority"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let want: Vec<(String, String, u64)> = [
+        ("advise-allow-dns", "Admin", 10),
+        ("advise-default-deny", "Baseline", 1000),
+        ("advise-monitoring-prometheus-egress", "Baseline", 100),
+        ("advise-shop-backend-egress", "Baseline", 100),
+        ("advise-shop-backend-ingress", "Baseline", 100),
+        ("advise-shop-database-ingress", "Baseline", 100),
+        ("advise-shop-frontend-egress", "Baseline", 100),
+    ]
+    .iter()
+    .map(|(n, t, p)| (n.to_string(), t.to_string(), *p))
+    .collect();
+    assert_eq!(seen, want);
+    // The engine on the bare shop with the advice: what was seen passes, the rest is
+    // denied by the Baseline default deny, DNS stays.
+    let advised = out.join("cluster-wide.yaml");
+    let explain = |from: &str, to: &str, port: &str| {
+        let r = palisade()
+            .args([
+                "explain",
+                &bare,
+                advised.to_str().unwrap(),
+                "--from",
+                from,
+                "--to",
+                to,
+                "--port",
+                port,
+                "--exit-code",
+            ])
+            .output()
+            .unwrap();
+        (r.status.code().unwrap(), String::from_utf8(r.stdout).unwrap())
+    };
+    assert_eq!(explain("shop/frontend", "shop/backend", "8080").0, 0);
+    assert_eq!(explain("monitoring/prometheus", "shop/backend", "9090").0, 0);
+    assert_eq!(explain("shop/frontend", "kube-system/coredns", "53/UDP").0, 0);
+    let (code, text) = explain("shop/frontend", "shop/database", "5432");
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("Baseline ClusterNetworkPolicy advise-default-deny"),
+        "{text}"
+    );
+    assert_eq!(explain("monitoring/prometheus", "shop/database", "9187").0, 1);
+    // The observed spec passes.
+    let t = palisade()
+        .args([
+            "test",
+            out.join("observed.test.yaml").to_str().unwrap(),
+            &bare,
+            advised.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stdout));
+    // Ingress from an address outside the pods cannot be a ClusterNetworkPolicy peer: left
+    // open and said so; the replay still finds it allowed (the default deny names pods).
+    let external = dir.path().join("external.jsonl");
+    std::fs::write(
+        &external,
+        flow("203.0.113.9", "shop/frontend", "10.244.1.13", 8080, "allowed")
+            .replace("10.244.1.10", "203.0.113.9"),
+    )
+    .unwrap();
+    let r = palisade()
+        .args([
+            "advise",
+            "--flows",
+            external.to_str().unwrap(),
+            &bare,
+            "--cluster-wide",
+            "--no-check",
+        ])
+        .output()
+        .unwrap();
+    let report = String::from_utf8(r.stderr).unwrap();
+    assert!(r.status.success(), "{report}");
+    assert!(
+        report.contains("left out: ingress from 203.0.113.9/32 to shop/app=frontend,tier=web on 8080/TCP: a ClusterNetworkPolicy selects pods only as ingress peers (left open)")
+            && report.contains("Every connection that went through is allowed by the advice"),
+        "{report}"
+    );
+    // On the shop with its NetworkPolicies, the frontend's egress to the address is denied
+    // by them (Baseline sits below): said, not counted as a fault.
+    let r = palisade()
+        .args([
+            "advise",
+            "--flows",
+            &flows,
+            &shop(),
+            "--cluster-wide",
+            "--no-check",
+        ])
+        .output()
+        .unwrap();
+    let report = String::from_utf8(r.stderr).unwrap();
+    assert!(r.status.success(), "{report}");
+    assert!(
+        report
+            .contains("Denied by the namespaces' NetworkPolicies, which decide before the Baseline tier (1)")
+            && report.contains("shop/frontend -> 93.184.216.34 443/TCP"),
+        "{report}"
+    );
 }

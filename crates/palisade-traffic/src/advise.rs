@@ -1,4 +1,5 @@
-//! Least-privilege NetworkPolicies from observed traffic: per namespace a default deny
+//! Least-privilege policies from observed traffic ([`advise()`]; the ClusterNetworkPolicy
+//! form is [`advise_cluster_wide`]). NetworkPolicies: per namespace a default deny
 //! both ways and DNS egress to cluster DNS; per destination workload an ingress policy
 //! admitting exactly the sources seen, per source workload an egress policy to exactly the
 //! destinations seen, on exactly the ports seen (by name where the destination declares
@@ -64,19 +65,29 @@ pub struct Advised {
     pub spec: Value,
     /// Staged (`palisade.dev/mode: shadow`) rather than enforced.
     pub shadow: bool,
+    /// A ClusterNetworkPolicy (`namespace` is then empty), else a NetworkPolicy.
+    pub cluster_wide: bool,
 }
 
 impl Advised {
     /// The object (apiVersion, kind, metadata, spec).
     pub fn object(&self) -> Value {
-        let mut metadata = json!({"name": self.name, "namespace": self.namespace,
+        let mut metadata = json!({"name": self.name,
                                   "labels": {"app.kubernetes.io/managed-by": "palisade-advise"}});
+        if !self.cluster_wide {
+            metadata["namespace"] = json!(self.namespace);
+        }
         if self.shadow {
             metadata["annotations"] = json!({ palisade_core::MODE_ANNOTATION: "shadow" });
         }
+        let (api, kind) = if self.cluster_wide {
+            ("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy")
+        } else {
+            ("networking.k8s.io/v1", "NetworkPolicy")
+        };
         json!({
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
+            "apiVersion": api,
+            "kind": kind,
             "metadata": metadata,
             "spec": self.spec,
         })
@@ -86,8 +97,10 @@ impl Advised {
 /// The advice: the policies, and what they allow beyond what was seen.
 #[derive(Clone, Debug, Default)]
 pub struct Advice {
-    /// Policies by namespace, in order.
+    /// Policies by namespace, in order (ClusterNetworkPolicies: one list).
     pub policies: Vec<Advised>,
+    /// The namespaces advised for (with pods, not skipped).
+    pub namespaces: BTreeSet<String>,
     /// Sentences: what a policy selects that was not seen doing what it allows.
     pub beyond: Vec<String>,
     /// Connections that went through and were advised for.
@@ -220,8 +233,34 @@ fn rules(
         .collect()
 }
 
-/// What to advise for `conns` over the pods of `cluster`.
-pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advice {
+/// Ports per peer of one advised group.
+type Peers = BTreeMap<Side, BTreeSet<(Protocol, u16)>>;
+
+/// What the observed connections say, gathered once for either form of advice.
+struct Observed<'c> {
+    cluster: &'c Cluster,
+    /// Per destination group, its sources and ports.
+    ingress: BTreeMap<Group, Peers>,
+    /// Per source group, its destinations and ports.
+    egress: BTreeMap<Group, Peers>,
+    /// What was seen, for what the policies allow beyond it: (group, peer) -> pods or
+    /// addresses.
+    seen_peers: BTreeMap<(Group, Side), BTreeSet<String>>,
+    /// A pod of each group.
+    rep: BTreeMap<Group, usize>,
+    /// Namespaces with selectable pods, but the skipped ones.
+    namespaces: BTreeSet<String>,
+    /// Selectable pods by namespace.
+    in_namespace: HashMap<String, Vec<usize>>,
+}
+
+/// Folds the connections that went through into groups and their peers.
+fn observe<'c>(
+    cluster: &'c Cluster,
+    conns: &Connections,
+    o: &AdviseOptions,
+    advice: &mut Advice,
+) -> Observed<'c> {
     let by_name: HashMap<(&str, &str), usize> = cluster
         .pods
         .iter()
@@ -243,13 +282,15 @@ pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advi
         let p = &cluster.pods[i];
         (p.namespace.clone(), selector_labels(&p.labels, o.strict))
     };
-    let mut advice = Advice::default();
-    // Per destination group, its sources and ports; per source group, its destinations.
-    let mut ingress: BTreeMap<Group, BTreeMap<Side, BTreeSet<(Protocol, u16)>>> = BTreeMap::new();
-    let mut egress: BTreeMap<Group, BTreeMap<Side, BTreeSet<(Protocol, u16)>>> = BTreeMap::new();
-    // What was seen, for what the policies allow beyond it: (group, peer) -> pods or addresses.
-    let mut seen_peers: BTreeMap<(Group, Side), BTreeSet<String>> = BTreeMap::new();
-    let mut rep: BTreeMap<Group, usize> = BTreeMap::new();
+    let mut ob = Observed {
+        cluster,
+        ingress: BTreeMap::new(),
+        egress: BTreeMap::new(),
+        seen_peers: BTreeMap::new(),
+        rep: BTreeMap::new(),
+        namespaces: BTreeSet::new(),
+        in_namespace: HashMap::new(),
+    };
     for (k, c) in conns.iter() {
         if !c.went_through() {
             advice.denied_only += 1;
@@ -275,14 +316,14 @@ pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advi
         let name = |pod: Option<usize>, ip: IpAddr| pod.map_or(ip.to_string(), |i| cluster.pods[i].key());
         if let Some(d) = d.filter(|&d| !skipped(&cluster.pods[d].namespace)) {
             let g = group(d);
-            rep.entry(g.clone()).or_insert(d);
-            ingress
+            ob.rep.entry(g.clone()).or_insert(d);
+            ob.ingress
                 .entry(g.clone())
                 .or_default()
                 .entry(src_side.clone())
                 .or_default()
                 .insert((k.protocol, k.port));
-            seen_peers
+            ob.seen_peers
                 .entry((g, src_side.clone()))
                 .or_default()
                 .insert(name(s, c.src_ip));
@@ -290,80 +331,95 @@ pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advi
         if let Some(s) = s.filter(|&s| !skipped(&cluster.pods[s].namespace) && !cluster.pods[s].host_network)
         {
             let g = group(s);
-            rep.entry(g.clone()).or_insert(s);
-            egress
+            ob.rep.entry(g.clone()).or_insert(s);
+            ob.egress
                 .entry(g.clone())
                 .or_default()
                 .entry(dst_side.clone())
                 .or_default()
                 .insert((k.protocol, k.port));
-            seen_peers
+            ob.seen_peers
                 .entry((g, dst_side))
                 .or_default()
                 .insert(name(d, c.dst_ip));
         }
     }
-    // Named ports: where the destination group declares the port by name (the group a
-    // policy selects for ingress, the peer for egress).
-    let declared = |g: &Group, proto: Protocol, port: u16| -> Option<String> {
-        let i = *rep.get(g)?;
-        cluster.pods[i]
+    for (i, p) in cluster.pods.iter().enumerate().filter(|(_, p)| !p.host_network) {
+        ob.in_namespace.entry(p.namespace.clone()).or_default().push(i);
+        if !skipped(&p.namespace) {
+            ob.namespaces.insert(p.namespace.clone());
+        }
+    }
+    ob
+}
+
+impl Observed<'_> {
+    /// The port's name where the group's pods declare it.
+    fn declared(&self, g: &Group, proto: Protocol, port: u16) -> Option<String> {
+        let i = *self.rep.get(g)?;
+        self.cluster.pods[i]
             .ports
             .iter()
             .find(|p| p.port == port && p.protocol == proto)
             .and_then(|p| p.name.clone())
-    };
-    let peer_declares = |side: &Side, proto: Protocol, port: u16| -> Option<String> {
+    }
+
+    /// The port's name where the peer (a group of pods) declares it.
+    fn peer_declares(&self, side: &Side, proto: Protocol, port: u16) -> Option<String> {
         let Side::Pods { namespace, labels } = side else {
             return None;
         };
-        declared(&(namespace.clone(), labels.clone()), proto, port)
-    };
-    // Every namespace with pods, but the platform's own: default deny and DNS.
-    let namespaces: BTreeSet<&str> = cluster
-        .pods
-        .iter()
-        .filter(|p| !p.host_network && !skipped(&p.namespace))
-        .map(|p| p.namespace.as_str())
-        .collect();
-    // Selectable pods by namespace, for what a peer selects.
-    let mut in_namespace: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (i, p) in cluster.pods.iter().enumerate().filter(|(_, p)| !p.host_network) {
-        in_namespace.entry(p.namespace.as_str()).or_default().push(i);
+        self.declared(&(namespace.clone(), labels.clone()), proto, port)
     }
-    let workload_name = |g: &Group| {
-        let i = rep[g];
-        let p = &cluster.pods[i];
+
+    /// The workload's name (or the pod's), to name policies after.
+    fn workload_name(&self, g: &Group) -> String {
+        let p = &self.cluster.pods[self.rep[g]];
         p.workload.as_ref().map_or(p.name.clone(), |w| w.name.clone())
-    };
-    for ns in namespaces {
+    }
+
+    /// What `policy` (as named in sentences) for group `g` allows beyond what was seen.
+    fn beyond(&self, policy: &str, g: &Group, peers: &Peers) -> Vec<String> {
+        beyond(
+            self.cluster,
+            &self.in_namespace,
+            policy,
+            g,
+            peers,
+            &self.seen_peers,
+        )
+    }
+}
+
+/// What to advise for `conns` over the pods of `cluster`: NetworkPolicies.
+pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advice {
+    let mut advice = Advice::default();
+    let ob = observe(cluster, conns, o, &mut advice);
+    advice.namespaces = ob.namespaces.clone();
+    for ns in &ob.namespaces {
+        let ns = ns.as_str();
         advice.policies.push(Advised {
             namespace: ns.to_string(),
             name: "default-deny".into(),
             spec: json!({"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
             shadow: o.shadow,
+            cluster_wide: false,
         });
         advice.policies.push(Advised {
             namespace: ns.to_string(),
             name: "allow-dns".into(),
             spec: dns_egress_spec(&o.scaffold.dns_namespace, &o.scaffold.dns_labels),
             shadow: o.shadow,
+            cluster_wide: false,
         });
         let mut taken: BTreeSet<String> = ["default-deny".to_string(), "allow-dns".to_string()].into();
-        let mut unique = |base: String| {
-            let mut name = base.clone();
-            let mut n = 2;
-            while !taken.insert(name.clone()) {
-                name = format!("{base}-{n}");
-                n += 1;
-            }
-            name
-        };
-        for (dir, map, key) in [("ingress", &ingress, "from"), ("egress", &egress, "to")] {
+        for (dir, map, key) in [("ingress", &ob.ingress, "from"), ("egress", &ob.egress, "to")] {
             for (g, peers) in map.iter().filter(|(g, _)| g.0 == ns) {
-                let name = unique(dns_name(&workload_name(g), dir));
+                let name = unique(&mut taken, dns_name(&ob.workload_name(g), dir));
                 let kind = if dir == "ingress" { "Ingress" } else { "Egress" };
-                let own_declares = |_: &Side, proto: Protocol, port: u16| declared(g, proto, port);
+                let own_declares = |_: &Side, proto: Protocol, port: u16| ob.declared(g, proto, port);
+                let peer_declares =
+                    |side: &Side, proto: Protocol, port: u16| ob.peer_declares(side, proto, port);
                 let rules = if dir == "ingress" {
                     rules(peers, ns, key, &own_declares)
                 } else {
@@ -374,14 +430,13 @@ pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advi
                     "policyTypes": [kind],
                     dir: rules,
                 });
-                advice
-                    .beyond
-                    .extend(beyond(cluster, &in_namespace, &name, ns, g, peers, &seen_peers));
+                advice.beyond.extend(ob.beyond(&format!("{ns}/{name}"), g, peers));
                 advice.policies.push(Advised {
                     namespace: ns.to_string(),
                     name,
                     spec,
                     shadow: o.shadow,
+                    cluster_wide: false,
                 });
             }
         }
@@ -389,12 +444,189 @@ pub fn advise(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advi
     advice
 }
 
-/// What policy `name` of group `g` selects or admits that was not seen.
+/// `base`, or `base-2`, `base-3`, … : the first not in `taken` (then taken).
+fn unique(taken: &mut BTreeSet<String>, base: String) -> String {
+    let mut name = base.clone();
+    let mut n = 2;
+    while !taken.insert(name.clone()) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    name
+}
+
+/// Priorities of the cluster-wide advice: DNS in the Admin tier, the workloads' Accepts
+/// and then the default deny in the Baseline tier.
+const DNS_PRIORITY: u16 = 10;
+const ACCEPT_PRIORITY: u16 = 100;
+const DENY_PRIORITY: u16 = 1000;
+
+/// A ClusterNetworkPolicy peer for a side (a group of pods, or a block for `networks`).
+fn cnp_peer(side: &Side) -> Value {
+    match side {
+        Side::Pods { namespace, labels } => json!({"pods": {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "podSelector": match_labels(labels),
+        }}),
+        Side::Block(ip, prefix) => json!({"networks": [cidr(*ip, *prefix).to_string()]}),
+    }
+}
+
+/// ClusterNetworkPolicy rules from peers and their ports: peers with the same ports
+/// share a rule; a port is written by its destination's name where pods are the
+/// destination and declare it (`destinationNamedPort` cannot go with `networks`).
+fn cnp_rules(
+    peers: &Peers,
+    key: &str,
+    name_of: &dyn Fn(&Side, Protocol, u16) -> Option<String>,
+) -> Vec<Value> {
+    let mut by_ports: BTreeMap<Vec<PortItem>, Vec<Value>> = BTreeMap::new();
+    for (side, ports) in peers {
+        let ports: Vec<PortItem> = ports
+            .iter()
+            .map(|&(proto, port)| match (side, name_of(side, proto, port)) {
+                (Side::Pods { .. }, Some(name)) => PortItem::Named(proto, name),
+                _ => PortItem::Number(proto, port),
+            })
+            .collect();
+        by_ports.entry(ports).or_default().push(cnp_peer(side));
+    }
+    by_ports
+        .into_iter()
+        .enumerate()
+        .map(|(i, (ports, peers))| {
+            let protocols: Vec<Value> = ports
+                .into_iter()
+                .map(|p| match p {
+                    PortItem::Number(proto, n) => {
+                        json!({ proto.as_str().to_lowercase(): {"destinationPort": {"number": n}} })
+                    }
+                    PortItem::Named(_, name) => json!({"destinationNamedPort": name}),
+                })
+                .collect();
+            json!({"name": format!("seen-{i}"), "action": "Accept", key: peers, "protocols": protocols})
+        })
+        .collect()
+}
+
+/// What to advise for `conns` over the pods of `cluster`, as ClusterNetworkPolicies:
+/// - Admin `advise-allow-dns` (priority 10): egress to cluster DNS, which no
+///   NetworkPolicy takes away;
+/// - Baseline per workload (priority 100): Accept of exactly what was seen, ingress from
+///   its sources, egress to its destinations;
+/// - Baseline `advise-default-deny` (priority 1000): ingress from every pod and egress to
+///   every pod and address denied, for the namespaces advised.
+///
+/// The Baseline tier sits below NetworkPolicies: a namespace's owners still decide for the
+/// pods their policies isolate. ClusterNetworkPolicy ingress peers are pods only, so
+/// ingress from addresses outside the pods is neither allowed nor denied here (said in
+/// `left_out`).
+pub fn advise_cluster_wide(cluster: &Cluster, conns: &Connections, o: &AdviseOptions) -> Advice {
+    let mut advice = Advice::default();
+    let ob = observe(cluster, conns, o, &mut advice);
+    advice.namespaces = ob.namespaces.clone();
+    if ob.namespaces.is_empty() {
+        return advice;
+    }
+    let subject = json!({"namespaces": {"matchExpressions": [{
+        "key": "kubernetes.io/metadata.name",
+        "operator": "In",
+        "values": ob.namespaces.iter().collect::<Vec<_>>(),
+    }]}});
+    let cnp = |name: String, tier: &str, priority: u16, mut spec: Value| {
+        spec["tier"] = json!(tier);
+        spec["priority"] = json!(priority);
+        Advised {
+            namespace: String::new(),
+            name,
+            spec,
+            shadow: o.shadow,
+            cluster_wide: true,
+        }
+    };
+    let mut dns = dns_egress_spec(&o.scaffold.dns_namespace, &o.scaffold.dns_labels);
+    let dns_pods = dns["egress"][0]["to"][0].take();
+    advice.policies.push(cnp(
+        "advise-allow-dns".into(),
+        "Admin",
+        DNS_PRIORITY,
+        json!({
+            "subject": subject,
+            "egress": [{
+                "name": "cluster-dns",
+                "action": "Accept",
+                "to": [{"pods": dns_pods}],
+                "protocols": [
+                    {"udp": {"destinationPort": {"number": 53}}},
+                    {"tcp": {"destinationPort": {"number": 53}}},
+                ],
+            }],
+        }),
+    ));
+    let mut taken: BTreeSet<String> =
+        ["advise-allow-dns".to_string(), "advise-default-deny".to_string()].into();
+    for (dir, map, key) in [("ingress", &ob.ingress, "from"), ("egress", &ob.egress, "to")] {
+        for (g, peers) in map {
+            let mut peers = peers.clone();
+            if dir == "ingress" {
+                peers.retain(|side, ports| {
+                    let pods = matches!(side, Side::Pods { .. });
+                    if let (false, Side::Block(ip, prefix)) = (pods, side) {
+                        advice.left_out.push(format!(
+                            "ingress from {} to {}/{} on {}: a ClusterNetworkPolicy selects pods only as ingress peers (left open)",
+                            cidr(*ip, *prefix),
+                            g.0,
+                            labels_text(&g.1),
+                            ports.iter().map(|(p, n)| format!("{n}/{p}")).collect::<Vec<_>>().join(",")
+                        ));
+                    }
+                    pods
+                });
+                if peers.is_empty() {
+                    continue;
+                }
+            }
+            let base = format!("advise-{}-{}", g.0, ob.workload_name(g));
+            let name = unique(&mut taken, dns_name(&base, dir));
+            let rules = if dir == "ingress" {
+                cnp_rules(&peers, key, &|_, proto, port| ob.declared(g, proto, port))
+            } else {
+                cnp_rules(&peers, key, &|side, proto, port| {
+                    ob.peer_declares(side, proto, port)
+                })
+            };
+            let subject = json!({"pods": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": g.0}},
+                "podSelector": match_labels(&g.1),
+            }});
+            advice.beyond.extend(ob.beyond(&name, g, &peers));
+            advice.policies.push(cnp(
+                name,
+                "Baseline",
+                ACCEPT_PRIORITY,
+                json!({"subject": subject, dir: rules}),
+            ));
+        }
+    }
+    advice.policies.push(cnp(
+        "advise-default-deny".into(),
+        "Baseline",
+        DENY_PRIORITY,
+        json!({
+            "subject": subject,
+            "ingress": [{"name": "all-pods", "action": "Deny", "from": [{"namespaces": {}}]}],
+            "egress": [{"name": "everything", "action": "Deny", "to": [{"namespaces": {}}, {"networks": ["0.0.0.0/0", "::/0"]}]}],
+        }),
+    ));
+    advice
+}
+
+/// What `policy` (`ns/name`, or a ClusterNetworkPolicy's name) for group `g` admits that
+/// was not seen.
 fn beyond(
     cluster: &Cluster,
-    in_namespace: &HashMap<&str, Vec<usize>>,
-    name: &str,
-    ns: &str,
+    in_namespace: &HashMap<String, Vec<usize>>,
+    policy: &str,
     g: &Group,
     peers: &BTreeMap<Side, BTreeSet<(Protocol, u16)>>,
     seen: &BTreeMap<(Group, Side), BTreeSet<String>>,
@@ -424,7 +656,7 @@ fn beyond(
                     .collect();
                 if !unseen.is_empty() {
                     out.push(format!(
-                        "{ns}/{name} also allows {} other pod(s) of {} in {namespace}, which were not seen: {}",
+                        "{policy} also allows {} other pod(s) of {} in {namespace}, which were not seen: {}",
                         unseen.len(),
                         labels_text(labels),
                         list(&unseen)
@@ -438,7 +670,7 @@ fn beyond(
                 let others = size.saturating_sub(seen_here.len() as u128);
                 if others > 0 {
                     out.push(format!(
-                        "{ns}/{name} also allows {others} other address(es) of {c}, which were not seen"
+                        "{policy} also allows {others} other address(es) of {c}, which were not seen"
                     ));
                 }
             }

@@ -25,7 +25,7 @@ pub mod connections;
 pub mod observed;
 pub mod replay;
 
-pub use advise::{advise, Advice, AdviseOptions, Advised};
+pub use advise::{advise, advise_cluster_wide, Advice, AdviseOptions, Advised};
 pub use connections::{Connection, Connections, Key};
 pub use observed::{Observation, Peer, Seen};
 pub use replay::{replay, Replay, Replayed};
