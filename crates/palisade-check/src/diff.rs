@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use palisade_core::compile::NodeTie;
 use palisade_core::explain::DecidedBy;
 use palisade_core::{compile, explain, Cluster, Endpoint, Explanation, Options, Protocol};
 use serde::Serialize;
@@ -119,8 +120,132 @@ fn group_name(r: &Report, i: usize) -> String {
 }
 
 type Key = (String, String, Vec<(u16, u16)>);
-/// Protocols, pod pairs in the group, and one example pair (new report indices).
+/// Protocols, pod pairs in the group, and the first pod pair (new report indices).
 type Group = (Vec<Protocol>, usize, (usize, usize));
+
+/// What makes endpoints alike for a diff: both sides' classes and node ties, being a pod,
+/// the display group, and both sides' scope. Every pair of two such sets of endpoints
+/// compares alike (but a pod with itself, which is always allowed on both sides).
+type Likeness = (
+    usize,
+    usize,
+    Option<NodeTie>,
+    Option<NodeTie>,
+    bool,
+    String,
+    [bool; 4],
+);
+
+/// A group while the sets are compared: source and destination names by number.
+type NumKey = (u32, u32, Vec<(u16, u16)>);
+
+/// The changed groups, opened then closed: the endpoints present on both sides (`pods`,
+/// new and old report indices) are folded into sets of alike endpoints, and each pair of
+/// sets is compared once, so the work grows with the sets, not with pods squared.
+fn changed_groups(rn: &Report, ro: &Report, pods: &[(usize, usize)]) -> [BTreeMap<Key, Group>; 2] {
+    let mut index: HashMap<Likeness, usize> = HashMap::new();
+    let mut sets: Vec<Vec<(usize, usize)>> = Vec::new();
+    // Each set's display group, by number.
+    let mut names: Vec<String> = Vec::new();
+    let mut name_ids: HashMap<String, u32> = HashMap::new();
+    let mut set_name: Vec<u32> = Vec::new();
+    for &(a, oa) in pods {
+        let (e, o) = (&rn.endpoints[a], &ro.endpoints[oa]);
+        let scope = [
+            rn.is_source(a),
+            rn.is_destination(a),
+            ro.is_source(oa),
+            ro.is_destination(oa),
+        ];
+        let name = group_name(rn, a);
+        let key = (e.class, o.class, e.node, o.node, e.is_pod, name.clone(), scope);
+        let j = *index.entry(key).or_insert_with(|| {
+            sets.push(Vec::new());
+            let id = *name_ids.entry(name.clone()).or_insert_with(|| {
+                names.push(name);
+                (names.len() - 1) as u32
+            });
+            set_name.push(id);
+            sets.len() - 1
+        });
+        sets[j].push((a, oa));
+    }
+    // Rows of sets in parallel, each into its own groups, merged at the end.
+    use rayon::prelude::*;
+    let row = |i: usize| -> [HashMap<NumKey, Group>; 2] {
+        let from = &sets[i];
+        let mut groups: [HashMap<NumKey, Group>; 2] = Default::default();
+        // The groups one pair of sets falls in, with the protocols: its pairs count once
+        // per group.
+        let mut touched: Vec<(usize, NumKey, Vec<Protocol>)> = Vec::new();
+        for (j, to) in sets.iter().enumerate() {
+            // A pod with itself is always allowed: the pairs are the others.
+            let pairs = from.len() * to.len() - if i == j { from.len() } else { 0 };
+            if pairs == 0 {
+                continue;
+            }
+            let (a, oa) = from[0];
+            let (b, ob) = if i == j { to[1] } else { to[0] };
+            // Traffic between two external blocks never crosses the cluster.
+            if !(rn.endpoints[a].is_pod || rn.endpoints[b].is_pod)
+                || !rn.in_scope(a, b)
+                || !ro.in_scope(oa, ob)
+            {
+                continue;
+            }
+            touched.clear();
+            for proto in Protocol::ALL {
+                let (now, before) = (rn.ranges(a, b, proto), ro.ranges(oa, ob, proto));
+                if now == before {
+                    continue;
+                }
+                for (k, r) in [(0, subtract(now, before)), (1, subtract(before, now))] {
+                    if r.is_empty() {
+                        continue;
+                    }
+                    let key = (set_name[i], set_name[j], r);
+                    match touched.iter_mut().find(|t| t.0 == k && t.1 == key) {
+                        Some(t) => t.2.push(proto),
+                        None => touched.push((k, key, vec![proto])),
+                    }
+                }
+            }
+            for (k, key, protos) in touched.drain(..) {
+                add(&mut groups[k], key, (protos, pairs, (a, b)));
+            }
+        }
+        groups
+    };
+    let numbered = (0..sets.len())
+        .into_par_iter()
+        .map(row)
+        .reduce(Default::default, |mut x, y| {
+            for (k, m) in y.into_iter().enumerate() {
+                for (key, g) in m {
+                    add(&mut x[k], key, g);
+                }
+            }
+            x
+        });
+    numbered.map(|m| {
+        m.into_iter()
+            .map(|((s, d, r), g)| ((names[s as usize].clone(), names[d as usize].clone(), r), g))
+            .collect()
+    })
+}
+
+/// Adds pod pairs on protocols to the group `key`, keeping its first pair.
+fn add(groups: &mut HashMap<NumKey, Group>, key: NumKey, (protos, pairs, first): Group) {
+    let g = groups.entry(key).or_insert((Vec::new(), 0, first));
+    for p in protos {
+        if !g.0.contains(&p) {
+            g.0.push(p);
+        }
+    }
+    g.0.sort_by_key(|p| p.index());
+    g.1 += pairs;
+    g.2 = g.2.min(first);
+}
 
 /// Compares the reachability of `old` and `new`: pods matched by namespace and name, and
 /// external blocks (`--external`, and one address per class of the address space the
@@ -136,6 +261,23 @@ pub fn diff_scoped(
     new: &Cluster,
     options: &Options,
     filter: &PairFilter,
+) -> anyhow::Result<Diff> {
+    diff_limited(old, new, options, filter, usize::MAX)
+}
+
+/// [`diff`] with only the first `shown` groups of each list (in their order), and a note
+/// counting the others: each group listed costs an explanation, which at 10,000 policies
+/// and tens of thousands of groups is most of the time.
+pub fn diff_first(old: &Cluster, new: &Cluster, options: &Options, shown: usize) -> anyhow::Result<Diff> {
+    diff_limited(old, new, options, &PairFilter::default(), shown)
+}
+
+fn diff_limited(
+    old: &Cluster,
+    new: &Cluster,
+    options: &Options,
+    filter: &PairFilter,
+    shown: usize,
 ) -> anyhow::Result<Diff> {
     let (both, note) = with_address_space(&[old, new]);
     let (old, new) = (&both[0], &both[1]);
@@ -177,44 +319,12 @@ pub fn diff_scoped(
         .filter(|e| e.is_pod && !present.contains(e.name.as_str()))
         .map(|e| e.name.clone())
         .collect();
-    // (from group, to group, protocol, ranges) -> (pairs, example pair of new indices)
-    let mut groups: [BTreeMap<Key, Group>; 2] = Default::default();
     let pods: Vec<(usize, usize)> = new_pods
         .iter()
         .enumerate()
         .filter_map(|(i, o)| o.map(|o| (i, o)))
         .collect();
-    for &(a, oa) in &pods {
-        for &(b, ob) in &pods {
-            // Traffic between two external blocks never crosses the cluster.
-            if a == b
-                || !(rn.endpoints[a].is_pod || rn.endpoints[b].is_pod)
-                || !rn.in_scope(a, b)
-                || !ro.in_scope(oa, ob)
-            {
-                continue;
-            }
-            for proto in Protocol::ALL {
-                let (now, before) = (rn.ranges(a, b, proto), ro.ranges(oa, ob, proto));
-                if now == before {
-                    continue;
-                }
-                for (k, r) in [(0, subtract(now, before)), (1, subtract(before, now))] {
-                    if r.is_empty() {
-                        continue;
-                    }
-                    let key = (group_name(&rn, a), group_name(&rn, b), r);
-                    let g = groups[k].entry(key).or_insert((Vec::new(), 0, (a, b)));
-                    if !g.0.contains(&proto) {
-                        g.0.push(proto);
-                    }
-                    if proto == g.0[0] {
-                        g.1 += 1;
-                    }
-                }
-            }
-        }
-    }
+    let groups = changed_groups(&rn, &ro, &pods);
     let pod_index: HashMap<String, usize> = new.pods.iter().enumerate().map(|(i, p)| (p.key(), i)).collect();
     let endpoint = |i: usize| {
         let e = &rn.endpoints[i];
@@ -230,7 +340,14 @@ pub fn diff_scoped(
         }
     };
     for (k, g) in groups.into_iter().enumerate() {
-        for ((from, to, ranges), (protos, pairs, (a, b))) in g {
+        if g.len() > shown {
+            out.notes.push(format!(
+                "{} more {} group(s) not listed (palisade diff lists them all)",
+                g.len() - shown,
+                if k == 0 { "opened" } else { "closed" }
+            ));
+        }
+        for ((from, to, ranges), (protos, pairs, (a, b))) in g.into_iter().take(shown) {
             let proto = protos[0];
             let (pa, pb) = (&rn.endpoints[a].name, &rn.endpoints[b].name);
             let e = explain(new, options, &endpoint(a), &endpoint(b), proto, ranges[0].0);
@@ -300,5 +417,78 @@ impl Diff {
             }
         }
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_synth::small::{self, XorShift};
+    use std::collections::BTreeSet;
+
+    /// The oracle: every pod pair compared one by one (what the diff did before folding
+    /// alike endpoints), each pair counted once per group.
+    /// Per group: the protocols (by index) and the pod pairs.
+    type Seen = (BTreeSet<usize>, BTreeSet<(usize, usize)>);
+
+    fn pair_by_pair(rn: &Report, ro: &Report, pods: &[(usize, usize)]) -> [BTreeMap<Key, Group>; 2] {
+        let mut groups: [BTreeMap<Key, Seen>; 2] = Default::default();
+        for &(a, oa) in pods {
+            for &(b, ob) in pods {
+                if a == b
+                    || !(rn.endpoints[a].is_pod || rn.endpoints[b].is_pod)
+                    || !rn.in_scope(a, b)
+                    || !ro.in_scope(oa, ob)
+                {
+                    continue;
+                }
+                for proto in Protocol::ALL {
+                    let (now, before) = (rn.ranges(a, b, proto), ro.ranges(oa, ob, proto));
+                    for (k, r) in [(0, subtract(now, before)), (1, subtract(before, now))] {
+                        if !r.is_empty() {
+                            let g = groups[k]
+                                .entry((group_name(rn, a), group_name(rn, b), r))
+                                .or_default();
+                            g.0.insert(proto.index());
+                            g.1.insert((a, b));
+                        }
+                    }
+                }
+            }
+        }
+        groups.map(|m| {
+            m.into_iter()
+                .map(|(k, (protos, pairs))| {
+                    let protos = Protocol::ALL
+                        .into_iter()
+                        .filter(|p| protos.contains(&p.index()))
+                        .collect();
+                    (k, (protos, pairs.len(), *pairs.first().unwrap()))
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn folding_alike_endpoints_changes_nothing() {
+        let options = Options::default();
+        let mut compared = 0;
+        for seed in 1..=150u64 {
+            let old = small::cluster(&mut XorShift(seed));
+            let mut new = old.clone();
+            let other = small::cluster(&mut XorShift(seed.wrapping_mul(0x9E37_79B9) | 1));
+            new.policies = other.policies;
+            new.cluster_policies = other.cluster_policies;
+            let (both, _) = with_address_space(&[&old, &new]);
+            let (old, new) = (&both[0], &both[1]);
+            let (co, cn) = (compile(old, &options), compile(new, &options));
+            let (ro, rn) = (Report::build(old, &co).unwrap(), Report::build(new, &cn).unwrap());
+            // Same endpoints on both sides, by index.
+            let pods: Vec<(usize, usize)> = (0..rn.endpoints.len()).map(|i| (i, i)).collect();
+            let want = pair_by_pair(&rn, &ro, &pods);
+            compared += want[0].len() + want[1].len();
+            assert_eq!(changed_groups(&rn, &ro, &pods), want, "seed {seed}");
+        }
+        assert!(compared > 100, "only {compared} changed groups compared");
     }
 }

@@ -119,6 +119,9 @@ fn test_spec(conns: &Connections, advised: &BTreeSet<String>) -> String {
     out
 }
 
+/// Groups of the diff against the current policies listed in the report, per direction.
+const DIFF_SHOWN: usize = 20;
+
 pub fn run(args: &AdviseArgs) -> Result<(String, bool), Failure> {
     let t0 = std::time::Instant::now();
     let lap = |what: &str| {
@@ -206,17 +209,23 @@ pub fn run(args: &AdviseArgs) -> Result<(String, bool), Failure> {
     let checks = if args.no_check {
         None
     } else {
-        let d = palisade_check::diff::diff(&loaded.cluster, &after, &options)?;
-        lap("diffed");
-        let findings = lint::lint(
-            &after,
-            &LintOptions {
-                engine: options.clone(),
-                ..Default::default()
+        // The diff (its first groups explained, the rest counted: see `palisade diff`) and
+        // the lint are independent: side by side.
+        let (d, findings) = rayon::join(
+            || palisade_check::diff::diff_first(&loaded.cluster, &after, &options, DIFF_SHOWN),
+            || {
+                lint::lint(
+                    &after,
+                    &LintOptions {
+                        engine: options.clone(),
+                        ..Default::default()
+                    },
+                )
+                .findings
             },
-        )
-        .findings;
-        lap("linted");
+        );
+        let d = d?;
+        lap("diffed and linted");
         Some((d, findings))
     };
     progress.finish();

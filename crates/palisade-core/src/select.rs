@@ -79,6 +79,88 @@ impl Cluster {
     }
 }
 
+/// The selectable pods by namespace, built once: the same answers as
+/// [`Cluster::peer_pods`] and [`Cluster::subject_pods`] reading only the namespaces a
+/// selector picks, for checks that ask for every policy and peer of a large cluster.
+pub struct PodIndex<'c> {
+    cluster: &'c Cluster,
+    /// Non-hostNetwork pods (indices, in order) by namespace.
+    by_namespace: std::collections::HashMap<&'c str, Vec<usize>>,
+    /// Namespaces known only through their pods (no labels), sorted.
+    only_pods: Vec<&'c str>,
+}
+
+impl<'c> PodIndex<'c> {
+    /// The index of `cluster`'s pods.
+    pub fn new(cluster: &'c Cluster) -> Self {
+        let mut by_namespace: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+        for (i, p) in cluster.pods.iter().enumerate().filter(|(_, p)| !p.host_network) {
+            by_namespace.entry(p.namespace.as_str()).or_default().push(i);
+        }
+        let known: HashSet<&str> = cluster.namespaces.iter().map(|n| n.name.as_str()).collect();
+        let mut only_pods: Vec<&str> = cluster
+            .pods
+            .iter()
+            .map(|p| p.namespace.as_str())
+            .filter(|ns| !known.contains(ns))
+            .collect();
+        only_pods.sort_unstable();
+        only_pods.dedup();
+        PodIndex {
+            cluster,
+            by_namespace,
+            only_pods,
+        }
+    }
+
+    /// [`Cluster::peer_pods`], in the same (index) order.
+    pub fn peer_pods(
+        &self,
+        own: &str,
+        namespace_selector: Option<&LabelSelector>,
+        pod_selector: Option<&LabelSelector>,
+    ) -> Vec<usize> {
+        let mut namespaces: Vec<&str> = match namespace_selector {
+            None => vec![own],
+            Some(sel) => {
+                let mut v: Vec<&str> = self
+                    .cluster
+                    .namespaces
+                    .iter()
+                    .filter(|n| sel.matches(&n.labels))
+                    .map(|n| n.name.as_str())
+                    .collect();
+                if sel.matches(&NO_LABELS) {
+                    v.extend(self.only_pods.iter().copied());
+                }
+                v
+            }
+        };
+        namespaces.sort_unstable();
+        namespaces.dedup();
+        let mut out: Vec<usize> = namespaces
+            .into_iter()
+            .filter_map(|ns| self.by_namespace.get(ns))
+            .flatten()
+            .copied()
+            .filter(|&i| pod_selector.is_none_or(|s| s.matches(&self.cluster.pods[i].labels)))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// [`Cluster::subject_pods`].
+    pub fn subject_pods(&self, policy: &Policy) -> Vec<usize> {
+        self.by_namespace
+            .get(policy.namespace.as_str())
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&i| policy.pod_selector.matches(&self.cluster.pods[i].labels))
+            .collect()
+    }
+}
+
 impl Policy {
     /// Whether the policy applies to `pod`: its namespace, its `podSelector`, and never a
     /// hostNetwork pod.

@@ -10,6 +10,17 @@ const PRIVATE_V6: [&str; 1] = ["fc00::/7"];
 
 pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
     let c = cx.cluster;
+    // Selectable pods' addresses, sorted per family: a block's pods are one range query.
+    let mut by_address: [Vec<(u128, usize)>; 2] = Default::default();
+    for (i, p) in cx.selectable() {
+        for ip in &p.ips {
+            let (f, n) = palisade_core::ip::ip_to_num(*ip);
+            by_address[(f == palisade_core::ip::Family::V6) as usize].push((n, i));
+        }
+    }
+    for v in &mut by_address {
+        v.sort_unstable();
+    }
     for (pi, ingress, ri, xi, peer) in peers(c) {
         let Peer::IpBlock(b) = peer else { continue };
         let field = peer_field(ingress, ri, xi).key("ipBlock");
@@ -46,13 +57,23 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                 );
             }
         }
-        // Pod addresses inside the block (outside its excepts).
-        let covered: Vec<String> = cx
-            .selectable()
-            .filter(|(_, p)| p.ips.iter().any(|ip| b.contains(*ip)))
-            .map(|(_, p)| p.key())
+        if world {
+            continue;
+        }
+        // Pod addresses inside the block (outside its excepts), each pod once, in order.
+        let (lo, hi) = b.cidr.range();
+        let list = &by_address[(b.cidr.family == palisade_core::ip::Family::V6) as usize];
+        let start = list.partition_point(|(n, _)| *n < lo);
+        let mut inside: Vec<usize> = list[start..]
+            .iter()
+            .take_while(|(n, _)| *n <= hi)
+            .filter(|(n, _)| b.contains(palisade_core::ip::num_to_ip(b.cidr.family, *n)))
+            .map(|(_, i)| *i)
             .collect();
-        if !covered.is_empty() && !world {
+        inside.sort_unstable();
+        inside.dedup();
+        let covered: Vec<String> = inside.iter().map(|&i| c.pods[i].key()).collect();
+        if !covered.is_empty() {
             out.push(
                 Finding::new(
                     IPBLOCK_PODS,

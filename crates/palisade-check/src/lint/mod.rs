@@ -252,6 +252,8 @@ pub struct Ctx<'a> {
     pub compiled: Compiled,
     /// The options.
     pub opts: &'a LintOptions,
+    /// The pods by namespace: what selectors pick, reading only the namespaces they pick.
+    pub pods: palisade_core::select::PodIndex<'a>,
     notes: std::cell::RefCell<Vec<String>>,
 }
 
@@ -308,6 +310,7 @@ pub fn lint(cluster: &Cluster, opts: &LintOptions) -> LintReport {
         cluster,
         compiled: compile(cluster, &opts.engine),
         opts,
+        pods: palisade_core::select::PodIndex::new(cluster),
         notes: Default::default(),
     };
     let mut out = Vec::new();
@@ -412,4 +415,43 @@ pub fn selector_json(s: &palisade_core::LabelSelector) -> serde_json::Value {
         })
         .collect();
     json!({ "matchExpressions": exprs })
+}
+
+#[cfg(test)]
+mod index_tests {
+    use palisade_core::select::PodIndex;
+    use palisade_core::Peer;
+    use palisade_synth::small::{self, XorShift};
+
+    /// The index answers as the cluster's own scans do, for every peer and policy of
+    /// random clusters (with namespaces known only through their pods and hostNetwork pods).
+    #[test]
+    fn the_pod_index_picks_what_the_scans_pick() {
+        let mut asked = 0;
+        for seed in 1..=200u64 {
+            let c = small::cluster(&mut XorShift(seed));
+            let index = PodIndex::new(&c);
+            for p in &c.policies {
+                assert_eq!(index.subject_pods(p), c.subject_pods(p), "seed {seed}");
+                for r in p.ingress.iter().chain(&p.egress) {
+                    for peer in &r.peers {
+                        if let Peer::Pods {
+                            namespace_selector,
+                            pod_selector,
+                        } = peer
+                        {
+                            let (n, s) = (namespace_selector.as_ref(), pod_selector.as_ref());
+                            assert_eq!(
+                                index.peer_pods(&p.namespace, n, s),
+                                c.peer_pods(&p.namespace, n, s),
+                                "seed {seed}"
+                            );
+                            asked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(asked > 200, "only {asked} peers asked");
+    }
 }

@@ -25,10 +25,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                     // The pods the name resolves on: the selected pods for ingress, the
                     // destinations for egress.
                     let targets: Vec<usize> = if ingress {
-                        cx.selectable()
-                            .filter(|(_, p)| policy.selects(p))
-                            .map(|(i, _)| i)
-                            .collect()
+                        cx.pods.subject_pods(policy)
                     } else if rule.peers.is_empty() {
                         cx.selectable().map(|(i, _)| i).collect()
                     } else {
@@ -39,7 +36,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                                 Peer::Pods {
                                     namespace_selector,
                                     pod_selector,
-                                } => c.peer_pods(
+                                } => cx.pods.peer_pods(
                                     &policy.namespace,
                                     namespace_selector.as_ref(),
                                     pod_selector.as_ref(),

@@ -66,12 +66,14 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
                 continue;
             }
         }
-        if c.peer_pods(
-            &policy.namespace,
-            namespace_selector.as_ref(),
-            pod_selector.as_ref(),
-        )
-        .is_empty()
+        if cx
+            .pods
+            .peer_pods(
+                &policy.namespace,
+                namespace_selector.as_ref(),
+                pod_selector.as_ref(),
+            )
+            .is_empty()
         {
             let what = match (namespace_selector, pod_selector) {
                 (Some(n), Some(p)) => format!("pods {{{p}}} in namespaces {{{n}}}"),
@@ -91,7 +93,7 @@ pub fn check(cx: &Ctx, out: &mut Vec<Finding>) {
         }
     }
     for (pi, policy) in c.policies.iter().enumerate() {
-        let selected = cx.selectable().filter(|(_, p)| policy.selects(p)).count();
+        let selected = cx.pods.subject_pods(policy).len();
         if selected == 0 {
             let in_ns = cx
                 .selectable()
@@ -147,12 +149,13 @@ fn and_or(cx: &Ctx, pi: usize, out: &mut Vec<Finding>) {
                 .collect();
             for &(ni, ns_sel) in &ns_only {
                 for &(pj, pod_sel) in &pod_only {
-                    let as_written: BTreeSet<usize> = c
+                    let pods = &cx.pods;
+                    let as_written: BTreeSet<usize> = pods
                         .peer_pods(&policy.namespace, Some(ns_sel), None)
                         .into_iter()
-                        .chain(c.peer_pods(&policy.namespace, None, Some(pod_sel)))
+                        .chain(pods.peer_pods(&policy.namespace, None, Some(pod_sel)))
                         .collect();
-                    let anded = c.peer_pods(&policy.namespace, Some(ns_sel), Some(pod_sel));
+                    let anded = pods.peer_pods(&policy.namespace, Some(ns_sel), Some(pod_sel));
                     if anded.len() >= as_written.len() {
                         continue;
                     }
