@@ -190,6 +190,9 @@ pub async fn run(client: Client, opts: LoadOptions, tx: Sender<Input>) {
     while let Some(first) = ev_rx.recv().await {
         let seen = Instant::now();
         let mut failure = None;
+        // Whether the burst changed the state: a kind's objects, or a kind gone. A kind
+        // still absent (its watcher retrying on 404) changes nothing, and sends nothing.
+        let mut changed = false;
         let mut handle = |ev: Event| match ev {
             Event::Failed(e) => failure = Some(e),
             Event::Absent(k) => {
@@ -198,6 +201,7 @@ pub async fn run(client: Client, opts: LoadOptions, tx: Sender<Input>) {
                         kind = KINDS[k],
                         "the API does not serve this kind (its CRD is not installed): enforcing without it, and watching for it"
                     );
+                    changed = true;
                 }
                 absent[k] = true;
             }
@@ -206,6 +210,7 @@ pub async fn run(client: Client, opts: LoadOptions, tx: Sender<Input>) {
                     tracing::info!(kind = KINDS[k], "the API serves this kind now: enforcing it");
                 }
                 absent[k] = false;
+                changed = true;
             }
         };
         handle(first);
@@ -230,7 +235,7 @@ pub async fn run(client: Client, opts: LoadOptions, tx: Sender<Input>) {
             }
             continue;
         }
-        if !stores.in_sync(&absent) {
+        if !stores.in_sync(&absent) || (synced && !changed) {
             continue;
         }
         if tx.send(snapshot(&stores, &opts, seen)).is_err() {

@@ -317,6 +317,19 @@ fn agents_enforce_follow_changes_survive_kill_and_restart() {
         "{metrics}"
     );
 
+    // 2b. A ClusterNetworkPolicy alone changes (pods and NetworkPolicies as they were): an
+    // Admin Deny of y -> x/a is enforced, and enforced no more once its file goes.
+    let cnp = lab.manifests().join("cnp.yaml");
+    write(
+        &cnp,
+        "apiVersion: policy.networking.k8s.io/v1alpha2\nkind: ClusterNetworkPolicy\nmetadata: {name: fence}\nspec:\n  tier: Admin\n  priority: 1\n  subject:\n    pods:\n      namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: x}}\n      podSelector: {matchLabels: {app: a}}\n  ingress:\n  - action: Deny\n    from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: y}}}]\n",
+    );
+    let v = lab.probe_until_agrees();
+    assert!(!allowed(&v, "y/c", "x/a"), "the Admin Deny is not enforced: {v}");
+    std::fs::remove_file(&cnp).unwrap();
+    let v = lab.probe_until_agrees();
+    assert!(allowed(&v, "y/c", "x/a"), "{v}");
+
     // 3. An invalid file: rules unchanged, the error logged with file and line.
     let before = nft_table(&lab::node_ns(LAB, "n1"));
     write(

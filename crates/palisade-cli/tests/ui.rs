@@ -416,6 +416,58 @@ fn flow_line(src: &str, dst: &str, dst_ip: &str, port: u16, verdict: &str, extra
 }
 
 #[test]
+fn shadow_records_are_filtered_and_named_after_the_staged_policy() {
+    // An allowed connection and the shadow record of the same connection (a staged
+    // monitoring/lockdown would deny it), as the agent writes them.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("flows.jsonl");
+    let allowed = flow_line(
+        "kube-system/coredns",
+        "monitoring/prometheus",
+        "10.0.0.4",
+        9090,
+        "allowed",
+        "",
+    );
+    let shadow = flow_line(
+        "kube-system/coredns",
+        "monitoring/prometheus",
+        "10.0.0.4",
+        9090,
+        "shadow-denied",
+        r#","direction":"ingress","policy":"monitoring/lockdown","isolated_by":["monitoring/lockdown"]"#,
+    );
+    std::fs::write(&log, format!("{allowed}{shadow}")).unwrap();
+    let s = start(&[SHOP, "--flows", log.to_str().unwrap()]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while json(&s, "/api/flows?wait=1")["last"] != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the two flows were not read"
+        );
+    }
+    let v = json(&s, "/api/flows?verdict=shadow-denied");
+    let flows = v["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1, "{v}");
+    assert_eq!(
+        (
+            &flows[0]["seq"],
+            &flows[0]["policy"],
+            &flows[0]["record"]["verdict"]
+        ),
+        (
+            &Value::from(2),
+            &Value::from("monitoring/lockdown"),
+            &Value::from("shadow-denied")
+        )
+    );
+    assert_eq!(
+        json(&s, "/api/flows?verdict=shadow-allowed")["flows"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
 fn flows_are_numbered_named_filtered_and_long_polled() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("flows.jsonl");

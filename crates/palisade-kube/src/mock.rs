@@ -215,9 +215,12 @@ impl MockApi {
                     let seen = seen.clone();
                     async move {
                         let line = format!("{} {}", req.method(), req.uri());
-                        seen.lock().expect("lock").push(line);
                         let objects = objects.lock().expect("lock");
-                        answer(&objects, &watchers, &req)
+                        let response = answer(&objects, &watchers, &req);
+                        // Recorded once answered: a watch a test sees in the requests is
+                        // open, so an object added then reaches it.
+                        seen.lock().expect("lock").push(line);
+                        response
                     }
                 });
                 let _ = axum::serve(listener, app)
@@ -257,7 +260,7 @@ impl MockApi {
         }
     }
 
-    /// Every request so far, as `METHOD path?query`.
+    /// Every request answered so far (a watch: once open), as `METHOD path?query`.
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().expect("lock").clone()
     }
