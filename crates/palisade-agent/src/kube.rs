@@ -187,12 +187,11 @@ pub async fn run(client: Client, opts: LoadOptions, tx: Sender<Input>) {
     drop(ev_tx);
     let mut synced = false;
     let mut absent = [false; 6];
+    // The last state sent.
+    let mut last: Option<Box<palisade_core::Cluster>> = None;
     while let Some(first) = ev_rx.recv().await {
         let seen = Instant::now();
         let mut failure = None;
-        // Whether the burst changed the state: a kind's objects, or a kind gone. A kind
-        // still absent (its watcher retrying on 404) changes nothing, and sends nothing.
-        let mut changed = false;
         let mut handle = |ev: Event| match ev {
             Event::Failed(e) => failure = Some(e),
             Event::Absent(k) => {
@@ -201,7 +200,6 @@ pub async fn run(client: Client, opts: LoadOptions, tx: Sender<Input>) {
                         kind = KINDS[k],
                         "the API does not serve this kind (its CRD is not installed): enforcing without it, and watching for it"
                     );
-                    changed = true;
                 }
                 absent[k] = true;
             }
@@ -210,7 +208,6 @@ pub async fn run(client: Client, opts: LoadOptions, tx: Sender<Input>) {
                     tracing::info!(kind = KINDS[k], "the API serves this kind now: enforcing it");
                 }
                 absent[k] = false;
-                changed = true;
             }
         };
         handle(first);
@@ -235,10 +232,19 @@ pub async fn run(client: Client, opts: LoadOptions, tx: Sender<Input>) {
             }
             continue;
         }
-        if !stores.in_sync(&absent) || (synced && !changed) {
+        if !stores.in_sync(&absent) {
             continue;
         }
-        if tx.send(snapshot(&stores, &opts, seen)).is_err() {
+        // Sent only when it differs from the last state sent: the watchers of kinds the
+        // API does not serve retry on 404 (restarting, failing again) without changing it.
+        let state = snapshot(&stores, &opts, seen);
+        if let Input::State { cluster, .. } = &state {
+            if synced && last.as_ref() == Some(cluster) {
+                continue;
+            }
+            last = Some(cluster.clone());
+        }
+        if tx.send(state).is_err() {
             return;
         }
         if !synced {

@@ -283,4 +283,7 @@ fn cluster_network_policies_absent_then_installed() {
     );
     assert_eq!(synced.first(), Some(&true), "ready without the CRDs: {synced:?}");
     assert_eq!(tiers.last(), Some(&vec!["lockdown".to_string()]), "{tiers:?}");
+    // The absent kinds' retries (404 again) change nothing and send nothing: one state
+    // without the ClusterNetworkPolicy, then one with it.
+    assert_eq!(tiers.len(), 2, "{tiers:?}");
 }

@@ -187,6 +187,8 @@ pub struct MockApi {
     requests: Arc<Mutex<Vec<String>>>,
     objects: Arc<Mutex<ApiObjects>>,
     watchers: Watchers,
+    /// Objects added so far (their resourceVersions follow the lists').
+    added: std::sync::atomic::AtomicU64,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
@@ -235,13 +237,20 @@ impl MockApi {
             requests,
             objects,
             watchers,
+            added: Default::default(),
             _stop: stop,
         }
     }
 
     /// Adds `object` to `resource` (one of fixed objects): later lists have it, and every
     /// open watch of the resource gets an `ADDED` event.
-    pub fn add(&self, resource: &str, object: Value) {
+    pub fn add(&self, resource: &str, mut object: Value) {
+        // A watch event's object carries a resourceVersion (watchers fail without one),
+        // newer than the lists' 1000.
+        let version = self.added.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1001;
+        if object["metadata"]["resourceVersion"].is_null() {
+            object["metadata"]["resourceVersion"] = json!(version.to_string());
+        }
         {
             let mut objects = self.objects.lock().expect("lock");
             match objects.items.get_mut(resource) {
