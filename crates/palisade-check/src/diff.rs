@@ -48,6 +48,9 @@ pub struct Diff {
     /// What was not compared, when limits applied.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Groups found but not listed ([`diff_first`]), opened and closed.
+    #[serde(skip)]
+    pub unlisted: [usize; 2],
 }
 
 /// The most address-space classes (see [`palisade_core::segments`]) a diff or a redundancy
@@ -340,13 +343,7 @@ fn diff_limited(
         }
     };
     for (k, g) in groups.into_iter().enumerate() {
-        if g.len() > shown {
-            out.notes.push(format!(
-                "{} more {} group(s) not listed (palisade diff lists them all)",
-                g.len() - shown,
-                if k == 0 { "opened" } else { "closed" }
-            ));
-        }
+        out.unlisted[k] = g.len().saturating_sub(shown);
         for ((from, to, ranges), (protos, pairs, (a, b))) in g.into_iter().take(shown) {
             let proto = protos[0];
             let (pa, pb) = (&rn.endpoints[a].name, &rn.endpoints[b].name);
@@ -387,7 +384,14 @@ impl Diff {
                 o.push_str(&format!("{title}: nothing\n"));
                 continue;
             }
-            o.push_str(&format!("{title}: {} group(s)\n", list.len()));
+            match self.unlisted[(title == "closed") as usize] {
+                0 => o.push_str(&format!("{title}: {} group(s)\n", list.len())),
+                more => o.push_str(&format!(
+                    "{title}: {} group(s), the first {} listed (palisade diff lists them all)\n",
+                    list.len() + more,
+                    list.len()
+                )),
+            }
             for c in list {
                 o.push_str(&format!(
                     "  {} -> {}  {}/{}  ({} pod pair{}; e.g. {} -> {})  policies: {}\n",
@@ -467,6 +471,36 @@ mod tests {
                 })
                 .collect()
         })
+    }
+
+    #[test]
+    fn a_limited_diff_lists_the_first_groups_and_counts_the_others() {
+        let options = Options::default();
+        let mut checked = 0;
+        for seed in 1..=60u64 {
+            let old = small::cluster(&mut XorShift(seed));
+            let mut new = old.clone();
+            new.policies = small::cluster(&mut XorShift(seed.wrapping_mul(0x9E37_79B9) | 1)).policies;
+            let full = diff(&old, &new, &options).unwrap();
+            if full.opened.len() + full.closed.len() < 3 {
+                continue;
+            }
+            let first = diff_first(&old, &new, &options, 1).unwrap();
+            for (k, (all, listed)) in [(&full.opened, &first.opened), (&full.closed, &first.closed)]
+                .into_iter()
+                .enumerate()
+            {
+                assert_eq!(listed.as_slice(), &all[..all.len().min(1)], "seed {seed}");
+                assert_eq!(first.unlisted[k], all.len().saturating_sub(1), "seed {seed}");
+            }
+            let table = first.table();
+            if full.closed.len() > 1 {
+                let want = format!("closed: {} group(s), the first 1 listed", full.closed.len());
+                assert!(table.contains(&want), "seed {seed}: {table}");
+            }
+            checked += 1;
+        }
+        assert!(checked >= 10, "only {checked} seeds with changes");
     }
 
     #[test]
