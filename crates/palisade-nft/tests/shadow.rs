@@ -253,3 +253,28 @@ fn nothing_staged_adds_nothing() {
     assert!(shadow_rules(&rs).is_empty());
     assert!(!rs.logs.values().any(|m| matches!(m, LogMeaning::Shadow(_))));
 }
+
+#[test]
+fn too_many_address_classes_are_not_compared_and_it_is_said() {
+    // 1,100 distinct /32 ipBlocks cut the address space into more than 1,024 classes: the
+    // comparison is refused (bounded), enforcement is as without the staged policies.
+    let mut cluster = loaded(CLUSTER);
+    let peers = (0..1100u32)
+        .map(|i| {
+            palisade_core::Peer::IpBlock(palisade_core::IpBlock {
+                cidr: format!("192.0.{}.{}/32", i / 256, i % 256).parse().unwrap(),
+                except: vec![],
+            })
+        })
+        .collect();
+    cluster.policies[0]
+        .ingress
+        .push(palisade_core::Rule { peers, ports: vec![] });
+    let rs = ruleset(&cluster, &Options::default());
+    assert!(shadow_rules(&rs).is_empty());
+    let why = rs.shadow_unlogged.as_deref().unwrap_or("");
+    assert!(why.contains("classes (at most 1024 are compared)"), "{why:?}");
+    let mut plain = cluster.clone();
+    plain.shadow_policies.clear();
+    assert_eq!(rs.chains, ruleset(&plain, &Options::default()).chains);
+}

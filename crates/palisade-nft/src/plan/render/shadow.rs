@@ -63,6 +63,14 @@ struct Sides {
     after: Report,
 }
 
+/// The most classes compared (either side): two per-pair reports of 4,096 classes are
+/// 400 MB, which a node agent must not spend on logging. The 10,000-pod synthetic
+/// cluster has about 2,500.
+const MAX_CLASSES: usize = 4096;
+
+/// The most classes of the address space outside the pods (as `diff` compares).
+const MAX_ADDRESS_CLASSES: usize = 1024;
+
 /// `cluster` as enforced and as promoted, each with the address space's classes as its
 /// only externals (the addresses a dataplane rule can name).
 fn sides(cluster: &Cluster, options: &palisade_core::Options) -> Result<(Sides, Vec<Addrs>), String> {
@@ -71,6 +79,12 @@ fn sides(cluster: &Cluster, options: &palisade_core::Options) -> Result<(Sides, 
     enforced.shadow_cluster_policies.clear();
     let mut promoted = cluster.clone().with_shadow_enforced();
     let space = address_classes(&[&enforced, &promoted]);
+    if space.len() > MAX_ADDRESS_CLASSES {
+        return Err(format!(
+            "the address space outside the pods falls into {} classes (at most {MAX_ADDRESS_CLASSES} are compared)",
+            space.len()
+        ));
+    }
     for c in [&mut enforced, &mut promoted] {
         c.externals = space.iter().map(|a| a.external.clone()).collect();
     }
@@ -83,6 +97,12 @@ fn sides(cluster: &Cluster, options: &palisade_core::Options) -> Result<(Sides, 
         })
         .collect();
     let (ce, cp) = (compile(&enforced, options), compile(&promoted, options));
+    let classes = ce.class_count().max(cp.class_count());
+    if classes > MAX_CLASSES {
+        return Err(format!(
+            "{classes} equivalence classes (at most {MAX_CLASSES} are compared: the two reports take 12 bytes per class pair each)"
+        ));
+    }
     let before = Report::build(&enforced, &ce).map_err(|e| e.to_string())?;
     let after = Report::build(&promoted, &cp).map_err(|e| e.to_string())?;
     Ok((
