@@ -21,6 +21,36 @@ impl Cluster {
     /// The namespaces a `namespaceSelector` picks (`None`: just `own`), among those with a
     /// Namespace object and those known only through their pods, each once.
     pub fn selected_namespaces<'c>(&'c self, selector: Option<&LabelSelector>, own: &'c str) -> Vec<&'c str> {
+        // Namespaces known only through their pods are looked for only when they can be
+        // picked (they have no labels).
+        if selector.is_some_and(|sel| sel.matches(&NO_LABELS)) {
+            self.picked_namespaces(selector, own, &self.namespaces_only_of_pods())
+        } else {
+            self.picked_namespaces(selector, own, &[])
+        }
+    }
+
+    /// Namespaces known only through their pods (no Namespace object), sorted, each once.
+    fn namespaces_only_of_pods(&self) -> Vec<&str> {
+        let known: HashSet<&str> = self.namespaces.iter().map(|n| n.name.as_str()).collect();
+        let mut only_pods: Vec<&str> = self
+            .pods
+            .iter()
+            .map(|p| p.namespace.as_str())
+            .filter(|ns| !known.contains(ns))
+            .collect();
+        only_pods.sort_unstable();
+        only_pods.dedup();
+        only_pods
+    }
+
+    /// [`Cluster::selected_namespaces`], given the namespaces known only through their pods.
+    fn picked_namespaces<'c>(
+        &'c self,
+        selector: Option<&LabelSelector>,
+        own: &'c str,
+        only_pods: &[&'c str],
+    ) -> Vec<&'c str> {
         let Some(sel) = selector else {
             return vec![own];
         };
@@ -31,16 +61,7 @@ impl Cluster {
             .map(|n| n.name.as_str())
             .collect();
         if sel.matches(&NO_LABELS) {
-            let known: HashSet<&str> = self.namespaces.iter().map(|n| n.name.as_str()).collect();
-            let mut only_pods: Vec<&str> = self
-                .pods
-                .iter()
-                .map(|p| p.namespace.as_str())
-                .filter(|ns| !known.contains(ns))
-                .collect();
-            only_pods.sort_unstable();
-            only_pods.dedup();
-            out.extend(only_pods);
+            out.extend(only_pods.iter().copied());
         }
         out
     }
@@ -97,15 +118,7 @@ impl<'c> PodIndex<'c> {
         for (i, p) in cluster.pods.iter().enumerate().filter(|(_, p)| !p.host_network) {
             by_namespace.entry(p.namespace.as_str()).or_default().push(i);
         }
-        let known: HashSet<&str> = cluster.namespaces.iter().map(|n| n.name.as_str()).collect();
-        let mut only_pods: Vec<&str> = cluster
-            .pods
-            .iter()
-            .map(|p| p.namespace.as_str())
-            .filter(|ns| !known.contains(ns))
-            .collect();
-        only_pods.sort_unstable();
-        only_pods.dedup();
+        let only_pods = cluster.namespaces_only_of_pods();
         PodIndex {
             cluster,
             by_namespace,
@@ -120,22 +133,9 @@ impl<'c> PodIndex<'c> {
         namespace_selector: Option<&LabelSelector>,
         pod_selector: Option<&LabelSelector>,
     ) -> Vec<usize> {
-        let mut namespaces: Vec<&str> = match namespace_selector {
-            None => vec![own],
-            Some(sel) => {
-                let mut v: Vec<&str> = self
-                    .cluster
-                    .namespaces
-                    .iter()
-                    .filter(|n| sel.matches(&n.labels))
-                    .map(|n| n.name.as_str())
-                    .collect();
-                if sel.matches(&NO_LABELS) {
-                    v.extend(self.only_pods.iter().copied());
-                }
-                v
-            }
-        };
+        let mut namespaces = self
+            .cluster
+            .picked_namespaces(namespace_selector, own, &self.only_pods);
         namespaces.sort_unstable();
         namespaces.dedup();
         let mut out: Vec<usize> = namespaces
