@@ -198,15 +198,14 @@ fn dns_name(base: &str, suffix: &str) -> String {
     format!("{}-{suffix}", if s.is_empty() { "pods" } else { s })
 }
 
-/// Rules from peers and their ports: peers with the same ports share a rule.
-fn rules(
+/// Peers grouped by the ports they were seen on, as written (a number, or the name the
+/// destination gives it): peers with the same ports share a rule. `peer_value` writes a
+/// peer as the policy kind does.
+fn by_ports(
     peers: &BTreeMap<Side, BTreeSet<(Protocol, u16)>>,
-    own: &str,
-    key: &str,
     name_of: &dyn Fn(&Side, Protocol, u16) -> Option<String>,
-) -> Vec<Value> {
-    // Ports as written (a number, or the destination's name for it) and the peers that
-    // share them.
+    peer_value: &dyn Fn(&Side) -> Value,
+) -> BTreeMap<Vec<PortItem>, Vec<Value>> {
     let mut by_ports: BTreeMap<Vec<PortItem>, Vec<Value>> = BTreeMap::new();
     for (side, ports) in peers {
         let ports: Vec<PortItem> = ports
@@ -216,8 +215,19 @@ fn rules(
                 None => PortItem::Number(proto, port),
             })
             .collect();
-        by_ports.entry(ports).or_default().push(peer_json(side, own));
+        by_ports.entry(ports).or_default().push(peer_value(side));
     }
+    by_ports
+}
+
+/// NetworkPolicy rules from peers and their ports.
+fn rules(
+    peers: &BTreeMap<Side, BTreeSet<(Protocol, u16)>>,
+    own: &str,
+    key: &str,
+    name_of: &dyn Fn(&Side, Protocol, u16) -> Option<String>,
+) -> Vec<Value> {
+    let by_ports = by_ports(peers, name_of, &|side| peer_json(side, own));
     by_ports
         .into_iter()
         .map(|(ports, peers)| {
@@ -472,25 +482,15 @@ fn cnp_peer(side: &Side) -> Value {
     }
 }
 
-/// ClusterNetworkPolicy rules from peers and their ports: peers with the same ports
-/// share a rule; a port is written by its destination's name where pods are the
-/// destination and declare it (`destinationNamedPort` cannot go with `networks`).
+/// ClusterNetworkPolicy rules from peers and their ports (names come only for pods:
+/// ingress peers are pods, and an egress block's port has no destination to name it;
+/// `destinationNamedPort` cannot go with `networks` either).
 fn cnp_rules(
     peers: &Peers,
     key: &str,
     name_of: &dyn Fn(&Side, Protocol, u16) -> Option<String>,
 ) -> Vec<Value> {
-    let mut by_ports: BTreeMap<Vec<PortItem>, Vec<Value>> = BTreeMap::new();
-    for (side, ports) in peers {
-        let ports: Vec<PortItem> = ports
-            .iter()
-            .map(|&(proto, port)| match (side, name_of(side, proto, port)) {
-                (Side::Pods { .. }, Some(name)) => PortItem::Named(proto, name),
-                _ => PortItem::Number(proto, port),
-            })
-            .collect();
-        by_ports.entry(ports).or_default().push(cnp_peer(side));
-    }
+    let by_ports = by_ports(peers, name_of, &cnp_peer);
     by_ports
         .into_iter()
         .enumerate()
