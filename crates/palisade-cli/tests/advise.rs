@@ -34,41 +34,42 @@ fn shop_flows(dir: &std::path::Path) -> String {
     path.display().to_string()
 }
 
-/// The NetworkPolicies of a YAML text as JSON values, in file order (read back by the
-/// loader, which keeps each object's document).
-fn docs(yaml: &str) -> Vec<serde_json::Value> {
+/// The NetworkPolicies and then the ClusterNetworkPolicies of a YAML text as JSON values
+/// (read back by the loader, which keeps each object's document).
+fn objects(yaml: &str) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let source = palisade_load::Source::Text {
         name: "advised.yaml".into(),
         text: yaml.to_string(),
     };
     let loaded = palisade_load::load(&[source], &Default::default()).unwrap_or_else(|e| panic!("{:?}", e.0));
-    let refs: Vec<palisade_core::ObjectRef> =
-        loaded.cluster.policies.iter().map(|p| p.object_ref()).collect();
-    loaded
-        .object_values(&refs.iter().collect::<Vec<_>>())
-        .into_iter()
-        .map(|v| v.unwrap())
-        .collect()
+    let c = &loaded.cluster;
+    let values = |refs: Vec<palisade_core::ObjectRef>| -> Vec<serde_json::Value> {
+        loaded
+            .object_values(&refs.iter().collect::<Vec<_>>())
+            .into_iter()
+            .map(|v| v.unwrap())
+            .collect()
+    };
+    (
+        values(c.policies.iter().map(|p| p.object_ref()).collect()),
+        values(c.cluster_policies.iter().map(|p| p.object_ref()).collect()),
+    )
 }
 
-/// The ClusterNetworkPolicies of a YAML text as JSON values (read back by the loader).
-fn cluster_docs(yaml: &str) -> Vec<serde_json::Value> {
-    let source = palisade_load::Source::Text {
-        name: "cluster-wide.yaml".into(),
-        text: yaml.to_string(),
-    };
-    let loaded = palisade_load::load(&[source], &Default::default()).unwrap_or_else(|e| panic!("{:?}", e.0));
-    let refs: Vec<palisade_core::ObjectRef> = loaded
-        .cluster
-        .cluster_policies
-        .iter()
-        .map(|p| p.object_ref())
-        .collect();
-    loaded
-        .object_values(&refs.iter().collect::<Vec<_>>())
-        .into_iter()
-        .map(|v| v.unwrap())
-        .collect()
+/// The NetworkPolicies of a YAML text.
+fn docs(yaml: &str) -> Vec<serde_json::Value> {
+    objects(yaml).0
+}
+
+/// `palisade advise ARGS…`, which must succeed: its standard output and error.
+fn advise(args: &[&str]) -> (String, String) {
+    let r = palisade().arg("advise").args(args).output().unwrap();
+    let (out, err) = (
+        String::from_utf8(r.stdout).unwrap(),
+        String::from_utf8(r.stderr).unwrap(),
+    );
+    assert!(r.status.success(), "{out}{err}");
+    (out, err)
 }
 
 #[test]
@@ -76,23 +77,7 @@ fn advice_allows_exactly_what_was_seen_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let flows = shop_flows(dir.path());
     let out = dir.path().join("advised");
-    let r = palisade()
-        .args([
-            "advise",
-            "--flows",
-            &flows,
-            &shop(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let report = String::from_utf8(r.stdout).unwrap();
-    assert!(
-        r.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
+    let (report, _) = advise(&["--flows", &flows, &shop(), "--out", out.to_str().unwrap()]);
     // Five connections, four let through (audit counts: it went through), one only denied.
     assert!(report.contains("5 flow record(s), 5 connection(s); advised for 4 that went through (1 only denied, not advised; 0 left out)"), "{report}");
     assert!(
@@ -170,12 +155,7 @@ fn advice_allows_exactly_what_was_seen_and_says_so() {
 fn blocks_generalise_and_strict_does_not() {
     let dir = tempfile::tempdir().unwrap();
     let flows = shop_flows(dir.path());
-    let r = palisade()
-        .args(["advise", "--flows", &flows, &shop(), "--cidr-prefix", "24"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(r.stderr).unwrap();
-    let yaml = String::from_utf8(r.stdout).unwrap();
+    let (yaml, stderr) = advise(&["--flows", &flows, &shop(), "--cidr-prefix", "24"]);
     assert!(yaml.contains("cidr: 93.184.216.0/24"), "{yaml}");
     // A /24 holds 256 addresses; one was seen.
     assert!(
@@ -184,26 +164,10 @@ fn blocks_generalise_and_strict_does_not() {
         ),
         "{stderr}"
     );
-    let strict = palisade()
-        .args([
-            "advise",
-            "--flows",
-            &flows,
-            &shop(),
-            "--cidr-prefix",
-            "24",
-            "--strict",
-        ])
-        .output()
-        .unwrap();
-    let yaml = String::from_utf8(strict.stdout).unwrap();
+    let (yaml, _) = advise(&["--flows", &flows, &shop(), "--cidr-prefix", "24", "--strict"]);
     assert!(yaml.contains("cidr: 93.184.216.34/32"), "{yaml}");
     // --no-check: no diff nor lint, the replay still.
-    let quick = palisade()
-        .args(["advise", "--flows", &flows, &shop(), "--no-check"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(quick.stderr).unwrap();
+    let (_, stderr) = advise(&["--flows", &flows, &shop(), "--no-check"]);
     assert!(
         stderr.contains("Every connection that went through is allowed by the advice"),
         "{stderr}"
@@ -233,17 +197,11 @@ fn pods_alike_but_unseen_are_named() {
         flow("app/a1", "app/db", "10.0.0.3", 5432, "allowed").replace("10.244.1.10", "10.0.0.1"),
     )
     .unwrap();
-    let r = palisade()
-        .args([
-            "advise",
-            "--flows",
-            dir.path().join("flows.jsonl").to_str().unwrap(),
-            dir.path().join("app.yaml").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(r.stderr).unwrap();
-    assert!(r.status.success(), "{stderr}");
+    let (_, stderr) = advise(&[
+        "--flows",
+        dir.path().join("flows.jsonl").to_str().unwrap(),
+        dir.path().join("app.yaml").to_str().unwrap(),
+    ]);
     assert!(
         stderr.contains(
             "app/db-ingress also allows 1 other pod(s) of app=api in app, which were not seen: app/a2"
@@ -269,30 +227,20 @@ fn cluster_wide_advice_is_cluster_network_policies() {
     }
     let bare = bare.to_str().unwrap().to_string();
     let out = dir.path().join("advised");
-    let r = palisade()
-        .args([
-            "advise",
-            "--flows",
-            &flows,
-            &bare,
-            "--cluster-wide",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let report = String::from_utf8(r.stdout).unwrap();
-    assert!(
-        r.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&r.stderr)
-    );
+    let (report, _) = advise(&[
+        "--flows",
+        &flows,
+        &bare,
+        "--cluster-wide",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert!(
         report.contains("Every connection that went through is allowed by the advice"),
         "{report}"
     );
     let text = std::fs::read_to_string(out.join("cluster-wide.yaml")).unwrap();
-    let objects = cluster_docs(&text);
+    let objects = objects(&text).1;
     let mut seen: Vec<(String, String, u64)> = objects
         .iter()
         .map(|o| {
@@ -369,19 +317,13 @@ fn cluster_wide_advice_is_cluster_network_policies() {
             .replace("10.244.1.10", "203.0.113.9"),
     )
     .unwrap();
-    let r = palisade()
-        .args([
-            "advise",
-            "--flows",
-            external.to_str().unwrap(),
-            &bare,
-            "--cluster-wide",
-            "--no-check",
-        ])
-        .output()
-        .unwrap();
-    let report = String::from_utf8(r.stderr).unwrap();
-    assert!(r.status.success(), "{report}");
+    let (_, report) = advise(&[
+        "--flows",
+        external.to_str().unwrap(),
+        &bare,
+        "--cluster-wide",
+        "--no-check",
+    ]);
     assert!(
         report.contains("left out: ingress from 203.0.113.9/32 to shop/app=frontend,tier=web on 8080/TCP: a ClusterNetworkPolicy selects pods only as ingress peers (left open)")
             && report.contains("Every connection that went through is allowed by the advice"),
@@ -389,19 +331,7 @@ fn cluster_wide_advice_is_cluster_network_policies() {
     );
     // On the shop with its NetworkPolicies, the frontend's egress to the address is denied
     // by them (Baseline sits below): said, not counted as a fault.
-    let r = palisade()
-        .args([
-            "advise",
-            "--flows",
-            &flows,
-            &shop(),
-            "--cluster-wide",
-            "--no-check",
-        ])
-        .output()
-        .unwrap();
-    let report = String::from_utf8(r.stderr).unwrap();
-    assert!(r.status.success(), "{report}");
+    let (_, report) = advise(&["--flows", &flows, &shop(), "--cluster-wide", "--no-check"]);
     assert!(
         report
             .contains("Denied by the namespaces' NetworkPolicies, which decide before the Baseline tier (1)")
