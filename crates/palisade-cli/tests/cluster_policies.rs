@@ -18,6 +18,22 @@ fn run(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `palisade explain PATH --from FROM --to shop/database --port PORT EXTRA…`.
+fn explain_to_database(path: &str, from: &str, port: &str, extra: &[&str]) -> (i32, String, String) {
+    let mut args = vec![
+        "explain",
+        path,
+        "--from",
+        from,
+        "--to",
+        "shop/database",
+        "--port",
+        port,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 /// The shop plus one file of ClusterNetworkPolicies, in a temporary directory.
 fn shop_with(cnps: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -55,31 +71,13 @@ fn explain_applies_an_admin_deny_over_networkpolicy() {
     let path = dir.path().to_str().unwrap();
     // Without the ClusterNetworkPolicy the shop allows it (the seeds tests check that too).
     let shop = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/shop");
-    let (code, out, err) = run(&[
-        "explain",
-        shop,
-        "--from",
-        "shop/backend",
-        "--to",
-        "shop/database",
-        "--port",
-        "5432",
-    ]);
+    let (code, out, err) = explain_to_database(shop, "shop/backend", "5432", &[]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("shop/backend -> shop/database on 5432/TCP: ALLOWED"),
         "{out}"
     );
-    let (code, out, err) = run(&[
-        "explain",
-        path,
-        "--from",
-        "shop/backend",
-        "--to",
-        "shop/database",
-        "--port",
-        "5432",
-    ]);
+    let (code, out, err) = explain_to_database(path, "shop/backend", "5432", &[]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("shop/backend -> shop/database on 5432/TCP: DENIED"),
@@ -90,18 +88,7 @@ fn explain_applies_an_admin_deny_over_networkpolicy() {
         "{out}"
     );
     assert!(!err.contains("not applied"), "explain applies them: {err}");
-    let (code, out, _) = run(&[
-        "explain",
-        path,
-        "--from",
-        "shop/backend",
-        "--to",
-        "shop/database",
-        "--port",
-        "5432",
-        "-o",
-        "json",
-    ]);
+    let (code, out, _) = explain_to_database(path, "shop/backend", "5432", &["-o", "json"]);
     assert_eq!(code, 0);
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["allowed"], false);
@@ -133,16 +120,7 @@ spec:
     from: [{namespaces: {}}]
 "#,
     );
-    let (code, out, err) = run(&[
-        "explain",
-        dir.path().to_str().unwrap(),
-        "--from",
-        "shop/frontend",
-        "--to",
-        "shop/database",
-        "--port",
-        "5432",
-    ]);
+    let (code, out, err) = explain_to_database(dir.path().to_str().unwrap(), "shop/frontend", "5432", &[]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("shop/frontend -> shop/database on 5432/TCP: DENIED"),
@@ -271,16 +249,7 @@ spec:
 "#,
     );
     let path = dir.path().to_str().unwrap();
-    let (code, out, err) = run(&[
-        "explain",
-        path,
-        "--from",
-        "shop/frontend",
-        "--to",
-        "shop/database",
-        "--port",
-        "5432",
-    ]);
+    let (code, out, err) = explain_to_database(path, "shop/frontend", "5432", &[]);
     assert_eq!(code, 0, "{err}");
     // Ingress is accepted by the Admin tier; the frontend's egress is still its
     // NetworkPolicies' (frontend-to-backend admits only the backend): denied there.
@@ -291,16 +260,7 @@ spec:
     assert!(out.contains("Ingress to shop/database: ALLOWED"), "{out}");
     assert!(out.contains("Egress from shop/frontend: DENIED"), "{out}");
     // Another port is not matched: the NetworkPolicies decide and deny.
-    let (_, out, _) = run(&[
-        "explain",
-        path,
-        "--from",
-        "shop/frontend",
-        "--to",
-        "shop/database",
-        "--port",
-        "5433",
-    ]);
+    let (_, out, _) = explain_to_database(path, "shop/frontend", "5433", &[]);
     assert!(out.contains("Ingress to shop/database: DENIED"), "{out}");
 }
 
@@ -406,7 +366,7 @@ fn scaffold_cluster_wide_writes_the_tiers() {
 /// A ClusterNetworkPolicy staged with `palisade.dev/mode: shadow`: no answer counts it
 /// until `--with-shadow`; the dataplane enforces nothing of it and logs what it would
 /// deny (by hand: backend -> database on 5432, which the shop allows, is the Admin Deny's
-/// to log), and the UI lists it as staged with the pods its subject picks.
+/// to log). (The UI's listing of it: tests/ui.rs.)
 #[test]
 fn a_staged_cluster_network_policy_is_logged_not_enforced() {
     let staged = ADMIN_DENY.replace(
@@ -416,19 +376,9 @@ fn a_staged_cluster_network_policy_is_logged_not_enforced() {
     let dir = shop_with(&staged);
     let path = dir.path().to_str().unwrap();
     let explain = |extra: &[&str]| {
-        let mut a = vec![
-            "explain",
-            path,
-            "--from",
-            "shop/backend",
-            "--to",
-            "shop/database",
-            "--port",
-            "5432",
-            "--exit-code",
-        ];
+        let mut a = vec!["--exit-code"];
         a.extend_from_slice(extra);
-        run(&a)
+        explain_to_database(path, "shop/backend", "5432", &a)
     };
     let (code, out, _) = explain(&[]);
     assert_eq!(code, 0, "staged: not counted\n{out}");
