@@ -107,13 +107,7 @@ impl Reconciler {
     fn plan(table: &mut NodeTable, new: Cluster) -> Change {
         let old = table.cluster();
         // Everything but the pods (whose churn takes the incremental path).
-        let same_rules = old.namespaces == new.namespaces
-            && old.policies == new.policies
-            && old.externals == new.externals
-            && old.nodes == new.nodes
-            && old.cluster_policies == new.cluster_policies
-            && old.shadow_policies == new.shadow_policies
-            && old.shadow_cluster_policies == new.shadow_cluster_policies;
+        let same_rules = old.same_but_pods(&new);
         if !same_rules {
             return table.set_cluster(new);
         }

@@ -48,9 +48,9 @@ pub struct AdviseArgs {
     /// pods they take most of the time); the replay of every observed connection stays.
     #[arg(long = "no-check")]
     pub no_check: bool,
-    /// Write one file per namespace here (`NAMESPACE.yaml`, or `cluster-wide.yaml`), the test spec of the observed
-    /// connections (`observed.test.yaml`) and the report (`report.txt`) instead of
-    /// printing the YAML; the report then goes to standard output.
+    /// Write one file per namespace here (`NAMESPACE.yaml`, or `cluster-wide.yaml`), the
+    /// test spec of the observed connections (`observed.test.yaml`) and the report
+    /// (`report.txt`) instead of printing the YAML; the report then goes to standard output.
     #[arg(long = "out", value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -195,8 +195,8 @@ pub fn run(args: &AdviseArgs) -> Result<(String, bool), Failure> {
             palisade_traffic::replay::verdicts(&without, &options, &conns).map_err(anyhow::Error::from)?;
         (below_policies, missed) = missed.into_iter().partition(|&i| v[i] == Some(true));
     }
+    let keys: Vec<_> = conns.iter().map(|(k, _)| k).collect();
     let text = |list: &[usize]| -> Vec<String> {
-        let keys: Vec<_> = conns.iter().map(|(k, _)| k).collect();
         list.iter()
             .map(|&i| {
                 let k = keys[i];

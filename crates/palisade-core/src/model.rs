@@ -387,6 +387,29 @@ impl Cluster {
         self
     }
 
+    /// Whether `other` differs from this cluster in its pods at most: what decides
+    /// between following pod churn and compiling again. Every other field is compared (a
+    /// field added to `Cluster` must be named here, or this does not compile).
+    pub fn same_but_pods(&self, other: &Cluster) -> bool {
+        let Cluster {
+            namespaces,
+            pods: _,
+            policies,
+            externals,
+            nodes,
+            cluster_policies,
+            shadow_policies,
+            shadow_cluster_policies,
+        } = self;
+        *namespaces == other.namespaces
+            && *policies == other.policies
+            && *externals == other.externals
+            && *nodes == other.nodes
+            && *cluster_policies == other.cluster_policies
+            && *shadow_policies == other.shadow_policies
+            && *shadow_cluster_policies == other.shadow_cluster_policies
+    }
+
     /// Whether some policy of either kind is staged.
     pub fn has_shadow(&self) -> bool {
         !self.shadow_policies.is_empty() || !self.shadow_cluster_policies.is_empty()

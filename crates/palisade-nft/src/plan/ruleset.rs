@@ -184,10 +184,7 @@ impl Ruleset {
             }
             writeln!(o, "  }}").unwrap();
         }
-        for (name, prio, rules) in [
-            ("egress", "filter - 1", &self.egress_hook),
-            ("ingress", "filter", &self.ingress_hook),
-        ] {
+        for (name, prio, rules) in self.base_chains() {
             writeln!(
                 o,
                 "  chain {name} {{\n    type filter hook forward priority {prio}; policy accept;"
@@ -200,6 +197,15 @@ impl Ruleset {
         }
         writeln!(o, "}}").unwrap();
         o
+    }
+
+    /// The base chains on the forward hook, as named in the table, with their priorities:
+    /// egress first, then ingress.
+    pub fn base_chains(&self) -> [(&'static str, &'static str, &Vec<Rule>); 2] {
+        [
+            ("egress", "filter - 1", &self.egress_hook),
+            ("ingress", "filter", &self.ingress_hook),
+        ]
     }
 
     /// One transaction that creates or replaces the whole table.

@@ -123,24 +123,21 @@ impl Ruleset {
         for name in self.chains.keys().filter(|c| !old.chains.contains_key(*c)) {
             writeln!(o, "add chain inet {TABLE} {name}").unwrap();
         }
-        let egress = "egress".to_string();
-        let ingress = "ingress".to_string();
         let changed: BTreeMap<&String, &Vec<Rule>> = self
             .chains
             .iter()
             .filter(|(c, rules)| old.chains.get(*c) != Some(rules))
             .collect();
         // Base chains: always present, rewritten when their rules differ.
-        let mut hooks: Vec<(&String, &Vec<Rule>)> = Vec::new();
-        if self.egress_hook != old.egress_hook {
-            hooks.push((&egress, &self.egress_hook));
-        }
-        if self.ingress_hook != old.ingress_hook {
-            hooks.push((&ingress, &self.ingress_hook));
-        }
-        for (name, rules) in &hooks {
+        let hooks = self
+            .base_chains()
+            .into_iter()
+            .zip(old.base_chains())
+            .filter(|((_, _, new), (_, _, was))| new != was)
+            .map(|((name, _, rules), _)| (name, rules));
+        for (name, rules) in hooks {
             writeln!(o, "flush chain inet {TABLE} {name}").unwrap();
-            for r in rules.iter() {
+            for r in rules {
                 writeln!(o, "add rule inet {TABLE} {name} {r}").unwrap();
             }
         }
